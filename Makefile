@@ -1,0 +1,67 @@
+# ipchange — developer commands. `make help` lists them.
+#
+# Every target that runs Python depends on $(STAMP): it creates $(VENV) with the machine's
+# python3 when missing and (re)installs the project with its dev extras whenever pyproject.toml
+# is newer than the last install. Nothing needs to be installed beforehand.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+PIP := $(BIN)/pip
+PY := $(BIN)/python
+PYTEST := $(BIN)/pytest
+RUFF := $(BIN)/ruff
+IPCHANGE := $(BIN)/ipchange
+JUPYTER := $(BIN)/jupyter
+
+NOTEBOOKS := notebooks
+# Parallel by default; tests that share one PostgreSQL database should carry
+# @pytest.mark.xdist_group("postgres") so that one worker runs them all.
+# Run serially with `make test PYTEST_ARGS=`; pass more options with `make test ARGS='-k fees'`.
+PYTEST_ARGS ?= -n auto --dist loadgroup
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test bench lint fmt lab clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 16
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "make: $(PYTHON) is older than 3.11; run with PYTHON=python3.11 or newer" >&2; exit 2; }
+	@test -x $(PIP) || $(PYTHON) -m venv $(VENV) \
+		|| { echo "make: '$(PYTHON) -m venv' failed; on Debian: apt-get install python3-venv" >&2; exit 2; }
+	$(PIP) install --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## create .venv and install the project (done by every other target)
+
+demo: $(STAMP) ## generate demo data, load it and build every report
+	$(IPCHANGE) demo
+
+test: $(STAMP) ## run the whole test suite
+	$(PYTEST) $(PYTEST_ARGS) $(ARGS)
+
+bench: $(STAMP) ## run the benchmarks (bench/run.py)
+	$(PY) bench/run.py
+
+lint: $(STAMP) ## ruff check and ruff format --check (reports both)
+	@status=0; \
+	$(RUFF) check . || status=1; \
+	$(RUFF) format --check . || status=1; \
+	exit $$status
+
+fmt: $(STAMP) ## format the code with ruff format
+	$(RUFF) format .
+
+lab: $(STAMP) ## open JupyterLab on notebooks/
+	@test -x $(JUPYTER) \
+		|| { echo "make lab: JupyterLab is not in $(VENV) yet (it comes with the notebook dependencies)" >&2; exit 2; }
+	$(JUPYTER) lab $(NOTEBOOKS)/
+
+clean: ## remove caches and build leftovers (keeps .venv, data/ and reports/)
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -rf .pytest_cache .ruff_cache .hypothesis bench/out build dist *.egg-info

@@ -1,0 +1,421 @@
+"""The policy: the procedure's rules as versioned data, loaded and validated from YAML."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ipchange_core.errors import PolicyError
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+NOTICE_MEASURES = ("calendar", "business")
+
+
+@dataclass(frozen=True)
+class KayakoLookups:
+    """Kayako Classic numeric ids of one help desk, mapped to names."""
+
+    departments: Mapping[int, str]
+    statuses: Mapping[int, str]
+    types: Mapping[int, str]
+
+
+@dataclass(frozen=True)
+class SlaTargets:
+    """Targets of the weekly SLA metrics (SPEC 2.2); hours are business hours, pct 0–100."""
+
+    routing_business_hours: float
+    confirmation_business_hours: float
+    correct_intake_pct: float
+    in_hours_pct: float
+    on_time_pct: float
+    fee_compliance_pct: float
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """How a help-desk ticket without an intake record is recognised as an IP change request."""
+
+    ticket_types: tuple[str, ...]
+    tags: tuple[str, ...]
+    subject_pattern: str
+
+
+@dataclass(frozen=True, eq=False)
+class Policy:
+    """One version of the rules, in force from local midnight of ``effective_from``.
+
+    Attributes:
+        version: Name recorded with every result it produced.
+        effective_from: First local date (in ``timezone``) this version applies to.
+        timezone: IANA zone of the business hours and of naive input times.
+        weekdays: Business weekdays, Monday = 0.
+        open_time: Local opening time (inside business hours).
+        close_time: Local closing time (outside: windows are half-open).
+        holiday_country: ``holidays`` package country code, or None.
+        holiday_dates: Extra closed local dates.
+        threshold_hours: Notice below this many hours is short notice (strictly less).
+        notice_measure: ``calendar`` (real elapsed hours) or ``business`` hours.
+        fee_cents: Expedite fee in integer cents.
+        currency: ISO currency code of the fee.
+        routing_department: Department every IP change ticket must reach.
+        agent_ticket: Department, status and owner an agent-created ticket must start with.
+        customer_ticket: Department and status a customer-created ticket arrives with.
+        request_filter: Recognises requests among other tickets.
+        sla_targets: Targets of the SLA metrics.
+        kayako: Kayako ids to names.
+    """
+
+    version: str
+    effective_from: dt.date
+    timezone: str
+    weekdays: tuple[int, ...]
+    open_time: dt.time
+    close_time: dt.time
+    holiday_country: str | None
+    holiday_dates: tuple[dt.date, ...]
+    threshold_hours: float
+    notice_measure: str
+    fee_cents: int
+    currency: str
+    routing_department: str
+    agent_ticket: Mapping[str, str]
+    customer_ticket: Mapping[str, str]
+    request_filter: RequestFilter
+    sla_targets: SlaTargets
+    kayako: KayakoLookups
+
+    @property
+    def effective_from_utc(self) -> pd.Timestamp:
+        """Local midnight of ``effective_from`` as a UTC instant (µs resolution)."""
+        local = pd.Timestamp(self.effective_from).tz_localize(
+            self.timezone, nonexistent="shift_forward", ambiguous=True
+        )
+        return local.tz_convert("UTC").as_unit("us")
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """All versions of a policy, ordered by ``effective_from``; the first also covers the past."""
+
+    versions: tuple[Policy, ...]
+    sources: tuple[str, ...]
+
+    @property
+    def latest(self) -> Policy:
+        """The version with the latest ``effective_from``."""
+        return self.versions[-1]
+
+    def version_index(self, received_at: pd.Series) -> np.ndarray:
+        """Index into ``versions`` of the version in force at each instant.
+
+        Args:
+            received_at: Aware instants. A version is in force from local midnight of its
+                ``effective_from`` (inclusive) to the next version's (exclusive); instants before
+                the first version are judged by the first. NaT gets the latest version.
+
+        Returns:
+            An int array of the same length.
+        """
+        starts = pd.DatetimeIndex([p.effective_from_utc for p in self.versions]).as_unit("us").asi8
+        utc = pd.Series(received_at).dt.tz_convert("UTC").dt.as_unit("us")
+        instants = utc.array.asi8
+        idx = np.searchsorted(starts, instants, side="right") - 1
+        idx = np.clip(idx, 0, len(starts) - 1)
+        return np.where(utc.isna().to_numpy(), len(starts) - 1, idx)
+
+    def for_instant(self, at: pd.Timestamp | dt.datetime) -> Policy:
+        """The version in force at one aware instant."""
+        return self.versions[int(self.version_index(pd.Series([pd.Timestamp(at)]))[0])]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The resolved versions as plain data (what ``ipchange policy show`` prints)."""
+        return {"sources": list(self.sources), "versions": [_to_plain(p) for p in self.versions]}
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+DEFAULT_POLICY_RESOURCE = "policy.yaml"
+
+
+def load_policy(path: str | Path | None = None) -> PolicySet:
+    """Load the default policy, extended or overridden by a user policy file.
+
+    Each version in the user file states only what changes; it inherits every other key from the
+    version in force just before its ``effective_from``. A user version with the same
+    ``effective_from`` as a default one replaces it (still inheriting what it does not state).
+
+    Args:
+        path: A user policy YAML, or None for the default alone.
+
+    Raises:
+        PolicyError: the file is missing or invalid; the message names the key and the problem.
+    """
+    default_text = resources.files("ipchange_core").joinpath(DEFAULT_POLICY_RESOURCE).read_text()
+    raw = _read_versions(default_text, "default policy")
+    sources = ["default policy"]
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"{path}: cannot read policy file: {exc}") from exc
+        by_date = {r[1]["effective_from"]: r for r in raw}
+        for where, entry in _read_versions(text, str(path)):
+            replaced = by_date.get(entry["effective_from"], (where, {}))[1]
+            by_date[entry["effective_from"]] = (where, _merge(replaced, entry))
+        raw = list(by_date.values())
+        sources.append(str(path))
+    raw.sort(key=lambda r: r[1]["effective_from"])
+    versions: list[Policy] = []
+    resolved: dict[str, Any] = {}
+    for where, entry in raw:
+        resolved = _merge(resolved, entry)
+        versions.append(_build(resolved, where))
+    names = [p.version for p in versions]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise PolicyError(f"version names must be unique; repeated: {', '.join(duplicates)}")
+    return PolicySet(tuple(versions), tuple(sources))
+
+
+def _read_versions(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("versions"), list)
+        or not doc["versions"]
+    ):
+        raise PolicyError(f"{source}: expected a mapping with a non-empty list 'versions'")
+    if set(doc) - {"versions"}:
+        raise PolicyError(
+            f"{source}: unknown top-level key(s): {', '.join(sorted(set(doc) - {'versions'}))}"
+        )
+    out = []
+    for i, entry in enumerate(doc["versions"]):
+        where = f"{source}: versions[{i}]"
+        if not isinstance(entry, dict):
+            raise PolicyError(f"{where}: expected a mapping")
+        if "effective_from" not in entry or "version" not in entry:
+            raise PolicyError(f"{where}: 'version' and 'effective_from' are required")
+        entry = dict(entry)
+        entry["effective_from"] = _date(entry["effective_from"], f"{where}.effective_from")
+        _check_keys(entry, _SHAPE, where)
+        out.append((where, entry))
+    return out
+
+
+# Allowed keys: a nested dict is a section; None marks a leaf.
+_SHAPE: dict[str, Any] = {
+    "version": None,
+    "effective_from": None,
+    "timezone": None,
+    "business_hours": {"weekdays": None, "open": None, "close": None},
+    "holidays": {"country": None, "dates": None},
+    "notice": {"threshold_hours": None, "measure": None},
+    "fee": {"amount_cents": None, "currency": None, "sign_off_by": None},
+    "routing": {"department": None},
+    "agent_ticket": {"department": None, "status": None, "owner": None},
+    "customer_ticket": {"department": None, "status": None},
+    "request_filter": {"ticket_types": None, "tags": None, "subject_pattern": None},
+    "sla_targets": {f.name: None for f in dataclasses.fields(SlaTargets)},
+    "kayako": {"departments": None, "statuses": None, "types": None},
+}
+
+
+def _check_keys(entry: Mapping[str, Any], shape: Mapping[str, Any], where: str) -> None:
+    for key, value in entry.items():
+        if key not in shape:
+            hint = difflib.get_close_matches(str(key), list(shape), n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise PolicyError(f"{where}.{key}: unknown key{suggestion}")
+        if shape[key] is not None:
+            if not isinstance(value, dict):
+                raise PolicyError(f"{where}.{key}: expected a mapping of {', '.join(shape[key])}")
+            _check_keys(value, shape[key], f"{where}.{key}")
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "kayako":
+            merged[key] = _merge(merged[key], value)
+        elif key == "kayako" and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _get(entry: Mapping[str, Any], dotted: str, where: str) -> Any:
+    node: Any = entry
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise PolicyError(f"{where}.{dotted}: missing")
+        node = node[part]
+    return node
+
+
+def _date(value: Any, where: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        raise PolicyError(f"{where}: expected a date (YYYY-MM-DD), got a date-time {value}")
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise PolicyError(f"{where}: expected a date (YYYY-MM-DD), got {value!r}") from None
+
+
+def _time(value: Any, where: str) -> dt.time:
+    text = str(value)
+    if not re.fullmatch(r"\d{2}:\d{2}", text):
+        raise PolicyError(f"{where}: expected a local time 'HH:MM' in quotes, got {value!r}")
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        raise PolicyError(f"{where}: not a valid time: {value!r}") from None
+
+
+def _number(value: Any, where: str, *, positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PolicyError(f"{where}: expected a number, got {value!r}")
+    if positive and not value > 0:
+        raise PolicyError(f"{where}: must be greater than 0, got {value!r}")
+    return float(value)
+
+
+def _text(value: Any, where: str, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise PolicyError(f"{where}: expected a non-empty text, got {value!r}")
+    return value
+
+
+def _texts(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(f"{where}: expected a list of texts, got {value!r}")
+    return tuple(value)
+
+
+def _ids(value: Any, where: str) -> dict[int, str]:
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where}: expected a mapping of id: name")
+    out = {}
+    for k, v in value.items():
+        if isinstance(k, bool) or not isinstance(k, int) or not isinstance(v, str):
+            raise PolicyError(f"{where}.{k}: expected an integer id mapped to a name, got {v!r}")
+        out[k] = v
+    return out
+
+
+def _build(entry: Mapping[str, Any], where: str) -> Policy:
+    g = lambda key: _get(entry, key, where)  # noqa: E731 - a local shorthand
+    tz = _text(g("timezone"), f"{where}.timezone")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PolicyError(f"{where}.timezone: unknown time zone {tz!r}") from None
+    days = g("business_hours.weekdays")
+    if not isinstance(days, list) or not days or any(d not in WEEKDAYS for d in days):
+        raise PolicyError(
+            f"{where}.business_hours.weekdays: expected a non-empty list of {', '.join(WEEKDAYS)}"
+        )
+    open_t = _time(g("business_hours.open"), f"{where}.business_hours.open")
+    close_t = _time(g("business_hours.close"), f"{where}.business_hours.close")
+    if open_t >= close_t:
+        raise PolicyError(f"{where}.business_hours: open {open_t} must be before close {close_t}")
+    country = g("holidays.country")
+    if country is not None:
+        import holidays as holidays_pkg
+
+        if country not in holidays_pkg.list_supported_countries():
+            raise PolicyError(f"{where}.holidays.country: {country!r} is not a holidays country")
+    dates = g("holidays.dates")
+    if not isinstance(dates, list):
+        raise PolicyError(f"{where}.holidays.dates: expected a list of dates")
+    measure = g("notice.measure")
+    if measure not in NOTICE_MEASURES:
+        raise PolicyError(
+            f"{where}.notice.measure: expected one of {NOTICE_MEASURES}, got {measure!r}"
+        )
+    fee = g("fee.amount_cents")
+    if isinstance(fee, bool) or not isinstance(fee, int) or fee < 0:
+        raise PolicyError(f"{where}.fee.amount_cents: expected whole cents >= 0, got {fee!r}")
+    if g("fee.sign_off_by") != "person_of_record":
+        raise PolicyError(f"{where}.fee.sign_off_by: only 'person_of_record' is supported")
+    pattern = _text(g("request_filter.subject_pattern"), f"{where}.request_filter.subject_pattern")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise PolicyError(f"{where}.request_filter.subject_pattern: invalid regex: {exc}") from None
+    targets = {
+        f.name: _number(g(f"sla_targets.{f.name}"), f"{where}.sla_targets.{f.name}")
+        for f in dataclasses.fields(SlaTargets)
+    }
+    for name, value in targets.items():
+        if name.endswith("_pct") and value > 100:
+            raise PolicyError(f"{where}.sla_targets.{name}: a percentage cannot exceed 100")
+    return Policy(
+        version=str(g("version")),
+        effective_from=g("effective_from"),
+        timezone=tz,
+        weekdays=tuple(sorted(WEEKDAYS.index(d) for d in set(days))),
+        open_time=open_t,
+        close_time=close_t,
+        holiday_country=country,
+        holiday_dates=tuple(_date(d, f"{where}.holidays.dates[{i}]") for i, d in enumerate(dates)),
+        threshold_hours=_number(g("notice.threshold_hours"), f"{where}.notice.threshold_hours"),
+        notice_measure=measure,
+        fee_cents=fee,
+        currency=_text(g("fee.currency"), f"{where}.fee.currency"),
+        routing_department=_text(g("routing.department"), f"{where}.routing.department"),
+        agent_ticket={
+            k: _text(g(f"agent_ticket.{k}"), f"{where}.agent_ticket.{k}", allow_empty=k == "owner")
+            for k in ("department", "status", "owner")
+        },
+        customer_ticket={
+            k: _text(g(f"customer_ticket.{k}"), f"{where}.customer_ticket.{k}")
+            for k in ("department", "status")
+        },
+        request_filter=RequestFilter(
+            ticket_types=_texts(
+                g("request_filter.ticket_types"), f"{where}.request_filter.ticket_types"
+            ),
+            tags=_texts(g("request_filter.tags"), f"{where}.request_filter.tags"),
+            subject_pattern=pattern,
+        ),
+        sla_targets=SlaTargets(**targets),
+        kayako=KayakoLookups(
+            **{
+                k: _ids(g(f"kayako.{k}"), f"{where}.kayako.{k}")
+                for k in ("departments", "statuses", "types")
+            }
+        ),
+    )
