@@ -78,5 +78,6 @@ def policy_check(file: Path) -> None:
     for p in checked.versions:
         click.echo(
             f"ok  {p.version:<12} from {p.effective_from}  {p.timezone}  "
-            f"notice < {p.threshold_hours:g} {p.notice_measure} h  fee {p.fee_cents / 100:.2f} {p.currency}"
+            f"notice < {p.threshold_hours:g} {p.notice_measure} h  "
+            f"fee {p.fee_cents / 100:.2f} {p.currency}"
         )

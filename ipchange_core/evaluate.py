@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
-import numpy as np
 import pandas as pd
 
 from ipchange_core.business_calendar import BusinessCalendar
@@ -13,6 +12,7 @@ from ipchange_core.fees import decide_fees
 from ipchange_core.policy import Policy, PolicySet, load_policy
 from ipchange_core.requests import assemble
 from ipchange_core.sla import evaluate_sla
+from ipchange_core.textops import join_labels
 
 FLAGS = (
     "requested_before_received",
@@ -83,13 +83,5 @@ def evaluate(
         out["policy_version"] = pd.Series(dtype="str")
     out["no_intake_record"] = ~out["has_intake"]
     out["intake_without_ticket"] = ~out["has_ticket"]
-    out["flags"] = _join_flags(out)
+    out["flags"] = join_labels({flag: out[flag] for flag in FLAGS}, out.index)
     return out
-
-
-def _join_flags(frame: pd.DataFrame) -> pd.Series:
-    text = np.full(len(frame), "", dtype=object)
-    for flag in FLAGS:
-        on = frame[flag].fillna(False).to_numpy(dtype=bool)
-        text = np.where(on, np.where(text == "", flag, text + ";" + flag), text)
-    return pd.Series(text, index=frame.index, dtype="str")

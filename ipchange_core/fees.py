@@ -7,6 +7,7 @@ import pandas as pd
 
 from ipchange_core.business_calendar import BusinessCalendar
 from ipchange_core.policy import Policy
+from ipchange_core.textops import normalise_name
 
 FEE_STATUSES = (
     "not_applicable",
@@ -19,11 +20,6 @@ FEE_STATUSES = (
 """Every fee status of SPEC 2.1; a request has exactly one."""
 
 HOUR = pd.Timedelta(hours=1)
-
-
-def normalise_name(names: pd.Series) -> pd.Series:
-    """Names compared case-insensitively with surrounding and repeated spaces ignored."""
-    return names.str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
 
 
 def signed_by_person_of_record(

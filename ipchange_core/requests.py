@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 
 from ipchange_core.policy import PolicySet
 from ipchange_core.schema import TIMESTAMP_DTYPE
+from ipchange_core.textops import per_unique
 
 INTAKE_COLUMNS = (
     "channel",
@@ -63,23 +65,17 @@ def recognised_tickets(tickets: pd.DataFrame, policy: PolicySet) -> pd.Series:
         part = tickets[rows]
         any_tag = "|".join(re.escape(tag) for tag in f.tags) or "(?!)"
         by_type = part["ticket_type"].isin(f.ticket_types)
-        by_tag = part["tags"].str.contains(rf"(?i)(?:^|,)\s*(?:{any_tag})\s*(?:,|$)", regex=True)
-        by_subject = part["subject"].str.contains(f.subject_pattern, regex=True)
-        result[rows] = (by_type | by_tag | by_subject).to_numpy(dtype=bool)
+        tag_pattern = rf"(?i)(?:^|,)\s*(?:{any_tag})\s*(?:,|$)"
+        by_tag = per_unique(part["tags"], functools.partial(_contains, pattern=tag_pattern))
+        by_subject = per_unique(
+            part["subject"], functools.partial(_contains, pattern=f.subject_pattern)
+        )
+        result[rows] = (by_type | by_tag.astype(bool) | by_subject.astype(bool)).to_numpy(bool)
     return pd.Series(result, index=tickets.index)
 
 
-def _first_events(events: pd.DataFrame) -> pd.DataFrame:
-    """Per ticket: the value each field had at creation (old value of its first change)."""
-    ordered = events.sort_values(["ticket_id", "at"], kind="stable")
-    first = ordered.drop_duplicates(["ticket_id", "field"], keep="first")
-    return first.pivot(index="ticket_id", columns="field", values="old_value")
-
-
-def _routed_at(events: pd.DataFrame, department: str) -> pd.Series:
-    """Per ticket: the first instant its department became ``department``."""
-    moves = events[(events["field"] == "department") & _same_name(events["new_value"], department)]
-    return moves.groupby("ticket_id")["at"].min()
+def _contains(values: pd.Series, *, pattern: str) -> pd.Series:
+    return values.str.contains(pattern, regex=True)
 
 
 def _same_name(values: pd.Series, name: str) -> pd.Series:
@@ -106,69 +102,119 @@ def assemble(
     department/status/owner each ticket was created with (``initial_*``).
 
     Returns:
-        One row per request, ordered by ``received_at`` then ``ticket_id``.
+        One row per request, ordered by ``received_at`` (ties in the order found).
     """
-    recognised = tickets["ticket_id"][recognised_tickets(tickets, policy)]
-    with_ticket = tickets["ticket_id"].isin(intake["ticket_id"])
-    with_ticket |= tickets["ticket_id"].isin(changes["ticket_id"])
-    ids = pd.Index(pd.concat([recognised, tickets["ticket_id"][with_ticket], intake["ticket_id"]]))
-    ids = ids.drop_duplicates()
+    # One integer code per ticket id across the four tables: joins become numpy gathers.
+    tables = (tickets, intake, changes, events)
+    codes, uniques = pd.factorize(pd.concat([t["ticket_id"] for t in tables], ignore_index=True))
+    code_t, code_i, code_c, code_e = np.split(codes, np.cumsum([len(t) for t in tables[:-1]]))
+    n_ids = len(uniques)
+    row_t, row_i, row_c = (_row_of(c, n_ids) for c in (code_t, code_i, code_c))
 
-    t = tickets.set_index("ticket_id").reindex(ids)
-    i = intake.set_index("ticket_id").reindex(ids)
-    c = changes.set_index("ticket_id").reindex(ids)
-    out = pd.DataFrame(index=ids)
-    out.index.name = "ticket_id"
-    out["has_ticket"] = ids.isin(tickets["ticket_id"])
-    out["has_intake"] = ids.isin(intake["ticket_id"])
-    out["has_change"] = ids.isin(changes["ticket_id"])
-    for col in TICKET_COLUMNS:
-        out[col] = t[col]
-    out["account"] = i["account"].where(out["has_intake"] & (i["account"] != ""), t["account"])
-    for col in INTAKE_COLUMNS:
-        out[col] = i[col]
-    for col in CHANGE_COLUMNS:
-        out[col] = c[col]
-    text_cols = [
-        col
-        for col in (*TICKET_COLUMNS, "account", *INTAKE_COLUMNS, *CHANGE_COLUMNS)
-        if out[col].dtype == "str"
+    wanted = recognised_tickets(tickets, policy).to_numpy(bool)
+    wanted = wanted | (row_i[code_t] >= 0) | (row_c[code_t] >= 0)
+    is_request = np.zeros(n_ids, dtype=bool)
+    is_request[code_t[wanted]] = True
+    is_request[code_i] = True
+    req = np.flatnonzero(is_request)
+
+    # order by received_at (stable: ties keep the id order) before gathering any column
+    created = _take(tickets["created_at"], row_t[req]).array.asi8
+    intake_received = _take(intake["received_at"], row_i[req]).array.asi8
+    nat = np.iinfo(np.int64).min
+    received = np.where(intake_received == nat, created, intake_received)
+    received = np.where((created != nat) & (created < received), created, received)
+    req = req[
+        np.argsort(np.where(received == nat, np.iinfo(np.int64).max, received), kind="stable")
     ]
-    out[text_cols] = out[text_cols].fillna("")
+    at_t, at_i, at_c = row_t[req], row_i[req], row_c[req]
+
+    cols: dict[str, object] = {
+        "ticket_id": pd.array(uniques.take(req), dtype="str"),
+        "has_ticket": at_t >= 0,
+        "has_intake": at_i >= 0,
+        "has_change": at_c >= 0,
+    }
+    for frame, at, names in (
+        (tickets, at_t, TICKET_COLUMNS),
+        (intake, at_i, (*INTAKE_COLUMNS, "account", "received_at", "requested_change_at")),
+        (changes, at_c, CHANGE_COLUMNS),
+    ):
+        for name in names:
+            key = "intake_account" if frame is intake and name == "account" else name
+            cols[key] = _take(frame[name], at)
+    cols["ticket_account"] = _take(tickets["account"], at_t)
+    out = pd.DataFrame(cols)
+    out["account"] = out["intake_account"].where(out["intake_account"] != "", out["ticket_account"])
+    out = out.drop(columns=["intake_account", "ticket_account"])
     out["requested_asap"] = out["requested_asap"].fillna(False).astype(bool)
 
-    out["intake_received_at"] = i["received_at"]
-    received = pd.concat([i["received_at"], t["created_at"]], axis=1).min(axis=1)
-    out["received_at"] = received.astype(TIMESTAMP_DTYPE)
-    requested = i["requested_change_at"].mask(out["requested_asap"], out["received_at"])
+    out = out.rename(columns={"received_at": "intake_received_at"})
+    out["received_at"] = (
+        out["intake_received_at"]
+        .where(out["intake_received_at"] <= out["created_at"], out["created_at"])
+        .fillna(out["intake_received_at"])
+    )
+    requested = out["requested_change_at"].mask(out["requested_asap"], out["received_at"])
     out["requested_before_received"] = (requested < out["received_at"]).fillna(False).astype(bool)
     out["requested_change_at"] = requested.mask(
         out["requested_before_received"], out["received_at"]
     )
 
-    initial = _first_events(events).reindex(ids)
+    # the value each field had at creation: the old value of its first change, else the current
+    by_time = np.lexsort((events["at"].array.asi8, code_e))
     for field in ("department", "status", "owner"):
-        if field in initial:
-            out[f"initial_{field}"] = initial[field].astype("str").fillna(out[field])
-        else:
-            out[f"initial_{field}"] = out[field]
-    out = _with_routing(out, events, policy)
-    return out.reset_index().sort_values(
-        ["received_at", "ticket_id"], kind="stable", ignore_index=True
-    )
+        of_field = by_time[(events["field"].to_numpy(dtype=object)[by_time] == field)]
+        first = np.full(n_ids, -1)
+        first[code_e[of_field][::-1]] = of_field[::-1]  # earliest change of each ticket wins
+        initial = _take(events["old_value"], first[req])
+        out[f"initial_{field}"] = initial.mask(first[req] < 0, out[field])
+    return _with_routing(out, events, code_e, req, policy)
 
 
-def _with_routing(out: pd.DataFrame, events: pd.DataFrame, policy: PolicySet) -> pd.DataFrame:
+def _row_of(codes: np.ndarray, n_ids: int) -> np.ndarray:
+    """For each ticket code, the row holding it (-1 when none; keys are unique per table)."""
+    rows = np.full(n_ids, -1)
+    rows[codes] = np.arange(len(codes))
+    return rows
+
+
+def _take(column: pd.Series, positions: np.ndarray) -> pd.Series:
+    """Values at integer positions (-1 = no row there: "" for text, NaT/NA otherwise)."""
+    array = column.array
+    if column.dtype == "bool":
+        array = column.astype("boolean").array
+    picked = pd.Series(array.take(positions, allow_fill=True))
+    return picked.fillna("") if column.dtype == "str" else picked
+
+
+def _with_routing(
+    out: pd.DataFrame, events: pd.DataFrame, code_e: np.ndarray, req: np.ndarray, policy: PolicySet
+) -> pd.DataFrame:
+    """Add ``routed_at`` by the version in force at receipt.
+
+    ``routed_at`` is ``created_at`` when the ticket was created in the routing department, else
+    the first change of department into it, NaT while not routed. ``code_e`` are the ticket codes
+    of ``events``; ``req`` the ticket codes of the rows of ``out``.
+    """
     version = policy.version_index(out["received_at"])
     routed = pd.Series(pd.NaT, index=out.index, dtype=TIMESTAMP_DTYPE)
+    department_change = events["field"].to_numpy(dtype=object) == "department"
+    never = np.iinfo(np.int64).max
     for n, pol in enumerate(policy.versions):
         rows = version == n
         if not rows.any():
             continue
         dept = pol.routing_department
+        moves = department_change & _same_name(events["new_value"], dept).to_numpy(bool)
+        first = np.full(
+            max(len(code_e) and int(code_e.max()) + 1, int(req.max(initial=-1)) + 1), never
+        )
+        np.minimum.at(first, code_e[moves], events["at"].array.asi8[moves])
+        moved_us = first[req]
+        moved_us = np.where(moved_us == never, np.iinfo(np.int64).min, moved_us)  # min = NaT
+        moved = pd.Series(moved_us.view("datetime64[us]"), index=out.index).dt.tz_localize("UTC")
         created_there = _same_name(out["initial_department"], dept) & out["has_ticket"]
-        moved = _routed_at(events, dept).reindex(out.index)
-        value = moved.mask(created_there, out["created_at"])
-        routed = routed.mask(rows, value)
+        routed = routed.mask(rows, moved.mask(created_there, out["created_at"]))
     out["routed_at"] = routed
     return out

@@ -7,6 +7,7 @@ import pandas as pd
 
 from ipchange_core.business_calendar import BusinessCalendar
 from ipchange_core.policy import Policy
+from ipchange_core.textops import join_labels
 
 METRICS = ("routing", "confirmation", "correct_intake", "in_hours", "on_time", "fee_compliance")
 """The metrics of the weekly report, in the order the report shows them."""
@@ -29,12 +30,13 @@ UNASSIGNED = ("", "unassigned", "-- unassigned --")
 
 
 def _state(met: pd.Series, breached: pd.Series, applies: pd.Series) -> pd.Series:
-    state = np.select(
+    """Categorical met / breached / open / n/a, first that applies: n/a, met, breached, open."""
+    codes = np.select(
         [~applies.to_numpy(bool), met.to_numpy(bool), breached.to_numpy(bool)],
-        ["n/a", "met", "breached"],
-        "open",
+        [STATES.index("n/a"), STATES.index("met"), STATES.index("breached")],
+        STATES.index("open"),
     )
-    return pd.Series(state, index=met.index, dtype="str")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=STATES), index=met.index)
 
 
 def _hours(calendar: BusinessCalendar, start: pd.Series, end: pd.Series) -> pd.Series:
@@ -198,13 +200,8 @@ def _intake_checks(r: pd.DataFrame, policy: Policy) -> tuple[pd.Series, pd.Serie
     problems["missing requested time"] = no_time
     missing |= no_time
     problems["ticket number not given"] = r["has_intake"] & ~r["ticket_number_given"].fillna(False)
-    issues = pd.Series("", index=r.index, dtype="str")
-    any_problem = pd.Series(False, index=r.index)
-    for label, mask in problems.items():
-        mask = mask.astype(bool)
-        issues = issues.mask(mask, issues + np.where(issues == "", "", "; ") + label)
-        any_problem |= mask
-    return missing, issues, ~any_problem
+    issues = join_labels(problems, r.index, sep="; ")
+    return missing, issues, issues == ""
 
 
 def compliance(evaluated: pd.DataFrame, policy: Policy, *, by: str | None = None) -> pd.DataFrame:

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from ipchange_core import evaluate, load_policy
-from ipchange_core.fees import normalise_name, signed_by_person_of_record
+from ipchange_core.fees import signed_by_person_of_record
+from ipchange_core.textops import normalise_name
 from tests.domain import at, expedite, frames, request
 
 AS_OF = at("2026-12-31 12:00")

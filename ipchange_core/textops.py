@@ -1,0 +1,47 @@
+"""Text operations on help-desk columns, computed once per distinct value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def per_unique(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """Apply a vectorised text function to the distinct values only, then spread the result.
+
+    Help-desk columns (names, subjects, tags) repeat heavily, and pandas runs regular expressions
+    one value at a time in Python; this keeps that cost proportional to the distinct values.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = fn(pd.Series(uniques, dtype=values.dtype)).to_numpy()
+    result = mapped.take(np.where(codes < 0, 0, codes)) if len(mapped) else mapped[:0]
+    out = pd.Series(result, index=values.index)
+    if (codes < 0).any():
+        out = out.where(codes >= 0)
+    return out.astype(mapped.dtype) if len(mapped) else out.astype(values.dtype)
+
+
+def normalise_name(names: pd.Series) -> pd.Series:
+    """Names compared case-insensitively with surrounding and repeated spaces ignored."""
+    return per_unique(
+        names, lambda u: u.str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
+    ).astype("str")
+
+
+def join_labels(masks: dict[str, Any], index: pd.Index, sep: str = ";") -> pd.Series:
+    """Per row, the labels whose mask is true, joined with ``sep`` in the order given.
+
+    Rows are encoded as bit patterns and each distinct pattern is joined once, so the cost does
+    not grow with the length of the text.
+    """
+    code = np.zeros(len(index), dtype=np.int64)
+    for bit, mask in enumerate(masks.values()):
+        on = pd.Series(mask, index=index).fillna(False).to_numpy(dtype=bool)
+        code |= on.astype(np.int64) << bit
+    labels = list(masks)
+    combos, inverse = np.unique(code, return_inverse=True)
+    names = [sep.join(lab for bit, lab in enumerate(labels) if c >> bit & 1) for c in combos]
+    return pd.Series(np.array(names, dtype=object)[inverse], index=index, dtype="str")
