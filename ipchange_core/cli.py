@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -9,8 +10,23 @@ from typing import Any
 
 import click
 import yaml
+from tqdm import tqdm
 
-from ipchange_core.errors import IpchangeError
+from ipchange_core import store
+from ipchange_core.config import DEMO_DIR, LOADS_DIR, database_url, display_url
+from ipchange_core.errors import InvalidInputError, IpchangeError
+from ipchange_core.evaluate import evaluate
+from ipchange_core.export import requests_table
+from ipchange_core.ingest import FORMATS
+from ipchange_core.periods import Period, parse_period
+from ipchange_core.pipeline import (
+    demo_summary,
+    generate_demo,
+    load_file,
+    load_summary,
+    write_csv,
+    write_load_report,
+)
 from ipchange_core.policy import PolicySet, load_policy
 
 EXIT_OK, EXIT_REJECTS, EXIT_FATAL = 0, 1, 2
@@ -81,3 +97,176 @@ def policy_check(file: Path) -> None:
             f"notice < {p.threshold_hours:g} {p.notice_measure} h  "
             f"fee {p.fee_cents / 100:.2f} {p.currency}"
         )
+
+
+def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--db URL`` (env ``IPCHANGE_DB_URL``; default the SQLite file data/ipchange.db)."""
+
+    @click.option("--db", "db_value", help="Database URL (env IPCHANGE_DB_URL).", metavar="URL")
+    @functools.wraps(command)
+    def wrapper(*args: Any, db_value: str | None, **kwargs: Any) -> Any:
+        return command(*args, db=database_url(db_value), **kwargs)
+
+    return wrapper
+
+
+def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--week`` / ``--month`` / ``--start --end`` (local dates in the policy zone).
+
+    Place it below :func:`policy_option`: it reads the loaded policy's time zone.
+    """
+
+    @click.option("--week", "week_label", metavar="YYYY-Www", help="ISO week, e.g. 2026-W47.")
+    @click.option("--month", "month_label", metavar="YYYY-MM", help="Month, e.g. 2026-11.")
+    @click.option("--start", metavar="YYYY-MM-DD", help="First local date (inclusive).")
+    @click.option("--end", metavar="YYYY-MM-DD", help="Last local date (inclusive).")
+    @functools.wraps(command)
+    def wrapper(*args: Any, week_label, month_label, start, end, **kwargs: Any) -> Any:
+        tz = kwargs["policy"].latest.timezone
+        period = parse_period(
+            tz, week_label=week_label, month_label=month_label, start=start, end=end
+        )
+        return command(*args, period=period, **kwargs)
+
+    return wrapper
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", *FORMATS]),
+    default="auto",
+    show_default=True,
+    help="Input format; auto recognises it by header or root element.",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Column mapping YAML for a Kayako report CSV.",
+)
+@click.option(
+    "--rejects-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=LOADS_DIR,
+    show_default=True,
+    help="Where each file's load report and <file>.rejects.csv are written.",
+)
+@db_option
+@policy_option
+def ingest(
+    files: tuple[Path, ...],
+    fmt: str,
+    mapping: Path | None,
+    rejects_dir: Path,
+    db: str,
+    policy: PolicySet,
+) -> None:
+    """Validate and load FILE… (each file in one transaction; re-loading changes nothing).
+
+    Prints read = inserted + updated + unchanged + rejected (+ skipped) per file. Exit 1 when
+    rows were rejected, 2 when a file was refused whole.
+    """
+    engine = store.connect(db)
+    click.echo(f"database: {display_url(db)}")
+    exit_code = EXIT_OK
+    for path in files:
+        try:
+            result, parsed = load_file(engine, path, policy, fmt=fmt, mapping=mapping)
+        except InvalidInputError as exc:
+            click.echo(f"refused: {exc}", err=True)
+            exit_code = EXIT_FATAL
+            continue
+        click.echo(f"{path}: {parsed.format} → {parsed.table}")
+        for note in parsed.notes:
+            click.echo(f"  note: {note}")
+        click.echo(f"  {load_summary(result)}")
+        if result.rejected:
+            written = write_load_report(rejects_dir, parsed, result)
+            click.echo(f"  {result.rejected} rejected row(s), reasons in {written}", err=True)
+            for message in parsed.reject_messages()[:5]:
+                click.echo(f"    {message}", err=True)
+            exit_code = max(exit_code, EXIT_REJECTS)
+    engine.dispose()
+    raise SystemExit(exit_code)
+
+
+@main.group(cls=_Group)
+def export() -> None:
+    """Flat exports for analysts."""
+
+
+@export.command("requests")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV file to write.",
+)
+@db_option
+@policy_option
+@period_options
+def export_requests(output: Path, period: Period, db: str, policy: PolicySet) -> None:
+    """Write one row per request received in the period, with every computed field (CSV)."""
+    engine = store.connect(db)
+    frames = store.read_frames(engine, period.start, period.end)
+    evaluated = evaluate(frames, policy=policy)
+    table = requests_table(evaluated, policy.latest.timezone)
+    write_csv(table, output)
+    click.echo(f"{len(table)} request(s) of {period.label} written to {output}")
+
+
+@main.command("demo-data")
+@click.option(
+    "--requests", "n_requests", type=click.IntRange(min=0), default=600, show_default=True
+)
+@click.option("--other-tickets", type=click.IntRange(min=0), default=2400, show_default=True)
+@click.option("--months", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--end", "end_date", metavar="YYYY-MM-DD", help="Data end (default: today).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def demo_data(
+    n_requests: int, other_tickets: int, months: int, seed: int, end_date: str | None, out: Path
+) -> None:
+    """Generate a realistic, seeded help desk: the canonical CSVs, Kayako XML and audit CSV."""
+    end = dt.date.fromisoformat(end_date) if end_date else None
+    dataset = generate_demo(
+        out, requests=n_requests, other_tickets=other_tickets, months=months, seed=seed, end=end
+    )
+    for name, rows in dataset.rows.items():
+        bad = dataset.bad_rows.get(name, 0)
+        click.echo(
+            f"{dataset.paths[name]}: {rows} rows" + (f" ({bad} deliberately bad)" if bad else "")
+        )
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEMO_DIR,
+    show_default=True,
+    help="Where the demo data and its database go.",
+)
+@click.option(
+    "--db", "db_value", metavar="URL", help="Database (default: a demo SQLite file in --out)."
+)
+@policy_option
+def demo(out: Path, db_value: str | None, policy: PolicySet) -> None:
+    """Generate the demo data set, load it and summarise the latest full week and month."""
+    dataset = generate_demo(out / "input", requests=600, other_tickets=2400, months=8, seed=7)
+    db = database_url(db_value or str(out / "ipchange-demo.db"))
+    engine = store.connect(db)
+    click.echo(f"database: {display_url(db)}")
+    loads = [p for name, p in dataset.paths.items() if name != "kayako-audit.csv"]
+    for path in tqdm(loads, desc="loading", unit="file"):
+        result, _ = load_file(engine, path, policy)
+        tqdm.write(f"{path.name}: {load_summary(result)}")
+    click.echo(demo_summary(engine, policy))
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Jobs the command line runs: load a file with its report, generate and summarise the demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+from tqdm import tqdm
+
+from ipchange_core import periods, store
+from ipchange_core.demo_data import DemoDataSet, generate
+from ipchange_core.evaluate import evaluate
+from ipchange_core.export import formula_safe
+from ipchange_core.ingest import ParsedFile, read_file
+from ipchange_core.policy import PolicySet
+from ipchange_core.sla import compliance
+
+
+def load_file(
+    engine: Engine,
+    path: Path,
+    policy: PolicySet,
+    *,
+    fmt: str = "auto",
+    mapping: Path | None = None,
+) -> tuple[store.LoadResult, ParsedFile]:
+    """Read, validate and load one file in one transaction, under the latest policy version.
+
+    Raises:
+        InvalidInputError: the file is refused whole (nothing is loaded).
+    """
+    latest = policy.latest
+    parsed = read_file(path, format=fmt, mapping=mapping, tz=latest.timezone, kayako=latest.kayako)
+    return store.load(engine, parsed, policy_version=latest.version), parsed
+
+
+def load_summary(result: store.LoadResult) -> str:
+    """``read N = inserted + updated + unchanged + rejected (+ skipped)``, as one line."""
+    line = (
+        f"read {result.read} = inserted {result.inserted} + updated {result.updated} "
+        f"+ unchanged {result.unchanged} + rejected {result.rejected}"
+    )
+    return line + (f" + skipped {result.skipped}" if result.skipped else "")
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write a CSV (UTF-8, no index) atomically: a temporary file renamed over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False, lineterminator="\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_load_report(folder: Path, parsed: ParsedFile, result: store.LoadResult) -> Path:
+    """Write ``<file>.rejects.csv`` (one row per problem) and ``<file>.load.json`` in ``folder``.
+
+    Returns:
+        The path of the rejects CSV. Its text cells are formula-safe for spreadsheets.
+    """
+    rejects = parsed.rejects.astype(
+        {"file": "str", "column": "str", "value": "str", "reason": "str"}
+    )
+    for column in ("file", "column", "value", "reason"):
+        rejects[column] = formula_safe(rejects[column])
+    target = folder / f"{parsed.path.name}.rejects.csv"
+    write_csv(rejects, target)
+    report = {
+        "file": str(parsed.path),
+        "sha256": parsed.sha256,
+        "format": parsed.format,
+        "table": parsed.table,
+        "encoding": parsed.encoding,
+        "read": result.read,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "rejected": result.rejected,
+        "skipped": result.skipped,
+        "manifest_id": result.manifest_id,
+        "notes": list(parsed.notes),
+    }
+    (folder / f"{parsed.path.name}.load.json").write_text(json.dumps(report, indent=2) + "\n")
+    return target
+
+
+def generate_demo(
+    out: Path,
+    *,
+    requests: int,
+    other_tickets: int,
+    months: int,
+    seed: int,
+    end: dt.date | None = None,
+) -> DemoDataSet:
+    """Generate the demo data set into ``out`` with a progress bar (see ``demo_data.generate``)."""
+    with tqdm(total=requests + other_tickets, desc="generating", unit="ticket") as bar:
+        return generate(
+            out,
+            requests=requests,
+            other_tickets=other_tickets,
+            months=months,
+            seed=seed,
+            end=end,
+            progress=bar.update,
+        )
+
+
+def demo_summary(engine: Engine, policy: PolicySet, *, today: dt.date | None = None) -> str:
+    """A readable summary of the last full ISO week's SLA compliance and last month's fees."""
+    tz = policy.latest.timezone
+    today = today or pd.Timestamp.now(tz=tz).date()
+    week = periods.week(today, tz).previous()
+    month = periods.month(today, tz).previous()
+    lines = []
+    week_rows = evaluate(store.read_frames(engine, week.start, week.end), policy=policy)
+    table = compliance(week_rows, policy.for_instant(week.start))
+    lines.append(
+        f"\nSLA compliance, week {week.label} ({week.first} – {week.last}), "
+        f"{len(week_rows)} requests"
+    )
+    lines.append(f"  {'metric':<16}{'met':>6}{'breached':>10}{'open':>6}{'n/a':>6}{'%':>8}  target")
+    for row in table.itertuples():
+        pct = "—" if pd.isna(row.compliance_pct) else f"{row.compliance_pct:.1f}"
+        lines.append(
+            f"  {row.metric:<16}{row.met:>6}{row.breached:>10}{row.open:>6}"
+            f"{row.not_applicable:>6}{pct:>8}  {row.target}"
+        )
+    month_rows = evaluate(store.read_frames(engine, month.start, month.end), policy=policy)
+    lines.append(f"\nExpedite fees, {month.label}, {len(month_rows)} requests")
+    by_status = month_rows.groupby("fee_status", observed=True).agg(
+        requests=("ticket_id", "size"), cents=("fee_cents", "sum")
+    )
+    for status, row in by_status.iterrows():
+        amount = f"  ${row.cents / 100:,.2f}" if status == "billable" else ""
+        lines.append(f"  {status:<18}{row.requests:>6}{amount}")
+    return "\n".join(lines)

@@ -1,0 +1,1615 @@
+"""Storage of the canonical tables, load manifests, rejects and the fee ledger (SPEC 3, 4).
+
+SQLAlchemy 2 models over SQLite (the default, an embedded file) and PostgreSQL
+(``postgresql+psycopg://``). Each canonical table mirrors :data:`ipchange_core.schema.TABLES`
+plus two bookkeeping columns: ``key_hash`` (of the natural key) and ``row_hash`` (of every
+column). They let a reload tell unchanged rows apart without sending them to the database; the
+database itself still decides what differs (``INSERT … ON CONFLICT DO UPDATE … WHERE <any
+column differs>``), so the counts stay exact even if a hash ever changed between versions.
+
+Storage conventions:
+
+* text is ``NOT NULL DEFAULT ''`` (blank is the empty string, never NULL);
+* instants are UTC: PostgreSQL ``timestamptz``; SQLite, which has no date type and would drop
+  offsets, stores the integer number of microseconds since 1970-01-01T00:00:00Z (exact, sortable
+  and about twice as fast to load as ISO text; ``datetime(col / 1e6, 'unixepoch')`` shows it);
+* yes/no flags are nullable booleans (``NULL`` = not given);
+* money is integer cents.
+
+A fee row that belongs to an export batch is never updated or deleted: triggers on both backends
+raise, the ORM refuses, and this module offers only appends (a correction is a reversal row plus
+a new row).
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import itertools
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+from sqlalchemy import (
+    DDL,
+    BigInteger,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    Select,
+    Text,
+    and_,
+    cast,
+    create_engine,
+    event,
+    exists,
+    extract,
+    false,
+    func,
+    inspect,
+    literal_column,
+    select,
+    type_coerce,
+    union,
+)
+from sqlalchemy import Table as SATable
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from ipchange_core import config, schema
+from ipchange_core.errors import InvalidInputError, IpchangeError
+
+__all__ = [
+    "Base",
+    "Change",
+    "ExportBatch",
+    "FeeLedger",
+    "Intake",
+    "LoadManifest",
+    "LoadResult",
+    "ParsedInput",
+    "Reject",
+    "Ticket",
+    "TicketEvent",
+    "UTCDateTime",
+    "append_fees",
+    "connect",
+    "correct_fee",
+    "fee_ledger",
+    "load",
+    "manifests",
+    "read_frames",
+    "record_export",
+    "rejects",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_NAT = np.iinfo(np.int64).min  # numpy's NaT as int64; never a real instant
+_NA_FLAG = 2  # a nullable boolean's "not given", while binding on SQLite
+_SQLITE_BUSY_MS = 30_000
+
+
+# --------------------------------------------------------------------------------------------
+# Column types
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant, stored as UTC and returned as an aware UTC ``datetime``.
+
+    PostgreSQL stores ``timestamptz``. SQLite stores the integer count of microseconds since the
+    Unix epoch (SQLite has no date type and would silently drop an offset). Naive datetimes are
+    refused: their time zone is unknown.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:  # noqa: D102
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:  # noqa: D102
+        if value is None or value is pd.NaT:
+            return None
+        if not isinstance(value, datetime) or value.utcoffset() is None:
+            raise ValueError(f"an instant must be a timezone-aware datetime, got {value!r}")
+        if dialect.name == "sqlite":
+            return (value - _EPOCH) // _MICROSECOND
+        return value.astimezone(UTC)
+
+    def process_literal_param(self, value: datetime | None, dialect: Dialect) -> Any:  # noqa: D102
+        return self.process_bind_param(value, dialect)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:  # noqa: D102
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return _EPOCH + timedelta(microseconds=int(value))
+        return value.astimezone(UTC)
+
+
+_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite: INTEGER PRIMARY KEY = the rowid
+
+Str = Annotated[str, mapped_column(Text, server_default="")]
+"""Text: NOT NULL, blank = ''."""
+Instant = Annotated[datetime, mapped_column(UTCDateTime)]
+"""A UTC instant (nullable when annotated ``Instant | None``)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table of the package."""
+
+
+class _Canonical:
+    """Columns every canonical table has besides its schema columns."""
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, sort_order=-1)
+    key_hash: Mapped[int] = mapped_column(BigInteger, sort_order=100)
+    row_hash: Mapped[int] = mapped_column(BigInteger, sort_order=101)
+
+
+class Ticket(_Canonical, Base):
+    """A help-desk ticket (``tickets.csv``; natural key ``ticket_id``)."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # Unique *indexes* rather than table constraints: SQLite can drop and rebuild them
+        # around the first bulk load of a table, which is several times faster.
+        Index("ux_tickets_ticket_id", "ticket_id", unique=True),
+        Index("ix_tickets_created_at", "created_at"),
+    )
+
+    ticket_id: Mapped[Str]
+    subject: Mapped[Str]
+    department: Mapped[Str]
+    status: Mapped[Str]
+    owner: Mapped[Str]
+    creator: Mapped[Str]
+    account: Mapped[Str]
+    requester_name: Mapped[Str]
+    requester_email: Mapped[Str]
+    created_at: Mapped[Instant]
+    updated_at: Mapped[Instant | None]
+    tags: Mapped[Str]
+    ticket_type: Mapped[Str]
+
+
+class TicketEvent(_Canonical, Base):
+    """A department/status/owner change of a ticket (``ticket_events.csv``)."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (
+        # Its leading column makes this also the index on ticket_events.ticket_id.
+        Index(
+            "ux_ticket_events_key",
+            "ticket_id",
+            "at",
+            "field",
+            "old_value",
+            "new_value",
+            unique=True,
+        ),
+    )
+
+    ticket_id: Mapped[Str]
+    at: Mapped[Instant]
+    field: Mapped[Str]
+    old_value: Mapped[Str]
+    new_value: Mapped[Str]
+    actor: Mapped[Str]
+
+
+class Intake(_Canonical, Base):
+    """The TSC agent's intake ("cloud info") record of a request (``intake.csv``)."""
+
+    __tablename__ = "intake"
+    __table_args__ = (
+        Index("ux_intake_ticket_id", "ticket_id", unique=True),
+        Index("ix_intake_received_at", "received_at"),
+    )
+
+    ticket_id: Mapped[Str]
+    received_at: Mapped[Instant]
+    channel: Mapped[Str]
+    requester_type: Mapped[Str]
+    account: Mapped[Str]
+    site: Mapped[Str]
+    reseller: Mapped[Str]
+    contact_name: Mapped[Str]
+    contact_phone: Mapped[Str]
+    person_of_record: Mapped[Str]
+    reason: Mapped[Str]
+    current_ip: Mapped[Str]
+    new_ip: Mapped[Str]
+    requested_change_at: Mapped[Instant | None]
+    ticket_number_given: Mapped[bool | None]
+    transferred_to_queue: Mapped[bool | None]
+    agent: Mapped[Str]
+    requested_asap: Mapped[bool] = mapped_column(server_default=false())
+
+
+class Change(_Canonical, Base):
+    """The Implementation group's record of a change (``changes.csv``)."""
+
+    __tablename__ = "changes"
+    __table_args__ = (Index("ux_changes_ticket_id", "ticket_id", unique=True),)
+
+    ticket_id: Mapped[Str]
+    confirmed_at: Mapped[Instant | None]
+    scheduled_start: Mapped[Instant | None]
+    scheduled_end: Mapped[Instant | None]
+    completed_at: Mapped[Instant | None]
+    cancelled_at: Mapped[Instant | None]
+    engineer: Mapped[Str]
+    fee_accepted_by: Mapped[Str]
+    fee_accepted_at: Mapped[Instant | None]
+    fee_waived: Mapped[bool | None]
+    fee_waiver_reason: Mapped[Str]
+    fee_waived_by: Mapped[Str]
+    after_hours_approved_by: Mapped[Str]
+
+
+class LoadManifest(Base):
+    """One load of one input file: what it was and how its rows were counted."""
+
+    __tablename__ = "load_manifests"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    file_name: Mapped[Str]
+    sha256: Mapped[Str]
+    format: Mapped[Str]
+    table: Mapped[Str] = mapped_column("table")
+    rows_read: Mapped[int]
+    inserted: Mapped[int]
+    updated: Mapped[int]
+    unchanged: Mapped[int]
+    rejected: Mapped[int]
+    skipped: Mapped[int]
+    loaded_at: Mapped[Instant]
+    policy_version: Mapped[Str]
+
+
+class Reject(Base):
+    """A rejected input value, stored once per file content (sha256), line and column."""
+
+    __tablename__ = "rejects"
+    __table_args__ = (
+        Index("ux_rejects_sha256_line_column", "sha256", "line", "column", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("load_manifests.id"), index=True)
+    sha256: Mapped[Str]
+    file: Mapped[Str]
+    line: Mapped[int]
+    column: Mapped[Str] = mapped_column("column")
+    value: Mapped[Str]
+    reason: Mapped[Str]
+
+
+class ExportBatch(Base):
+    """One export of fees to billing; never updated or deleted."""
+
+    __tablename__ = "export_batches"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    period: Mapped[Str]
+    created_at: Mapped[Instant]
+    format: Mapped[Str]
+    rows: Mapped[int]
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[Str]
+
+
+class FeeLedger(Base):
+    """An append-only fee entry; an exported entry is never updated or deleted.
+
+    A correction is two new rows: a reversal (the negated amount, ``reverses_id`` = the
+    original) and the corrected entry. ``reverses_id`` is unique, so an entry is reversed once.
+    """
+
+    __tablename__ = "fee_ledger"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    ticket_id: Mapped[Str] = mapped_column(index=True)
+    fee_status: Mapped[Str]
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    policy_version: Mapped[Str]
+    computed_at: Mapped[Instant]
+    export_batch_id: Mapped[int | None] = mapped_column(ForeignKey("export_batches.id"), index=True)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("fee_ledger.id"), unique=True)
+
+
+_MODELS: dict[str, type[_Canonical]] = {
+    "tickets": Ticket,
+    "ticket_events": TicketEvent,
+    "intake": Intake,
+    "changes": Change,
+}
+_KEYS: dict[str, tuple[str, ...]] = {
+    "tickets": ("ticket_id",),
+    "ticket_events": ("ticket_id", "at", "field", "old_value", "new_value"),
+    "intake": ("ticket_id",),
+    "changes": ("ticket_id",),
+}
+_LEDGER_RULE = "an exported fee row is never updated or deleted; record a correction instead"
+
+# --- the ledger rule, enforced by the database itself ------------------------------------------
+for _op in ("UPDATE", "DELETE"):
+    event.listen(
+        FeeLedger.__table__,
+        "after_create",
+        DDL(
+            f"CREATE TRIGGER fee_ledger_exported_no_{_op.lower()} BEFORE {_op} ON fee_ledger "
+            "FOR EACH ROW WHEN OLD.export_batch_id IS NOT NULL "
+            f"BEGIN SELECT RAISE(ABORT, 'fee_ledger: {_LEDGER_RULE}'); END"
+        ).execute_if(dialect="sqlite"),
+    )
+    event.listen(
+        ExportBatch.__table__,
+        "after_create",
+        DDL(
+            f"CREATE TRIGGER export_batches_no_{_op.lower()} BEFORE {_op} ON export_batches "
+            "FOR EACH ROW BEGIN SELECT RAISE(ABORT, "
+            "'export_batches: an export batch is never updated or deleted'); END"
+        ).execute_if(dialect="sqlite"),
+    )
+for _ddl in (
+    # "%%" is a literal "%" (DDL strings are %-formatted); plpgsql puts the row's ids there.
+    f"""CREATE OR REPLACE FUNCTION ipchange_fee_ledger_guard() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF OLD.export_batch_id IS NOT NULL THEN
+            RAISE EXCEPTION 'fee_ledger row %% (export batch %%): {_LEDGER_RULE}',
+                OLD.id, OLD.export_batch_id USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+        RETURN NEW;
+    END $$""",
+    """CREATE TRIGGER fee_ledger_exported_guard BEFORE UPDATE OR DELETE ON fee_ledger
+    FOR EACH ROW EXECUTE FUNCTION ipchange_fee_ledger_guard()""",
+    """CREATE OR REPLACE FUNCTION ipchange_append_only_guard() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_TABLE_NAME = 'export_batches' OR EXISTS (
+            SELECT 1 FROM fee_ledger WHERE export_batch_id IS NOT NULL
+        ) THEN
+            RAISE EXCEPTION '%%: exported fees and export batches are never deleted', TG_TABLE_NAME
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER fee_ledger_no_truncate BEFORE TRUNCATE ON fee_ledger
+    FOR EACH STATEMENT EXECUTE FUNCTION ipchange_append_only_guard()""",
+):
+    event.listen(FeeLedger.__table__, "after_create", DDL(_ddl).execute_if(dialect="postgresql"))
+for _ddl in (
+    """CREATE OR REPLACE FUNCTION ipchange_export_batches_guard() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'export_batches: an export batch is never updated or deleted'
+            USING ERRCODE = 'integrity_constraint_violation';
+    END $$""",
+    """CREATE TRIGGER export_batches_guard BEFORE UPDATE OR DELETE ON export_batches
+    FOR EACH ROW EXECUTE FUNCTION ipchange_export_batches_guard()""",
+    """CREATE TRIGGER export_batches_no_truncate BEFORE TRUNCATE ON export_batches
+    FOR EACH STATEMENT EXECUTE FUNCTION ipchange_export_batches_guard()""",
+):
+    event.listen(ExportBatch.__table__, "after_create", DDL(_ddl).execute_if(dialect="postgresql"))
+
+
+# --- ... and by the ORM -------------------------------------------------------------------------
+@event.listens_for(FeeLedger, "before_update")
+def _refuse_exported_update(mapper: Any, connection: Connection, target: FeeLedger) -> None:
+    history = inspect(target).attrs.export_batch_id.history
+    before = (history.deleted or history.unchanged or [None])[0]
+    if before is not None:
+        raise IpchangeError(f"fee_ledger row {target.id} (export batch {before}): {_LEDGER_RULE}")
+
+
+@event.listens_for(FeeLedger, "before_delete")
+def _refuse_exported_delete(mapper: Any, connection: Connection, target: FeeLedger) -> None:
+    history = inspect(target).attrs.export_batch_id.history
+    before = (history.deleted or history.unchanged or [None])[0]
+    if before is not None:
+        raise IpchangeError(f"fee_ledger row {target.id} (export batch {before}): {_LEDGER_RULE}")
+
+
+# --------------------------------------------------------------------------------------------
+# Connecting
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, connection_record: Any) -> None:
+    # SQLAlchemy's documented recipe: stop sqlite3 from emitting BEGIN itself; the "begin"
+    # listener below emits BEGIN IMMEDIATE so that two writers queue on the busy timeout
+    # instead of one failing when it upgrades a read lock.
+    dbapi_connection.isolation_level = None
+    for pragma in (
+        f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}",
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = NORMAL",  # with WAL: safe against a crash of the process
+        "PRAGMA foreign_keys = ON",
+        "PRAGMA cache_size = -131072",  # 128 MiB, allocated only as needed
+        "PRAGMA journal_size_limit = 67108864",  # give the WAL back after a big load
+    ):
+        dbapi_connection.execute(pragma)
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get("ipchange_sqlite_begin", "IMMEDIATE")
+    if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+        raise ValueError(f"unknown SQLite BEGIN mode {mode!r}")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def connect(url: str) -> Engine:
+    """Open the database at ``url`` and create any missing table.
+
+    SQLite files run in WAL mode with a 30 s busy timeout and foreign keys on, and every
+    transaction starts with ``BEGIN IMMEDIATE`` (read-only work in this module uses a deferred
+    BEGIN), so concurrent writers wait for each other instead of failing. PostgreSQL is used
+    through psycopg 3 (``postgresql://`` is taken as ``postgresql+psycopg://``).
+
+    Args:
+        url: A SQLAlchemy URL (a relative SQLite path is resolved against the current
+            directory, see :func:`ipchange_core.config.database_url`).
+
+    Returns:
+        An engine with the package's tables present.
+
+    Raises:
+        IpchangeError: Unsupported backend, missing folder, or the database cannot be opened.
+    """
+    parsed = make_url(config.database_url(url))
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.get_driver_name() not in ("pysqlite", ""):
+            raise IpchangeError(f"unsupported SQLite driver {parsed.drivername!r}; use sqlite://")
+        database = parsed.database or ""
+        if database not in ("", ":memory:") and not database.startswith("file:"):
+            folder = Path(database).parent
+            if not folder.is_dir():
+                if Path(database) != config.DEFAULT_DB_PATH:
+                    raise IpchangeError(
+                        f"cannot create the database {database}: no folder {folder}"
+                    )
+                folder.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": _SQLITE_BUSY_MS / 1000})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    elif backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.drivername != "postgresql+psycopg":
+            raise IpchangeError(
+                f"unsupported PostgreSQL driver {parsed.drivername!r}; use postgresql+psycopg://"
+            )
+        try:
+            engine = create_engine(parsed)
+        except ImportError as exc:
+            raise IpchangeError(
+                f"PostgreSQL needs the psycopg package (pip install 'psycopg[binary]'): {exc}"
+            ) from None
+    else:
+        raise IpchangeError(
+            f"unsupported database {parsed.drivername!r}: use sqlite:// or postgresql+psycopg://"
+        )
+    try:
+        with engine.begin() as conn:
+            if backend == "postgresql":  # serialise concurrent first connections
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4711700301)")
+            Base.metadata.create_all(conn)
+    except DBAPIError as exc:
+        engine.dispose()
+        shown = config.display_url(parsed.render_as_string(hide_password=False))
+        raise IpchangeError(f"cannot open the database {shown}: {exc.orig}") from exc
+    return engine
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of rows become Python objects.
+
+    Those objects form no cycles, but each allocation burst triggers full collections that
+    would otherwise cost more than the work itself (2-3x on a million-row read).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextmanager
+def _reading(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction seeing one snapshot of the database."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execution_options(ipchange_sqlite_begin="DEFERRED")
+        else:
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            yield conn
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+class ParsedInput(Protocol):
+    """What :func:`load` needs from a parsed file (``ipchange_core.ingest.ParsedFile``)."""
+
+    @property
+    def path(self) -> Path: ...  # noqa: D102
+    @property
+    def format(self) -> str: ...  # noqa: D102
+    @property
+    def table(self) -> str: ...  # noqa: D102
+    @property
+    def frame(self) -> pd.DataFrame: ...  # noqa: D102
+    @property
+    def rejects(self) -> pd.DataFrame: ...  # noqa: D102
+    @property
+    def rows_read(self) -> int: ...  # noqa: D102
+    @property
+    def rows_skipped(self) -> int: ...  # noqa: D102
+    @property
+    def sha256(self) -> str: ...  # noqa: D102
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """How the rows of one loaded file were counted.
+
+    ``read == inserted + updated + unchanged + rejected + skipped`` always holds.
+
+    Attributes:
+        file: The file's path as given.
+        table: The canonical table loaded.
+        read: Data rows read from the file.
+        inserted: Rows new to the database.
+        updated: Stored rows that this file changed.
+        unchanged: Rows already stored as they are (or stale tickets, see :func:`load`).
+        rejected: Rows rejected by validation (distinct lines of the rejects).
+        skipped: Rows the parser skipped on purpose (e.g. blank lines).
+        manifest_id: Id of the ``load_manifests`` row recording this load.
+    """
+
+    file: str
+    table: str
+    read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    skipped: int
+    manifest_id: int
+
+    def __post_init__(self) -> None:
+        parts = self.inserted + self.updated + self.unchanged + self.rejected + self.skipped
+        if self.read != parts:
+            raise AssertionError(
+                f"{self.file}: counts do not reconcile: read {self.read} != inserted "
+                f"{self.inserted} + updated {self.updated} + unchanged {self.unchanged} "
+                f"+ rejected {self.rejected} + skipped {self.skipped}"
+            )
+
+
+def _combine_hashes(hashes: Sequence[np.ndarray], n: int) -> np.ndarray:
+    """Combine per-column uint64 hashes into one per row (pandas' combine_hash_arrays)."""
+    with np.errstate(over="ignore"):
+        mult = np.uint64(1000003)
+        out = np.full(n, 0x345678, dtype=np.uint64)
+        count = len(hashes)
+        for i, h in enumerate(hashes):
+            out = (out ^ h) * mult
+            mult += np.uint64(82520 + count + count - i)
+        out += np.uint64(97531)
+    return out.view(np.int64)
+
+
+@dataclass
+class _Batch:
+    """A typed frame in the forms the database needs: hashes, and values ready to bind."""
+
+    table: str
+    frame: pd.DataFrame
+    kinds: dict[str, str]  # column -> text | instant | flag | bool
+    text: dict[str, tuple[np.ndarray, np.ndarray | None]]  # column -> (values, codes or None)
+    numbers: dict[str, np.ndarray]  # column -> int64 (µs, NaT = min int) or int8 flags
+    key_hash: np.ndarray
+    row_hash: np.ndarray
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.kinds)
+
+    def sqlite_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Row-major object matrix of the selected rows: data columns, key_hash, row_hash."""
+        matrix = np.empty((len(rows), len(self.kinds) + 2), dtype=object)
+        for j, name in enumerate(self.kinds):
+            if name in self.text:
+                values, codes = self.text[name]
+                matrix[:, j] = values[rows] if codes is None else values[codes[rows]]
+            else:
+                matrix[:, j] = self.numbers[name][rows].astype(object)
+        matrix[:, -2] = self.key_hash[rows].astype(object)
+        matrix[:, -1] = self.row_hash[rows].astype(object)
+        return matrix
+
+    def ticket_ids(self) -> np.ndarray:
+        """The distinct ticket_id values of the batch (an object array)."""
+        values, codes = self.text["ticket_id"]
+        return pd.unique(values) if codes is None else values
+
+    def arrow(self, rows: np.ndarray) -> pa.Table:
+        """Arrow table of the selected rows: data columns, key_hash, row_hash."""
+        part = self.frame.iloc[rows]
+        arrays = {
+            name: _iso_instants(self.numbers[name][rows])
+            if kind == "instant"
+            else pa.array(part[name])
+            for name, kind in self.kinds.items()
+        }
+        arrays["key_hash"] = pa.array(self.key_hash[rows])
+        arrays["row_hash"] = pa.array(self.row_hash[rows])
+        return pa.table(arrays)
+
+
+_TENS = np.array([48 + i // 10 for i in range(100)], dtype=np.uint8)
+_UNITS = np.array([48 + i % 10 for i in range(100)], dtype=np.uint8)
+"""ASCII digits of 00..99: tens and units."""
+
+
+def _iso_instants(micros: np.ndarray) -> pa.Array:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` text of µs since the epoch (NaT → null), for COPY.
+
+    Built with vectorised digit-pair lookups: several times faster than Arrow's or numpy's
+    timestamp formatting, which otherwise dominates a PostgreSQL load. Years 0001-9999.
+    """
+    missing = micros == _NAT
+    stamps = np.where(missing, 0, micros).astype("datetime64[us]")
+    days = stamps.astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    years = months.astype("datetime64[Y]")
+    year = years.astype(np.int64) + 1970
+    in_day = (stamps - days).astype(np.int64)
+    seconds, fraction = np.divmod(in_day, 1_000_000)
+    text = np.empty((27, len(micros)), dtype=np.uint8)  # one row per character: fast to fill
+    for at, separator in zip((4, 7, 10, 13, 16, 19, 26), "--T::.Z", strict=True):
+        text[at] = ord(separator)
+    for at, pair in (
+        (0, year // 100),
+        (2, year % 100),
+        (5, (months - years).astype(np.int64) + 1),
+        (8, (days - months).astype(np.int64) + 1),
+        (11, seconds // 3600),
+        (14, seconds // 60 % 60),
+        (17, seconds % 60),
+        (20, fraction // 10_000),
+        (22, fraction // 100 % 100),
+        (24, fraction % 100),
+    ):
+        text[at] = _TENS[pair]
+        text[at + 1] = _UNITS[pair]
+    text = np.ascontiguousarray(text.T)
+    return pa.array(text.view("S27").ravel(), pa.binary(), mask=missing).cast(pa.string())
+
+
+def _conform(frame: pd.DataFrame, table: str, file: str) -> pd.DataFrame:
+    """Return ``frame``'s canonical columns in schema order, with exactly the typed dtypes."""
+    dtypes = schema.typed_dtypes(table)
+    missing = [name for name in dtypes if name not in frame.columns]
+    if missing:
+        raise IpchangeError(f"{file}: the parsed {table} frame lacks columns {missing}")
+    out = {}
+    for name, dtype in dtypes.items():
+        column = frame[name]
+        if dtype == schema.TIMESTAMP_DTYPE and getattr(column.dtype, "tz", None) is None:
+            raise IpchangeError(f"{file}: column {name!r} holds naive times, not UTC instants")
+        if column.dtype != pd.api.types.pandas_dtype(dtype):
+            try:
+                column = column.astype(dtype)
+            except (TypeError, ValueError) as exc:
+                raise IpchangeError(f"{file}: column {name!r} is not {dtype}: {exc}") from None
+        if dtype in ("str", "bool") and column.isna().any():
+            raise IpchangeError(f"{file}: column {name!r} has missing values (blank is '')")
+        out[name] = column
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _batch(frame: pd.DataFrame, table: str) -> _Batch:
+    kinds: dict[str, str] = {}
+    text: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    numbers: dict[str, np.ndarray] = {}
+    hashes: dict[str, np.ndarray] = {}
+    for name, dtype in schema.typed_dtypes(table).items():
+        column = frame[name]
+        if dtype == "str":
+            kinds[name] = "text"
+            # Hash (and later bind) each distinct value once, unless a sample shows the values
+            # (nearly) all distinct, when factorizing them would cost more than it saves.
+            sample = column.iloc[:: max(1, len(column) // 2000)]
+            if len(sample) >= 100 and sample.nunique() >= 0.99 * len(sample):
+                values = column.to_numpy(dtype=object)
+                text[name] = (values, None)
+                hashes[name] = pd.util.hash_array(values, categorize=False)
+            else:
+                codes, uniques = pd.factorize(column)
+                values = np.asarray(uniques, dtype=object)
+                text[name] = (values, codes)
+                hashes[name] = pd.util.hash_array(values, categorize=False)[codes]
+            continue
+        if dtype == schema.TIMESTAMP_DTYPE:
+            kinds[name] = "instant"
+            numbers[name] = column.dt.tz_convert(None).to_numpy().view(np.int64)
+        elif dtype == "boolean":
+            kinds[name] = "flag"
+            numbers[name] = column.to_numpy(dtype=np.int8, na_value=_NA_FLAG)
+        elif dtype == "bool":
+            kinds[name] = "bool"
+            numbers[name] = column.to_numpy(dtype=np.int8)
+        else:  # pragma: no cover - schema and store disagree
+            raise IpchangeError(f"no storage for dtype {dtype!r} of {table}.{name}")
+        hashes[name] = pd.util.hash_array(numbers[name], categorize=False)
+    n = len(frame)
+    return _Batch(
+        table=table,
+        frame=frame,
+        kinds=kinds,
+        text=text,
+        numbers=numbers,
+        key_hash=_combine_hashes([hashes[k] for k in _KEYS[table]], n),
+        row_hash=_combine_hashes(list(hashes.values()), n),
+    )
+
+
+def _check_unique_keys(batch: _Batch, lines: np.ndarray, file: str) -> bool:
+    """Raise on two rows with one natural key; return False if only their hashes collide."""
+    dup = pd.Series(batch.key_hash).duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return True
+    keys = list(_KEYS[batch.table])
+    suspects = batch.frame.loc[dup, keys]
+    exact = suspects.duplicated(keep=False).to_numpy()
+    if exact.any():
+        first = suspects[exact].iloc[0]
+        same = (suspects == first).all(axis=1).to_numpy()
+        where = lines[dup][same]
+        shown = ", ".join(str(v) for v in first.to_list())
+        raise InvalidInputError(
+            f"duplicate key ({shown}) on lines {', '.join(map(str, where[:5]))}",
+            file=file,
+            row=int(where[1]),
+        )
+    return False  # a 64-bit collision between two different keys: compare every row in SQL
+
+
+def _unchanged_mask(batch: _Batch, stored: np.ndarray, trust: bool) -> np.ndarray:
+    """Rows whose (key_hash, row_hash) is already stored: identical rows, nothing to send."""
+    n = len(batch.key_hash)
+    if not trust or len(stored) == 0:
+        return np.zeros(n, dtype=bool)
+    index = pd.Index(stored[:, 0])
+    if not index.is_unique:  # a hash collision among stored keys: let the database compare
+        return np.zeros(n, dtype=bool)
+    pos = index.get_indexer(batch.key_hash)
+    found = pos >= 0
+    same = np.zeros(n, dtype=bool)
+    same[found] = stored[pos[found], 1] == batch.row_hash[found]
+    return same
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def _upsert_tail(conn: Connection, table: str, columns: list[str]) -> str:
+    """``ON CONFLICT … DO UPDATE SET … WHERE <not stale> AND <any column differs>``."""
+    q = lambda name: _quote(conn, name)  # noqa: E731
+    tq = q(table)
+    keys = _KEYS[table]
+    others = [c for c in columns if c not in keys]
+    differs = "IS NOT" if conn.dialect.name == "sqlite" else "IS DISTINCT FROM"
+    sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in [*others, "row_hash"])
+    changed = " OR ".join(f"{tq}.{q(c)} {differs} excluded.{q(c)}" for c in others)
+    where = f"({changed})"
+    if table == "tickets":  # an older export of a ticket never overwrites a newer one
+        u = q("updated_at")
+        where = (
+            f"(excluded.{u} IS NULL OR {tq}.{u} IS NULL OR excluded.{u} >= {tq}.{u}) AND {where}"
+        )
+    conflict = ", ".join(q(k) for k in keys)
+    return f" ON CONFLICT ({conflict}) DO UPDATE SET {sets} WHERE {where}"
+
+
+def _count(conn: Connection, table: str) -> int:
+    return conn.execute(select(func.count()).select_from(Base.metadata.tables[table])).scalar_one()
+
+
+def _stored_hashes(conn: Connection, batch: _Batch, stored_rows: int) -> np.ndarray:
+    """(key_hash, row_hash) of the stored rows that share a ticket_id with the batch."""
+    table = batch.table
+    if stored_rows == 0:
+        return np.empty((0, 2), dtype=np.int64)
+    by_ticket = len(batch.frame) * 20 < stored_rows
+    ids = batch.ticket_ids() if by_ticket else np.empty(0, dtype=object)
+    if conn.dialect.name == "sqlite":
+        sql = f"SELECT key_hash, row_hash FROM {_quote(conn, table)}"
+        return _sqlite_stored_hashes(conn, sql, ids if by_ticket else None)
+    # PostgreSQL packs the pairs into one bytea (16 big-endian bytes a row) per range of ids:
+    # a few large messages instead of a million small ones.
+    table_sql = _quote(conn, table)
+    packed = (
+        f"SELECT string_agg(int8send(key_hash) || int8send(row_hash), ''::bytea) FROM {table_sql}"
+    )
+    with conn.connection.driver_connection.cursor() as cursor:
+        if by_ticket:
+            cursor.execute(packed + " WHERE ticket_id = ANY(%s)", (ids.tolist(),))
+            chunks = [cursor.fetchone()[0]]
+        else:
+            low, high = cursor.execute(f"SELECT min(id), max(id) FROM {table_sql}").fetchone()
+            chunks = [
+                cursor.execute(
+                    packed + " WHERE id >= %s AND id < %s", (start, start + 1_000_000)
+                ).fetchone()[0]
+                for start in range(low, high + 1, 1_000_000)
+            ]
+    data = b"".join(bytes(chunk) for chunk in chunks if chunk is not None)
+    return np.frombuffer(data, dtype=">i8").astype(np.int64).reshape(-1, 2)
+
+
+def _sqlite_stored_hashes(conn: Connection, sql: str, ids: np.ndarray | None) -> np.ndarray:
+    """Read (key_hash, row_hash) pairs from SQLite, of every row or of the given ticket_ids.
+
+    A whole table is read as two ``group_concat`` strings per range of rowids, parsed by numpy:
+    about twice as fast as fetching a million two-integer rows one by one.
+    """
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        if ids is not None:
+            rows: list[tuple[int, int]] = []
+            for start in range(0, len(ids), 10_000):
+                chunk = ids[start : start + 10_000].tolist()
+                where = f" WHERE ticket_id IN ({','.join('?' * len(chunk))})"
+                rows.extend(cursor.execute(sql + where, chunk).fetchall())
+            flat = np.fromiter(itertools.chain.from_iterable(rows), np.int64, count=2 * len(rows))
+            return flat.reshape(-1, 2)
+        table = sql.rsplit(" FROM ", 1)[1]
+        low, high = cursor.execute(f"SELECT min(id), max(id) FROM {table}").fetchone()
+        parts = []
+        for start in range(low, high + 1, 1_000_000):
+            keys, values = cursor.execute(
+                f"SELECT group_concat(key_hash), group_concat(row_hash) FROM {table} "
+                "WHERE id >= ? AND id < ?",
+                (start, start + 1_000_000),
+            ).fetchone()
+            if keys is not None:
+                pair = (
+                    np.fromstring(keys, dtype=np.int64, sep=","),
+                    np.fromstring(values, dtype=np.int64, sep=","),
+                )
+                if len(pair[0]) != len(pair[1]):  # pragma: no cover - defensive
+                    raise IpchangeError(f"could not read the row hashes of {table}")
+                parts.append(np.column_stack(pair))
+        return np.concatenate(parts) if parts else np.empty((0, 2), dtype=np.int64)
+    finally:
+        cursor.close()
+
+
+def _pg_copy_out(conn: Connection, sql: str, params: Any = ()) -> bytes:
+    """Run ``COPY (sql) TO STDOUT`` as CSV on the connection's transaction; return the bytes."""
+    out = io.BytesIO()
+    statement = f"COPY ({sql}) TO STDOUT (FORMAT csv)"
+    with (
+        conn.connection.driver_connection.cursor() as cursor,
+        cursor.copy(statement, params or None) as copy,
+    ):
+        for data in copy:
+            out.write(data)
+    return out.getvalue()
+
+
+def _sqlite_write(conn: Connection, batch: _Batch, rows: np.ndarray, *, empty: bool) -> int:
+    """Upsert the selected rows into a SQLite table; return the rows inserted or updated.
+
+    Rows go in multi-row ``INSERT … VALUES`` statements (several hundred rows each). NULL
+    instants and flags travel as sentinels turned into NULL by ``NULLIF`` (binding ``None`` is
+    slow in the sqlite3 module). Into an empty table the rows go without its indexes, which are
+    rebuilt afterwards in the same transaction: much faster than growing them row by row.
+    """
+    table = batch.table
+    columns = [*batch.columns, "key_hash", "row_hash"]
+    width = len(columns)
+    q = lambda name: _quote(conn, name)  # noqa: E731
+    marks = []
+    for name in columns:
+        kind = batch.kinds.get(name)
+        if kind == "instant":
+            marks.append(f"NULLIF(?, {_NAT})")
+        elif kind == "flag":
+            marks.append(f"NULLIF(?, {_NA_FLAG})")
+        else:
+            marks.append("?")
+    one_row = "(" + ", ".join(marks) + ")"
+    head = f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)}) VALUES "
+    tail = "" if empty else _upsert_tail(conn, table, batch.columns)
+
+    dbapi = conn.connection.driver_connection
+    sa_table = Base.metadata.tables[table]
+    if empty:
+        for index in sa_table.indexes:
+            index.drop(conn)
+    limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per_statement = max(1, min(500, limit // width))
+    full = head + ", ".join([one_row] * per_statement) + tail
+    changed = 0
+    cursor = dbapi.cursor()
+    try:
+        for start in range(0, len(rows), 50_000):
+            flat = batch.sqlite_rows(rows[start : start + 50_000]).ravel()
+            for offset in range(0, len(flat), per_statement * width):
+                params = flat[offset : offset + per_statement * width].tolist()
+                count = len(params) // width
+                sql = full if count == per_statement else head + ", ".join([one_row] * count) + tail
+                cursor.execute(sql, params)
+                changed += cursor.rowcount
+    finally:
+        cursor.close()
+    if empty:
+        for index in sa_table.indexes:
+            index.create(conn)
+    return changed
+
+
+def _pg_write(conn: Connection, batch: _Batch, rows: np.ndarray, *, empty: bool) -> int:
+    """Upsert the selected rows into a PostgreSQL table; return the rows inserted or updated.
+
+    The rows are streamed with ``COPY`` (CSV written by Arrow) into a temporary table, then
+    merged with one ``INSERT … SELECT … ON CONFLICT``. Into an empty table they are copied
+    directly, with its secondary indexes dropped and rebuilt afterwards (this locks the table
+    against readers until the load commits).
+    """
+    table = batch.table
+    columns = [*batch.columns, "key_hash", "row_hash"]
+    q = lambda name: _quote(conn, name)  # noqa: E731
+    collist = ", ".join(q(c) for c in columns)
+    target = q(table) if empty else "_ipchange_stage"
+    indexes = Base.metadata.tables[table].indexes
+    with conn.connection.driver_connection.cursor() as cursor:
+        if empty:
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for index in indexes:
+                index.drop(conn)
+        else:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE _ipchange_stage ON COMMIT DROP AS "
+                f"SELECT {collist} FROM {q(table)} WITH NO DATA"
+            )
+        options = pa_csv.WriteOptions(include_header=False)
+        with cursor.copy(f"COPY {target} ({collist}) FROM STDIN (FORMAT csv)") as copy:
+            for start in range(0, len(rows), 100_000):
+                sink = io.BytesIO()
+                pa_csv.write_csv(batch.arrow(rows[start : start + 100_000]), sink, options)
+                copy.write(sink.getbuffer())
+        if empty:
+            for index in indexes:
+                index.create(conn)
+            return len(rows)
+        cursor.execute(
+            f"INSERT INTO {q(table)} ({collist}) SELECT {collist} FROM _ipchange_stage"
+            + _upsert_tail(conn, table, batch.columns)
+        )
+        changed = cursor.rowcount
+        cursor.execute("DROP TABLE _ipchange_stage")
+    return changed
+
+
+def _reject_rows(parsed: ParsedInput, file: str) -> pd.DataFrame:
+    """The parser's rejects, one row per (line, column), reasons of a repeated pair joined."""
+    frame = parsed.rejects
+    columns = ["file", "line", "column", "value", "reason"]
+    if frame is None or len(frame) == 0:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="int64" if c == "line" else "str") for c in columns}
+        )
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise IpchangeError(f"{file}: the rejects frame lacks columns {missing}")
+    out = pd.DataFrame(
+        {
+            "file": frame["file"].astype("str").fillna(""),
+            "line": pd.to_numeric(frame["line"]).astype("int64"),
+            "column": frame["column"].astype("str").fillna(""),
+            "value": frame["value"].astype("str").fillna(""),
+            "reason": frame["reason"].astype("str").fillna(""),
+        }
+    )
+    return out.groupby(["line", "column"], as_index=False, sort=True).agg(
+        file=("file", "first"), value=("value", "first"), reason=("reason", "; ".join)
+    )[columns]
+
+
+def load(engine: Engine, parsed: ParsedInput, *, policy_version: str) -> LoadResult:
+    """Load one parsed file in one transaction: its accepted rows, its rejects and a manifest.
+
+    Rows are upserted by natural key (tickets, intake, changes: ``ticket_id``; events:
+    ``ticket_id, at, field, old_value, new_value``). A row identical to the stored one counts as
+    unchanged and is not written, so reloading a file changes nothing; a newer export updates
+    only the rows that differ. A ticket row whose ``updated_at`` is older than the stored row's
+    does not overwrite it and counts as unchanged (a ticket without ``updated_at`` on either side
+    is not known to be older and is written). Rejects are stored once per file content, line and
+    column, so a reload does not repeat them. On any error nothing of the file is written.
+
+    SQLite loads hold the write lock for the whole transaction (other writers wait);
+    PostgreSQL loads lock the target table against other writers (readers are not blocked).
+
+    Args:
+        engine: From :func:`connect`.
+        parsed: A parsed file (:class:`ParsedInput`): a frame typed exactly as
+            :func:`ipchange_core.schema.typed_dtypes` with a ``source_line`` column, and the
+            rejects (file, line, column, value, reason).
+        policy_version: The policy version in force, recorded in the manifest.
+
+    Returns:
+        The counts of the load; ``read == inserted + updated + unchanged + rejected + skipped``.
+
+    Raises:
+        InvalidInputError: Two accepted rows share a natural key.
+        IpchangeError: The counts of ``parsed`` do not reconcile, its frame is not typed as the
+            schema says, or the database refused the load (then nothing was written).
+    """
+    table = parsed.table
+    file = str(parsed.path)
+    if table not in _MODELS:
+        raise IpchangeError(f"{file}: unknown table {table!r}; expected one of {list(_MODELS)}")
+    frame = _conform(parsed.frame, table, file)
+    if "source_line" in parsed.frame.columns:
+        lines = parsed.frame["source_line"].to_numpy(dtype=np.int64)
+    else:
+        lines = np.arange(2, len(frame) + 2, dtype=np.int64)
+    bad = _reject_rows(parsed, file)
+    rejected = int(bad["line"].nunique())
+    accepted = len(frame)
+    if parsed.rows_read != accepted + rejected + parsed.rows_skipped:
+        raise IpchangeError(
+            f"{file}: read {parsed.rows_read} rows but accepted {accepted} + rejected "
+            f"{rejected} + skipped {parsed.rows_skipped}; refusing to load"
+        )
+    batch = _batch(frame, table)
+    trust = _check_unique_keys(batch, lines, file)
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        with _gc_paused(), engine.begin() as conn:
+            if not sqlite:
+                conn.exec_driver_sql(
+                    f"LOCK TABLE {_quote(conn, table)} IN SHARE ROW EXCLUSIVE MODE"
+                )
+            before = _count(conn, table)
+            stored = _stored_hashes(conn, batch, before)
+            send = np.flatnonzero(~_unchanged_mask(batch, stored, trust))
+            changed = 0
+            if len(send):
+                write = _sqlite_write if sqlite else _pg_write
+                changed = write(conn, batch, send, empty=before == 0)
+            inserted = _count(conn, table) - before
+            updated = changed - inserted
+            manifest_id = conn.execute(
+                LoadManifest.__table__.insert()
+                .values(
+                    file_name=Path(file).name,
+                    sha256=parsed.sha256,
+                    format=parsed.format,
+                    table=table,
+                    rows_read=parsed.rows_read,
+                    inserted=inserted,
+                    updated=updated,
+                    unchanged=accepted - inserted - updated,
+                    rejected=rejected,
+                    skipped=parsed.rows_skipped,
+                    loaded_at=datetime.now(UTC),
+                    policy_version=policy_version,
+                )
+                .returning(LoadManifest.id)
+            ).scalar_one()
+            if len(bad):
+                insert = (sqlite_insert if sqlite else pg_insert)(Reject.__table__)
+                conn.execute(
+                    insert.on_conflict_do_nothing(index_elements=["sha256", "line", "column"]),
+                    [
+                        {"manifest_id": manifest_id, "sha256": parsed.sha256, **record}
+                        for record in bad.to_dict("records")
+                    ],
+                )
+            result = LoadResult(
+                file=file,
+                table=table,
+                read=parsed.rows_read,
+                inserted=inserted,
+                updated=updated,
+                unchanged=accepted - inserted - updated,
+                rejected=rejected,
+                skipped=parsed.rows_skipped,
+                manifest_id=manifest_id,
+            )
+    except (DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:  # through SQLAlchemy or not
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise IpchangeError(
+            f"{file}: the database refused the load, nothing was written: {reason}"
+        ) from exc
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _utc(value: pd.Timestamp | datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        raise ValueError(f"{name} must be a timezone-aware instant, got {value!r}")
+    # Stored instants are whole µs: x >= t and x < t hold exactly when they do for t rounded up.
+    return stamp.tz_convert("UTC").ceil("us").to_pydatetime()
+
+
+def _period_ids(start: datetime | None, end: datetime | None) -> Select[Any]:
+    """ticket_ids of the requests received in [start, end) (received = earliest known time)."""
+    tickets, intake = Ticket.__table__, Intake.__table__
+
+    def window(column: Any) -> Any:
+        conditions = []
+        if start is not None:
+            conditions.append(column >= start)
+        if end is not None:
+            conditions.append(column < end)
+        return and_(*conditions)
+
+    # A request's received_at = min(intake.received_at, tickets.created_at) lies in the window
+    # iff one of the two does and neither lies before the start.
+    candidates = union(
+        select(tickets.c.ticket_id).where(window(tickets.c.created_at)),
+        select(intake.c.ticket_id).where(window(intake.c.received_at)),
+    ).subquery("candidates")
+    ids = select(candidates.c.ticket_id)
+    if start is not None:
+        ids = ids.where(
+            ~exists().where(
+                tickets.c.ticket_id == candidates.c.ticket_id, tickets.c.created_at < start
+            ),
+            ~exists().where(
+                intake.c.ticket_id == candidates.c.ticket_id, intake.c.received_at < start
+            ),
+        )
+    return ids
+
+
+def _storage_select(dialect: str, table: SATable, ids: Select[Any] | None) -> Select[Any]:
+    """SELECT of a canonical table's columns in a raw, cheaply converted form."""
+    dtypes = schema.typed_dtypes(table.name)
+    exprs = []
+    for name, dtype in dtypes.items():
+        column = table.c[name]
+        if dtype == schema.TIMESTAMP_DTYPE:
+            if dialect == "sqlite":
+                expr = func.coalesce(type_coerce(column, BigInteger), literal_column(str(_NAT)))
+            else:  # exact: EXTRACT(EPOCH …) is numeric from PostgreSQL 14 on
+                expr = cast(extract("epoch", column) * literal_column("1000000"), BigInteger)
+        elif dtype == "boolean" and dialect == "sqlite":
+            expr = func.coalesce(type_coerce(column, Integer), _NA_FLAG)
+        else:
+            expr = column
+        exprs.append(expr.label(name))
+    query = select(*exprs)
+    if ids is not None:
+        query = query.where(table.c.ticket_id.in_(ids))
+    return query  # sorted afterwards: on SQLite, walking an index is far slower than a scan
+
+
+def _typed_frame(table: str, columns: dict[str, Any], n: int) -> pd.DataFrame:
+    """Build the typed canonical frame from raw column values (lists or Arrow arrays)."""
+    out = {}
+    for name, dtype in schema.typed_dtypes(table).items():
+        values = columns[name]
+        if dtype == "str":
+            if not isinstance(values, pa.ChunkedArray | pa.Array):
+                values = pa.array(values, type=pa.large_string())
+            series = pd.Series(values, dtype="str")
+        elif dtype == schema.TIMESTAMP_DTYPE:
+            if isinstance(values, pa.ChunkedArray | pa.Array):
+                values = pc.fill_null(values, _NAT).to_numpy()
+            ints = np.asarray(values, dtype=np.int64)
+            series = pd.Series(ints.view("datetime64[us]")).dt.tz_localize("UTC")
+        elif dtype == "boolean":
+            if isinstance(values, pa.ChunkedArray | pa.Array):
+                series = pd.Series(pd.BooleanDtype().__from_arrow__(values))
+            else:
+                codes = np.asarray(values, dtype=np.int8)
+                series = pd.Series(pd.arrays.BooleanArray(codes == 1, codes == _NA_FLAG))
+        else:
+            if isinstance(values, pa.ChunkedArray | pa.Array):
+                values = values.to_numpy(zero_copy_only=False)
+            series = pd.Series(np.asarray(values, dtype=bool))
+        out[name] = series.astype(dtype)
+    frame = pd.DataFrame(out)
+    if len(frame) != n:  # pragma: no cover - defensive
+        raise IpchangeError(f"read {len(frame)} rows of {table}, expected {n}")
+    return frame
+
+
+def _read_table(conn: Connection, table: str, ids: Select[Any] | None) -> pd.DataFrame:
+    sa_table = Base.metadata.tables[table]
+    query = _storage_select(conn.dialect.name, sa_table, ids)
+    names = list(schema.typed_dtypes(table))
+    if conn.dialect.name == "sqlite":
+        # The raw cursor, in chunks, converted column by column: no per-row SQLAlchemy work.
+        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        gathered: list[list[Any]] = [[] for _ in names]
+        n = 0
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.execute(sql)
+            while chunk := cursor.fetchmany(100_000):
+                n += len(chunk)
+                for values, column in zip(gathered, zip(*chunk, strict=True), strict=True):
+                    values.extend(column)
+        finally:
+            cursor.close()
+        return _typed_frame(table, dict(zip(names, gathered, strict=True)), n)
+    compiled = query.compile(dialect=conn.dialect)
+    data = _pg_copy_out(conn, str(compiled), compiled.params)
+    dtypes = schema.typed_dtypes(table)
+    arrow_types = {
+        name: pa.string()
+        if dtype == "str"
+        else pa.int64()
+        if dtype == schema.TIMESTAMP_DTYPE
+        else pa.bool_()
+        for name, dtype in dtypes.items()
+    }
+    if not data:
+        return _typed_frame(table, {n: pa.array([], arrow_types[n]) for n in names}, 0)
+    parsed = pa_csv.read_csv(
+        io.BytesIO(data),
+        read_options=pa_csv.ReadOptions(column_names=names, block_size=1 << 24),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=arrow_types,
+            null_values=[""],
+            strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        ),
+    )
+    return _typed_frame(table, {n: parsed[n] for n in names}, parsed.num_rows)
+
+
+def read_frames(
+    engine: Engine,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Read the four canonical tables for the requests received in the half-open ``[start, end)``.
+
+    A request's ``received_at`` is the earliest of its intake's ``received_at`` and its ticket's
+    ``created_at`` (SPEC 2.1); every ticket, intake, change and event row of the selected
+    ``ticket_id`` values is returned, including tickets without intake and intake without a
+    ticket. The period is filtered in SQL on indexed columns; all four tables are read in one
+    snapshot.
+
+    Args:
+        engine: From :func:`connect`.
+        start: First instant of the period (timezone-aware), or ``None`` for no lower bound.
+        end: First instant after the period (timezone-aware), or ``None`` for no upper bound.
+
+    Returns:
+        ``{"tickets", "ticket_events", "intake", "changes"}`` → frames with exactly the columns
+        and dtypes of :func:`ipchange_core.schema.typed_dtypes` and a fresh RangeIndex, sorted
+        by natural key (``ticket_id``; events by ticket_id, at, field, old_value, new_value).
+
+    Raises:
+        ValueError: ``start`` or ``end`` is naive, or ``end`` precedes ``start``.
+    """
+    lo, hi = _utc(start, "start"), _utc(end, "end")
+    if lo is not None and hi is not None and hi < lo:
+        raise ValueError(f"end {end} precedes start {start}")
+    ids = None if lo is None and hi is None else _period_ids(lo, hi)
+    frames = {}
+    with _gc_paused(), _reading(engine) as conn:
+        for table in schema.TABLES:
+            frame = _read_table(conn, table, ids)
+            keys = list(_KEYS[table])
+            if len(keys) > 1 or not frame[keys[0]].is_monotonic_increasing:
+                frame = frame.sort_values(keys, ignore_index=True)
+            frames[table] = frame
+    return frames
+
+
+def _frame(rows: Sequence[Any], dtypes: dict[str, str]) -> pd.DataFrame:
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in dtypes]
+    out = {}
+    for (name, dtype), values in zip(dtypes.items(), columns, strict=True):
+        if dtype == schema.TIMESTAMP_DTYPE:
+            series = pd.Series(pd.to_datetime(list(values), utc=True), dtype=dtype)
+        else:
+            series = pd.Series(list(values), dtype=dtype)
+        out[name] = series
+    return pd.DataFrame(out)
+
+
+_MANIFEST_DTYPES = {
+    "id": "int64",
+    "file_name": "str",
+    "sha256": "str",
+    "format": "str",
+    "table": "str",
+    "rows_read": "int64",
+    "inserted": "int64",
+    "updated": "int64",
+    "unchanged": "int64",
+    "rejected": "int64",
+    "skipped": "int64",
+    "loaded_at": schema.TIMESTAMP_DTYPE,
+    "policy_version": "str",
+}
+_REJECT_DTYPES = {
+    "manifest_id": "int64",
+    "file": "str",
+    "line": "int64",
+    "column": "str",
+    "value": "str",
+    "reason": "str",
+}
+_LEDGER_DTYPES = {
+    "id": "int64",
+    "ticket_id": "str",
+    "fee_status": "str",
+    "amount_cents": "int64",
+    "policy_version": "str",
+    "computed_at": schema.TIMESTAMP_DTYPE,
+    "export_batch_id": "Int64",
+    "reverses_id": "Int64",
+}
+
+
+def manifests(engine: Engine) -> pd.DataFrame:
+    """Return every load manifest, oldest first (columns as in ``load_manifests``)."""
+    table = LoadManifest.__table__
+    with _reading(engine) as conn:
+        rows = conn.execute(
+            select(*(table.c[name] for name in _MANIFEST_DTYPES)).order_by(table.c.id)
+        ).all()
+    return _frame(rows, _MANIFEST_DTYPES)
+
+
+def rejects(engine: Engine, manifest_id: int | None = None) -> pd.DataFrame:
+    """Return stored rejects: all of them, or those of the file content loaded by a manifest.
+
+    Rejects are stored once per file content (sha256), line and column; ``manifest_id`` in the
+    result is the load that first recorded them, so asking for a reload's manifest returns the
+    rejects of that same content.
+
+    Args:
+        engine: From :func:`connect`.
+        manifest_id: A ``load_manifests.id``, or ``None`` for every reject.
+
+    Returns:
+        Columns manifest_id, file, line, column, value, reason; ordered by manifest, line,
+        column.
+
+    Raises:
+        IpchangeError: No manifest has id ``manifest_id``.
+    """
+    table = Reject.__table__
+    query = select(*(table.c[name] for name in _REJECT_DTYPES)).order_by(
+        table.c.manifest_id, table.c.line, table.c.column
+    )
+    with _reading(engine) as conn:
+        if manifest_id is not None:
+            sha = conn.execute(
+                select(LoadManifest.sha256).where(LoadManifest.id == manifest_id)
+            ).scalar_one_or_none()
+            if sha is None:
+                raise IpchangeError(f"no load manifest with id {manifest_id}")
+            query = query.where(table.c.sha256 == sha)
+        rows = conn.execute(query).all()
+    return _frame(rows, _REJECT_DTYPES)
+
+
+# --------------------------------------------------------------------------------------------
+# Fee ledger
+
+
+def append_fees(
+    engine: Engine,
+    fees: pd.DataFrame,
+    *,
+    policy_version: str,
+    computed_at: datetime | None = None,
+) -> list[int]:
+    """Append fee entries to the ledger in one transaction.
+
+    Args:
+        engine: From :func:`connect`.
+        fees: Columns ``ticket_id``, ``fee_status``, ``amount_cents`` (integer cents).
+        policy_version: The policy version that computed them.
+        computed_at: When they were computed (aware); now by default.
+
+    Returns:
+        The ids of the new entries, in the order of ``fees``.
+    """
+    when = computed_at or datetime.now(UTC)
+    entries = [
+        FeeLedger(
+            ticket_id=str(row.ticket_id),
+            fee_status=str(row.fee_status),
+            amount_cents=int(row.amount_cents),
+            policy_version=policy_version,
+            computed_at=when,
+        )
+        for row in fees[["ticket_id", "fee_status", "amount_cents"]].itertuples(index=False)
+    ]
+    with Session(engine) as session, session.begin():
+        session.add_all(entries)
+        session.flush()
+        return [entry.id for entry in entries]
+
+
+def record_export(
+    engine: Engine,
+    fee_ids: Sequence[int],
+    *,
+    period: str,
+    format: str,
+    sha256: str,
+    created_at: datetime | None = None,
+) -> int:
+    """Record an export batch and mark its fee entries as exported, in one transaction.
+
+    Args:
+        engine: From :func:`connect`.
+        fee_ids: The ledger entries exported.
+        period: The period exported (e.g. ``2026-11``).
+        format: The file format (``csv`` or ``xlsx``).
+        sha256: SHA-256 of the exported file.
+        created_at: When the export was made (aware); now by default.
+
+    Returns:
+        The new ``export_batches.id``.
+
+    Raises:
+        IpchangeError: An entry does not exist or was already exported (never billed twice).
+    """
+    ids = sorted({int(i) for i in fee_ids})
+    ledger = FeeLedger.__table__
+    with engine.begin() as conn:
+        found = conn.execute(
+            select(ledger.c.id, ledger.c.export_batch_id, ledger.c.amount_cents).where(
+                ledger.c.id.in_(ids)
+            )
+        ).all()
+        missing = sorted(set(ids) - {row.id for row in found})
+        if missing:
+            raise IpchangeError(f"no fee_ledger rows with ids {missing[:10]}")
+        done = [row for row in found if row.export_batch_id is not None]
+        if done:
+            raise IpchangeError(
+                f"fee_ledger row {done[0].id} was already exported in batch "
+                f"{done[0].export_batch_id}; a fee is never billed twice"
+            )
+        batch_id = conn.execute(
+            ExportBatch.__table__.insert()
+            .values(
+                period=period,
+                created_at=created_at or datetime.now(UTC),
+                format=format,
+                rows=len(ids),
+                total_cents=sum(row.amount_cents for row in found),
+                sha256=sha256,
+            )
+            .returning(ExportBatch.id)
+        ).scalar_one()
+        marked = conn.execute(
+            ledger.update()
+            .where(ledger.c.id.in_(ids), ledger.c.export_batch_id.is_(None))
+            .values(export_batch_id=batch_id)
+        ).rowcount
+        if marked != len(ids):  # pragma: no cover - guarded by the checks above
+            raise IpchangeError("fee rows changed during the export; nothing was recorded")
+    return batch_id
+
+
+def correct_fee(
+    engine: Engine,
+    fee_id: int,
+    *,
+    amount_cents: int,
+    fee_status: str,
+    policy_version: str,
+) -> tuple[int, int]:
+    """Correct a fee entry by appending a reversal and a new entry (the original stays).
+
+    Args:
+        engine: From :func:`connect`.
+        fee_id: The entry to correct.
+        amount_cents: The corrected amount.
+        fee_status: The corrected fee status.
+        policy_version: The policy version of the correction.
+
+    Returns:
+        ``(reversal_id, new_id)``; the original, its reversal and the new entry sum to
+        ``amount_cents``.
+
+    Raises:
+        IpchangeError: No such entry, it is itself a reversal, or it was already reversed.
+    """
+    now = datetime.now(UTC)
+    try:
+        with Session(engine) as session, session.begin():
+            original = session.get(FeeLedger, fee_id)
+            if original is None:
+                raise IpchangeError(f"no fee_ledger row with id {fee_id}")
+            if original.reverses_id is not None:
+                raise IpchangeError(f"fee_ledger row {fee_id} is a reversal; correct the original")
+            earlier = session.scalar(select(FeeLedger.id).where(FeeLedger.reverses_id == fee_id))
+            if earlier is not None:
+                raise IpchangeError(
+                    f"fee_ledger row {fee_id} was already reversed by row {earlier}; "
+                    "correct the entry that replaced it"
+                )
+            reversal = FeeLedger(
+                ticket_id=original.ticket_id,
+                fee_status=original.fee_status,
+                amount_cents=-original.amount_cents,
+                policy_version=policy_version,
+                computed_at=now,
+                reverses_id=original.id,
+            )
+            corrected = FeeLedger(
+                ticket_id=original.ticket_id,
+                fee_status=fee_status,
+                amount_cents=amount_cents,
+                policy_version=policy_version,
+                computed_at=now,
+            )
+            session.add_all([reversal, corrected])
+            session.flush()
+            return reversal.id, corrected.id
+    except IntegrityError as exc:  # the unique reverses_id: reversed meanwhile by another writer
+        raise IpchangeError(f"fee_ledger row {fee_id} was already reversed: {exc.orig}") from exc
+
+
+def fee_ledger(engine: Engine) -> pd.DataFrame:
+    """Return the whole fee ledger in id order (nullable ids as ``Int64``)."""
+    table = FeeLedger.__table__
+    with _reading(engine) as conn:
+        rows = conn.execute(
+            select(*(table.c[name] for name in _LEDGER_DTYPES)).order_by(table.c.id)
+        ).all()
+    return _frame(rows, _LEDGER_DTYPES)

@@ -1,0 +1,164 @@
+"""The ``ipchange`` command: exit codes, messages, and the files it writes."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ipchange_core.cli import main
+from ipchange_core.export import REQUEST_COLUMNS
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+CANONICAL = ["tickets.csv", "ticket_events.csv", "intake.csv", "changes.csv"]
+
+
+def run(*args: str, env: dict | None = None):
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def db(tmp_path):
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_every_command_has_help():
+    for args in (
+        [],
+        ["ingest"],
+        ["export", "requests"],
+        ["demo-data"],
+        ["demo"],
+        ["policy", "show"],
+        ["policy", "check"],
+    ):
+        result = run(*args, "--help")
+        assert result.exit_code == 0, args
+        assert "Usage:" in result.output
+
+
+def test_ingest_sample_then_reload_changes_nothing(db, tmp_path):
+    files = [str(SAMPLE / f) for f in CANONICAL]
+    first = run("ingest", *files, "--db", db, "--rejects-dir", str(tmp_path))
+    assert first.exit_code == 0, first.output
+    assert "read 14 = inserted 14 + updated 0 + unchanged 0 + rejected 0" in first.output
+    again = run("ingest", *files, "--db", db, "--rejects-dir", str(tmp_path))
+    assert again.exit_code == 0
+    assert "read 14 = inserted 0 + updated 0 + unchanged 14 + rejected 0" in again.output
+
+
+def test_rejected_rows_exit_1_and_are_written_with_reasons(db, tmp_path):
+    bad = tmp_path / "intake.csv"
+    lines = (SAMPLE / "intake.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    row = next(csv.reader([lines[1]]))
+    row[header.index("current_ip")] = "300.1.2.3"
+    with bad.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerow(row)
+        for line in lines[2:]:
+            writer.writerow(next(csv.reader([line])))
+    result = run("ingest", str(bad), "--db", db, "--rejects-dir", str(tmp_path / "loads"))
+    assert result.exit_code == 1
+    assert "read 14 = inserted 13 + updated 0 + unchanged 0 + rejected 1" in result.output
+    rejects = list(csv.DictReader((tmp_path / "loads" / "intake.csv.rejects.csv").open(encoding="utf-8")))
+    assert [(r["line"], r["column"], r["value"]) for r in rejects] == [("2", "current_ip", "300.1.2.3")]
+    assert "not a valid IP address" in rejects[0]["reason"]
+    assert (tmp_path / "loads" / "intake.csv.load.json").is_file()
+
+
+def test_unrecognised_file_is_refused_with_exit_2_and_no_traceback(tmp_path):
+    junk = tmp_path / "junk.csv"
+    junk.write_text("foo,bar\n1,2\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ipchange_core.cli", "ingest", str(junk), "--db", f"sqlite:///{tmp_path / 'x.db'}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "junk.csv" in proc.stderr
+    assert "matches none of the formats" in proc.stderr
+
+
+def test_bad_policy_exit_2_names_the_key(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("versions: [{version: x, effective_from: 2027-01-01, fee: {amount: 3}}]\n")
+    result = CliRunner().invoke(main, ["policy", "check", str(path)])
+    assert result.exit_code == 2
+    assert "fee.amount: unknown key" in result.output
+
+
+def test_policy_show_prints_the_default_rules():
+    result = run("policy", "show")
+    assert result.exit_code == 0
+    assert "threshold_hours: 48.0" in result.output
+    assert "fee_cents: 25000" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--week", "2026-W99"], "ISO week"),
+        (["--week", "2026-W45", "--month", "2026-11"], "exactly one"),
+        ([], "exactly one"),
+    ],
+)
+def test_export_period_errors_exit_2(db, tmp_path, args, message):
+    result = CliRunner().invoke(main, ["export", "requests", *args, "-o", str(tmp_path / "r.csv"), "--db", db])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_export_requests_has_the_spec_columns_and_formats(db, tmp_path):
+    run("ingest", *(str(SAMPLE / f) for f in CANONICAL), "--db", db, "--rejects-dir", str(tmp_path))
+    out = tmp_path / "requests.csv"
+    result = run("export", "requests", "--start", "2026-10-01", "--end", "2026-11-30", "-o", str(out), "--db", db)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert tuple(rows[0].keys()) == REQUEST_COLUMNS
+    assert len(rows) == 15
+    for row in rows:
+        for col in ("received_at", "due_at"):
+            parsed = dt.datetime.fromisoformat(row[col])
+            assert parsed.utcoffset() in (dt.timedelta(hours=-5), dt.timedelta(hours=-6))
+        assert row["short_notice"] in ("true", "false", "")
+        assert row["in_hours"] in ("true", "false", "")
+        assert row["routing_met"] in ("true", "false", "")
+        if row["notice_hours"]:
+            float(row["notice_hours"])
+            assert "e" not in row["notice_hours"]
+    billable = [r for r in rows if r["fee_status"] == "billable"]
+    assert sum(int(r["fee_cents"]) for r in billable) == 100_000  # data/README.md: 4 billable, $1,000.00
+
+
+def test_export_requests_week_filters_by_received(db, tmp_path):
+    run("ingest", *(str(SAMPLE / f) for f in CANONICAL), "--db", db, "--rejects-dir", str(tmp_path))
+    out = tmp_path / "w.csv"
+    run("export", "requests", "--week", "2026-W45", "-o", str(out), "--db", db)
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert rows
+    for row in rows:
+        received = dt.datetime.fromisoformat(row["received_at"]).date()
+        assert dt.date(2026, 11, 2) <= received <= dt.date(2026, 11, 8)
+
+
+def test_demo_data_then_demo(tmp_path):
+    out = tmp_path / "demo"
+    result = run("demo-data", "--requests", "40", "--other-tickets", "60", "--months", "2", "--end", "2026-11-25", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    for name in (*CANONICAL, "kayako-tickets.xml", "kayako-audit.csv"):
+        assert (out / name).is_file()
+    result = run("demo", "--out", str(tmp_path / "full"))
+    assert result.exit_code == 0, result.output
+    assert "SLA compliance, week" in result.output
+    assert "Expedite fees" in result.output
+    shutil.rmtree(tmp_path / "full")
