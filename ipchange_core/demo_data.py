@@ -31,7 +31,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from ipchange_core.kayako import AUDIT_COLUMNS
 from ipchange_core.policy import load_policy
+from ipchange_core.schema import TABLES
 
 __all__ = [
     "BAD_ROW_KINDS",
@@ -60,66 +62,11 @@ __all__ = [
 
 ZONE = "America/Chicago"
 
-TICKETS_COLUMNS = (
-    "ticket_id",
-    "subject",
-    "department",
-    "status",
-    "owner",
-    "creator",
-    "account",
-    "requester_name",
-    "requester_email",
-    "created_at",
-    "updated_at",
-    "tags",
-)
-TICKET_EVENTS_COLUMNS = ("ticket_id", "at", "field", "old_value", "new_value", "actor")
-INTAKE_COLUMNS = (
-    "ticket_id",
-    "received_at",
-    "channel",
-    "requester_type",
-    "account",
-    "site",
-    "reseller",
-    "contact_name",
-    "contact_phone",
-    "person_of_record",
-    "reason",
-    "current_ip",
-    "new_ip",
-    "requested_change_at",
-    "ticket_number_given",
-    "transferred_to_queue",
-    "agent",
-)
-CHANGES_COLUMNS = (
-    "ticket_id",
-    "confirmed_at",
-    "scheduled_start",
-    "scheduled_end",
-    "completed_at",
-    "cancelled_at",
-    "engineer",
-    "fee_accepted_by",
-    "fee_accepted_at",
-    "fee_waived",
-    "fee_waiver_reason",
-    "fee_waived_by",
-    "after_hours_approved_by",
-)
-KAYAKO_AUDIT_COLUMNS = (
-    "ticketid",
-    "ticketmaskid",
-    "dateline",
-    "departmenttitle",
-    "actiontype",
-    "actionmsg",
-    "oldvaluestring",
-    "newvaluestring",
-    "creatorfullname",
-)
+TICKETS_COLUMNS = tuple(c.name for c in TABLES["tickets"])
+TICKET_EVENTS_COLUMNS = tuple(c.name for c in TABLES["ticket_events"])
+INTAKE_COLUMNS = tuple(c.name for c in TABLES["intake"])
+CHANGES_COLUMNS = tuple(c.name for c in TABLES["changes"])
+KAYAKO_AUDIT_COLUMNS = AUDIT_COLUMNS
 
 # Kayako Classic id lookups: the default policy's (``kayako:`` in policy.yaml).
 _KAYAKO = load_policy().latest.kayako

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ipchange_core.policy import PolicySet
-from ipchange_core.schema import TIMESTAMP_DTYPE
+from ipchange_core.schema import TABLES, TIMESTAMP_DTYPE
 from ipchange_core.textops import per_unique
 
 INTAKE_COLUMNS = (
@@ -28,20 +28,7 @@ INTAKE_COLUMNS = (
     "transferred_to_queue",
     "agent",
 )
-CHANGE_COLUMNS = (
-    "confirmed_at",
-    "scheduled_start",
-    "scheduled_end",
-    "completed_at",
-    "cancelled_at",
-    "engineer",
-    "fee_accepted_by",
-    "fee_accepted_at",
-    "fee_waived",
-    "fee_waiver_reason",
-    "fee_waived_by",
-    "after_hours_approved_by",
-)
+CHANGE_COLUMNS = tuple(c.name for c in TABLES["changes"] if c.name != "ticket_id")
 TICKET_COLUMNS = ("subject", "department", "status", "owner", "creator", "tags", "created_at")
 
 
