@@ -68,8 +68,12 @@ def test_rejected_rows_exit_1_and_are_written_with_reasons(db, tmp_path):
     result = run("ingest", str(bad), "--db", db, "--rejects-dir", str(tmp_path / "loads"))
     assert result.exit_code == 1
     assert "read 14 = inserted 13 + updated 0 + unchanged 0 + rejected 1" in result.output
-    rejects = list(csv.DictReader((tmp_path / "loads" / "intake.csv.rejects.csv").open(encoding="utf-8")))
-    assert [(r["line"], r["column"], r["value"]) for r in rejects] == [("2", "current_ip", "300.1.2.3")]
+    rejects = list(
+        csv.DictReader((tmp_path / "loads" / "intake.csv.rejects.csv").open(encoding="utf-8"))
+    )
+    assert [(r["line"], r["column"], r["value"]) for r in rejects] == [
+        ("2", "current_ip", "300.1.2.3")
+    ]
     assert "not a valid IP address" in rejects[0]["reason"]
     assert (tmp_path / "loads" / "intake.csv.load.json").is_file()
 
@@ -78,7 +82,15 @@ def test_unrecognised_file_is_refused_with_exit_2_and_no_traceback(tmp_path):
     junk = tmp_path / "junk.csv"
     junk.write_text("foo,bar\n1,2\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "ipchange_core.cli", "ingest", str(junk), "--db", f"sqlite:///{tmp_path / 'x.db'}"],
+        [
+            sys.executable,
+            "-m",
+            "ipchange_core.cli",
+            "ingest",
+            str(junk),
+            "--db",
+            f"sqlite:///{tmp_path / 'x.db'}",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -113,7 +125,9 @@ def test_policy_show_prints_the_default_rules():
     ],
 )
 def test_export_period_errors_exit_2(db, tmp_path, args, message):
-    result = CliRunner().invoke(main, ["export", "requests", *args, "-o", str(tmp_path / "r.csv"), "--db", db])
+    result = CliRunner().invoke(
+        main, ["export", "requests", *args, "-o", str(tmp_path / "r.csv"), "--db", db]
+    )
     assert result.exit_code == 2
     assert message in result.output
 
@@ -121,7 +135,18 @@ def test_export_period_errors_exit_2(db, tmp_path, args, message):
 def test_export_requests_has_the_spec_columns_and_formats(db, tmp_path):
     run("ingest", *(str(SAMPLE / f) for f in CANONICAL), "--db", db, "--rejects-dir", str(tmp_path))
     out = tmp_path / "requests.csv"
-    result = run("export", "requests", "--start", "2026-10-01", "--end", "2026-11-30", "-o", str(out), "--db", db)
+    result = run(
+        "export",
+        "requests",
+        "--start",
+        "2026-10-01",
+        "--end",
+        "2026-11-30",
+        "-o",
+        str(out),
+        "--db",
+        db,
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert tuple(rows[0].keys()) == REQUEST_COLUMNS
@@ -137,7 +162,9 @@ def test_export_requests_has_the_spec_columns_and_formats(db, tmp_path):
             float(row["notice_hours"])
             assert "e" not in row["notice_hours"]
     billable = [r for r in rows if r["fee_status"] == "billable"]
-    assert sum(int(r["fee_cents"]) for r in billable) == 100_000  # data/README.md: 4 billable, $1,000.00
+    assert (
+        sum(int(r["fee_cents"]) for r in billable) == 100_000
+    )  # data/README.md: 4 billable, $1,000.00
 
 
 def test_export_requests_week_filters_by_received(db, tmp_path):
@@ -153,7 +180,19 @@ def test_export_requests_week_filters_by_received(db, tmp_path):
 
 def test_demo_data_then_demo(tmp_path):
     out = tmp_path / "demo"
-    result = run("demo-data", "--requests", "40", "--other-tickets", "60", "--months", "2", "--end", "2026-11-25", "--out", str(out))
+    result = run(
+        "demo-data",
+        "--requests",
+        "40",
+        "--other-tickets",
+        "60",
+        "--months",
+        "2",
+        "--end",
+        "2026-11-25",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     for name in (*CANONICAL, "kayako-tickets.xml", "kayako-audit.csv"):
         assert (out / name).is_file()
