@@ -57,9 +57,8 @@ lint: $(STAMP) ## ruff check and ruff format --check (reports both)
 fmt: $(STAMP) ## format the code with ruff format
 	$(RUFF) format .
 
-lab: $(STAMP) ## open JupyterLab on notebooks/
-	@test -x $(JUPYTER) \
-		|| { echo "make lab: JupyterLab is not in $(VENV) yet (it comes with the notebook dependencies)" >&2; exit 2; }
+lab: $(STAMP) ## open JupyterLab on notebooks/ with the project's kernel
+	$(PY) -c "from ipchange_core.render import ensure_kernel; ensure_kernel()"
 	$(JUPYTER) lab $(NOTEBOOKS)/
 
 clean: ## remove caches and build leftovers (keeps .venv, data/ and reports/)

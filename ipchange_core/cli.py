@@ -7,13 +7,14 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import yaml
 from tqdm import tqdm
 
-from ipchange_core import store
-from ipchange_core.config import DEMO_DIR, LOADS_DIR, database_url, display_url
+from ipchange_core import billing, periods, render, store
+from ipchange_core.config import DEMO_DIR, LOADS_DIR, REPORTS_DIR, database_url, display_url
 from ipchange_core.errors import InvalidInputError, IpchangeError
 from ipchange_core.evaluate import evaluate
 from ipchange_core.export import requests_table
@@ -253,9 +254,20 @@ def demo_data(
 @click.option(
     "--db", "db_value", metavar="URL", help="Database (default: a demo SQLite file in --out)."
 )
+@click.option(
+    "--reports",
+    "reports_out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=REPORTS_DIR,
+    show_default=True,
+    help="Where the reports are written.",
+)
 @policy_option
-def demo(out: Path, db_value: str | None, policy: PolicySet) -> None:
-    """Generate the demo data set, load it and summarise the latest full week and month."""
+def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) -> None:
+    """Generate the demo data set, load it and build every report of the last full week and month.
+
+    Also exports the month's fees; prints a summary and the paths of everything written.
+    """
     dataset = generate_demo(out / "input", requests=600, other_tickets=2400, months=8, seed=7)
     db = database_url(db_value or str(out / "ipchange-demo.db"))
     engine = store.connect(db)
@@ -266,6 +278,136 @@ def demo(out: Path, db_value: str | None, policy: PolicySet) -> None:
         tqdm.write(f"{path.name}: {load_summary(result)}")
     click.echo(demo_summary(engine, policy))
     engine.dispose()
+    tz = policy.latest.timezone
+    today = dt.datetime.now(ZoneInfo(tz)).date()
+    week, month = periods.week(today, tz).previous(), periods.month(today, tz).previous()
+    jobs = [(key, week.label) for key in render.REPORTS]
+    jobs += [(key, month.label) for key in render.REPORTS]
+    _build_reports(jobs, out=reports_out, db=db, policy=policy)
+    engine = store.connect(db)
+    try:
+        result = billing.export_fees(
+            engine, policy, month, reports_out / month.label, all_fees=True
+        )
+    finally:
+        engine.dispose()
+    for path in result.paths:
+        click.echo(f"fees: {path}")
+
+
+def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: PolicySet) -> None:
+    """Render report jobs in parallel with a progress bar; print each path; exit 2 on failure."""
+    failures = []
+    with tqdm(total=len(jobs), desc="reports", unit="report") as bar:
+
+        def done(result: object) -> None:
+            if isinstance(result, render.RenderError):
+                failures.append(result)
+                tqdm.write(f"FAILED {result}")
+            else:
+                tqdm.write(f"{result.html}  ({result.seconds:.1f} s)")
+            bar.update()
+
+        render.render_all(
+            jobs,
+            out=out,
+            db_url=db,
+            policy_file=str(policy.user_file or ""),
+            on_done=done,
+        )
+    click.echo(f"index: {Path(out).resolve() / 'index.html'}")
+    if failures:
+        raise FatalError(f"{len(failures)} report(s) failed; the previous versions were kept")
+
+
+@main.command()
+@click.argument("which", type=click.Choice(["intake", "sla", "fees", "explorer", "all"]))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=REPORTS_DIR,
+    show_default=True,
+    help="Reports folder; each report goes to <out>/<period>/.",
+)
+@db_option
+@policy_option
+@period_options
+def report(which: str, out: Path, db: str, policy: PolicySet, period: Period) -> None:
+    """Build report WHICH (or all) for a period as offline HTML in <out>/<period>/.
+
+    Also writes the executed notebook beside each page and <out>/index.html. A failing report
+    keeps its previous version, names the failing cell and keeps <name>.failed.ipynb.
+    """
+    keys = list(render.REPORTS) if which == "all" else [which]
+    _build_reports([(k, period.label) for k in keys], out=out, db=db, policy=policy)
+
+
+@main.group(cls=_Group)
+def fees() -> None:
+    """Expedite fees for billing."""
+
+
+@fees.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "xlsx", "both"]),
+    default="both",
+    show_default=True,
+    help="File format(s) to write.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=REPORTS_DIR,
+    show_default=True,
+    help="Folder; files go to <out>/<period>/fees-<period>.<format>.",
+)
+@click.option(
+    "--all", "all_fees", is_flag=True, help="Export every fee of the period, also exported ones."
+)
+@click.option(
+    "--batch", "batch_id", type=int, help="Re-write a recorded export batch (byte-identical)."
+)
+@db_option
+@policy_option
+@period_options
+def fees_export(
+    fmt: str,
+    out: Path,
+    all_fees: bool,
+    batch_id: int | None,
+    period: Period,
+    db: str,
+    policy: PolicySet,
+) -> None:
+    """Write the billable fees of a period not yet exported and record them as one batch.
+
+    A fee is exported once; --all writes every fee of the period again (fees-<period>-all.*).
+    """
+    formats = billing.FORMATS if fmt == "both" else (fmt,)
+    engine = store.connect(db)
+    try:
+        result = billing.export_fees(
+            engine,
+            policy,
+            period,
+            out / period.label,
+            formats=formats,
+            all_fees=all_fees,
+            batch_id=batch_id,
+        )
+    finally:
+        engine.dispose()
+    if not result.paths:
+        click.echo(f"no fees of {period.label} left to export (use --all to export them again)")
+        return
+    batch = f"batch {result.batch_id}" if result.batch_id else "no new batch"
+    click.echo(
+        f"{result.rows} fee(s), ${result.total_cents / 100:,.2f}, {result.new_rows} new ({batch})"
+    )
+    for path in result.paths:
+        click.echo(str(path))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +11,7 @@ from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
 from ipchange_core import periods, store
+from ipchange_core.atomic import atomic_write
 from ipchange_core.demo_data import DemoDataSet, generate
 from ipchange_core.evaluate import evaluate
 from ipchange_core.export import formula_safe
@@ -49,16 +48,8 @@ def load_summary(result: store.LoadResult) -> str:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write a CSV (UTF-8, no index) atomically: a temporary file renamed over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, lineterminator="\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a CSV (UTF-8, no index, LF line ends) atomically (see :mod:`atomic`)."""
+    atomic_write(path, frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
 
 
 def write_load_report(folder: Path, parsed: ParsedFile, result: store.LoadResult) -> Path:

@@ -112,6 +112,8 @@ class PolicySet:
 
     versions: tuple[Policy, ...]
     sources: tuple[str, ...]
+    user_file: Path | None = None
+    """The user policy file these versions were read from (None: the default alone)."""
 
     @property
     def latest(self) -> Policy:
@@ -142,7 +144,10 @@ class PolicySet:
 
     def as_dict(self) -> dict[str, Any]:
         """The resolved versions as plain data (what ``ipchange policy show`` prints)."""
-        return {"sources": list(self.sources), "versions": [_to_plain(p) for p in self.versions]}
+        return {
+            "sources": list(self.sources),
+            "versions": [_to_plain(p) for p in self.versions],
+        }
 
 
 def _to_plain(value: Any) -> Any:
@@ -200,7 +205,7 @@ def load_policy(path: str | Path | None = None) -> PolicySet:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise PolicyError(f"version names must be unique; repeated: {', '.join(duplicates)}")
-    return PolicySet(tuple(versions), tuple(sources))
+    return PolicySet(tuple(versions), tuple(sources), path)
 
 
 def _read_versions(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:

@@ -127,6 +127,7 @@ def evaluate_sla(
         ~r["has_ticket"] & (r["channel"] != "customer_ticket")
     )
     out["correct_intake_state"] = _state(correct, ~correct, agent_made)
+    out["correct_intake_missed_by"] = np.nan  # a wrong intake has no duration
 
     # "IP changes will only be performed during normal working hours, 9 to 5 CST Monday through
     # Friday" — the window [scheduled_start, scheduled_end), else the completion instant.

@@ -1,0 +1,787 @@
+"""Report sections (SPEC 5): one function per section, returning escaped HTML or a chart.
+
+Every function returns an :class:`Html` object, which Jupyter displays through
+``_repr_html_``. Ticket text is hostile, so HTML is only ever built here, and only through
+``html.escape`` or ``DataFrame.to_html(escape=True)``; charts are plotly figures embedded with
+``include_plotlyjs=False`` (the report loads plotly.js once, see :func:`plotly_loader`).
+
+Manager and billing reports show ticket ids, accounts, sites, resellers and staff names, never a
+requester's e-mail address or telephone number: no function here selects those columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ipchange_core import __version__, periods, store
+from ipchange_core.config import database_url
+from ipchange_core.evaluate import evaluate
+from ipchange_core.fees import FEE_STATUSES
+from ipchange_core.policy import PolicySet, load_policy
+from ipchange_core.sla import METRICS, breaches, compliance
+
+METRIC_LABELS = {
+    "routing": "Routed to Implementation",
+    "confirmation": "Order confirmed",
+    "correct_intake": "Correct intake",
+    "in_hours": "Changed in business hours",
+    "on_time": "Changed on time",
+    "fee_compliance": "Fee signed off",
+}
+"""Manager-facing names of the SLA metrics."""
+
+FEE_LABELS = {
+    "not_applicable": "No fee (enough notice)",
+    "billable": "Billable",
+    "pending_sign_off": "Pending sign-off",
+    "awaiting_change": "Signed off, change not yet done",
+    "waived": "Waived",
+    "needs_review": "Needs review",
+}
+"""Manager-facing names of the fee statuses."""
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_COLORS = ("#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#64748b")
+_LAYOUT = {
+    "template": "plotly_white",
+    "font": {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
+    "margin": {"l": 50, "r": 20, "t": 40, "b": 40},
+    "colorway": list(_COLORS),
+}
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+class Html:
+    """A piece of report HTML that is already safe (every data value escaped)."""
+
+    def __init__(self, markup: str) -> None:
+        self.markup = markup
+
+    def _repr_html_(self) -> str:
+        return self.markup
+
+    def __str__(self) -> str:
+        return self.markup
+
+    def __add__(self, other: Html) -> Html:
+        return Html(self.markup + other.markup)
+
+
+def _e(value: object) -> str:
+    """HTML-escape any value (quotes too); None and NA become an em dash."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "—"
+    return html.escape(str(value), quote=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything a report shows, read and evaluated once.
+
+    Attributes:
+        period: The period reported.
+        policy: The policy the requests were judged by.
+        requests: Evaluated requests received in the period (``[start, end)`` in UTC).
+        history: Evaluated requests of the ``history_weeks`` ISO weeks ending with the period's
+            last week (for trends and "vs last week"); equals ``requests`` when not asked for.
+        manifests: Every load manifest (input files and row counts).
+        rejects: Every rejected input row.
+        generated_at: When the data was read (UTC); running SLA clocks are judged at this time.
+    """
+
+    period: periods.Period
+    policy: PolicySet
+    requests: pd.DataFrame
+    history: pd.DataFrame
+    manifests: pd.DataFrame
+    rejects: pd.DataFrame
+    generated_at: pd.Timestamp
+
+    @property
+    def tz(self) -> str:
+        """The policy time zone every local time is shown in."""
+        return self.policy.latest.timezone
+
+    @property
+    def zone_name(self) -> str:
+        """Short name of the zone for column headers, e.g. ``Central``."""
+        return _zone_name(self.tz)
+
+
+def _zone_name(tz: str) -> str:
+    names = {"America/Chicago": "Central", "America/New_York": "Eastern", "UTC": "UTC"}
+    return names.get(tz, tz)
+
+
+def period_from_label(label: str, tz: str) -> periods.Period:
+    """The period of a report label: ``2026-W47``, ``2026-11`` or ``2026-11-02_2026-11-15``.
+
+    Raises:
+        PeriodError: The label is none of these.
+    """
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})_(\d{4}-\d{2}-\d{2})", label)
+    if m:
+        return periods.parse_period(tz, start=m[1], end=m[2])
+    if re.fullmatch(r"\d{4}-W\d{2}", label):
+        return periods.parse_period(tz, week_label=label)
+    return periods.parse_period(tz, month_label=label)
+
+
+def what_if_policy(
+    policy: PolicySet, *, threshold_hours: float | None = None, fee: float | None = None
+) -> PolicySet:
+    """A copy of ``policy`` with another notice threshold and/or fee (in currency units).
+
+    Versions are renamed ``<version>+what-if`` so that results never pass for the real policy.
+    """
+    changes: dict[str, object] = {}
+    if threshold_hours is not None:
+        changes["threshold_hours"] = float(threshold_hours)
+    if fee is not None:
+        changes["fee_cents"] = round(float(fee) * 100)
+    if not changes:
+        return policy
+    versions = tuple(
+        dataclasses.replace(v, version=f"{v.version}+what-if", **changes) for v in policy.versions
+    )
+    return dataclasses.replace(policy, versions=versions)
+
+
+def load(
+    period: str,
+    *,
+    db_url: str,
+    policy_file: str = "",
+    history_weeks: int = 0,
+    policy: PolicySet | None = None,
+) -> ReportData:
+    """Read and evaluate the requests of a period (and optionally the weeks before it).
+
+    Args:
+        period: Report label (see :func:`period_from_label`).
+        db_url: Database URL; "" for ``IPCHANGE_DB_URL`` or the default SQLite file.
+        policy_file: Policy YAML extending the default; "" for the default policy.
+        history_weeks: Also evaluate this many ISO weeks ending with the period's last week.
+        policy: A policy to use instead of ``policy_file`` (e.g. from :func:`what_if_policy`).
+    """
+    policy = policy or load_policy(policy_file or None)
+    db_url = database_url(db_url or None)
+    tz = policy.latest.timezone
+    span = period_from_label(period, tz)
+    now = pd.Timestamp.now(tz="UTC")
+    engine = store.connect(db_url)
+    try:
+        start = span.start
+        if history_weeks:
+            start = min(
+                start, periods.week(span.last, tz).start - pd.Timedelta(weeks=history_weeks)
+            )
+            start = periods.week(start.tz_convert(tz).date(), tz).start
+        evaluated = evaluate(store.read_frames(engine, start, span.end), policy=policy, as_of=now)
+        in_period = evaluated["received_at"] >= span.start
+        requests = evaluated[in_period].reset_index(drop=True)
+        manifests = store.manifests(engine)
+        rejects = store.rejects(engine)
+    finally:
+        engine.dispose()
+    return ReportData(span, policy, requests, evaluated, manifests, rejects, now)
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def plotly_loader(src: str) -> Html:
+    """The one ``<script>`` that loads plotly.js for every chart of a report.
+
+    Args:
+        src: URL of plotly.js relative to the report (e.g. ``../plotly.min.js``), or "" to
+            embed plotly.js inline (a self-contained but ~4.5 MB file).
+    """
+    if not src:
+        from plotly.offline import get_plotlyjs
+
+        return Html(f'<script charset="utf-8">{get_plotlyjs()}</script>')
+    return Html(f'<script charset="utf-8" src="{_e(src)}"></script>')
+
+
+def _figure(fig: go.Figure, *, height: int = 320) -> Html:
+    fig.update_layout(**_LAYOUT, height=height)
+    return Html(
+        '<div class="chart">'
+        + fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG)
+        + "</div>"
+    )
+
+
+def _count_axis(axis: dict, largest: float) -> dict:
+    """Whole-number ticks for a count axis (no 0.5 requests)."""
+    return {
+        **axis,
+        "rangemode": "tozero",
+        "tickformat": ",d",
+        **({"dtick": 1} if largest <= 8 else {}),
+    }
+
+
+def _table(frame: pd.DataFrame, *, empty: str = "Nothing to show.", limit: int = 500) -> Html:
+    """An escaped HTML table of text cells; long tables are cut with a note."""
+    if frame.empty:
+        return Html(f'<p class="empty">{_e(empty)}</p>')
+    shown = frame.head(limit)
+    markup = shown.to_html(
+        index=False, escape=True, na_rep="—", border=0, classes="report-table", justify="left"
+    )
+    if len(frame) > limit:
+        markup += f'<p class="note">First {limit} of {len(frame)} rows shown.</p>'
+    return Html(f'<div class="table-wrap">{markup}</div>')
+
+
+def _tiles(items: list[tuple[str, str, str, str]]) -> Html:
+    """Tiles of (title, value, detail, tone) with tone ``good``, ``bad`` or ``neutral``."""
+    cells = "".join(
+        f'<div class="tile {_e(tone)}"><div class="tile-title">{_e(title)}</div>'
+        f'<div class="tile-value">{_e(value)}</div>'
+        f'<div class="tile-detail">{_e(detail)}</div></div>'
+        for title, value, detail, tone in items
+    )
+    return Html(f'<div class="tiles">{cells}</div>')
+
+
+def _local(instants: pd.Series, tz: str, fmt: str = "%a %d %b %H:%M") -> pd.Series:
+    local = instants.dt.tz_convert(tz)
+    return local.dt.strftime(fmt).astype("str").fillna("—")
+
+
+def _hours(values: pd.Series, digits: int = 1) -> pd.Series:
+    return values.astype(float).map(lambda h: f"{h:,.{digits}f}", na_action="ignore").fillna("—")
+
+
+def _money(cents: float | int, currency: str = "USD") -> str:
+    symbol = "$" if currency == "USD" else f"{currency} "
+    return f"{symbol}{cents / 100:,.2f}"
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype("str").fillna("").replace("", "—")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+# --------------------------------------------------------------------------------------------
+# Shared sections
+
+
+def header(data: ReportData) -> Html:
+    """The period in words and the time zone used (the notebook's title cell names the report)."""
+    p = data.period
+    span = f"{p.first:%a %d %b %Y} – {p.last:%a %d %b %Y}"
+    return Html(
+        f'<p class="period"><b>{_e(p.label)}</b> · {_e(span)} · times in '
+        f"{_e(data.zone_name)} time ({_e(data.tz)})</p>"
+    )
+
+
+def provenance(data: ReportData) -> Html:
+    """Footer: period, policy version(s), input manifests with row counts, generated-at, version.
+
+    Only the latest load of each file name is listed (the one the data came from last).
+    """
+    versions = sorted(set(data.requests["policy_version"])) or [data.policy.latest.version]
+    m = data.manifests.sort_values("id").drop_duplicates("file_name", keep="last")
+    inputs = pd.DataFrame(
+        {
+            "File": m["file_name"],
+            "Table": m["table"],
+            "Rows read": m["rows_read"].map("{:,}".format),
+            "Rejected": m["rejected"].map("{:,}".format),
+            f"Loaded ({data.zone_name})": _local(m["loaded_at"], data.tz, "%Y-%m-%d %H:%M"),
+            "SHA-256": m["sha256"].str.slice(0, 12),
+        }
+    )
+    generated = data.generated_at.tz_convert(data.tz).strftime("%Y-%m-%d %H:%M %Z")
+    p = data.period
+    facts = (
+        f"<p>Period <b>{_e(p.label)}</b> ({_e(p.first)} – {_e(p.last)}, {_e(data.tz)}) · "
+        f"policy version {_e(', '.join(versions))} · generated {_e(generated)} · "
+        f"ipchange {_e(__version__)}</p>"
+    )
+    return Html(
+        '<footer class="provenance"><h2>Provenance</h2>'
+        + facts
+        + _table(inputs, empty="No input files loaded.").markup
+        + "</footer>"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Intake log
+
+
+def _progress(r: pd.DataFrame) -> pd.Series:
+    """Where each request stands: cancelled, completed, scheduled, confirmed or open."""
+    state = pd.Series("open", index=r.index, dtype="str")
+    state = state.mask(r["confirmed_at"].notna(), "confirmed")
+    state = state.mask(r["scheduled_start"].notna(), "scheduled")
+    state = state.mask(r["completed_at"].notna(), "completed")
+    return state.mask(r["cancelled_at"].notna() & r["completed_at"].isna(), "cancelled")
+
+
+def intake_summary(data: ReportData) -> Html:
+    """Tiles: requests received, short notice, not routed, intake problems."""
+    r = data.requests
+    n = len(r)
+    short = int(r["short_notice"].fillna(False).sum())
+    not_routed = int(r["not_routed"].sum())
+    problems = int(
+        (r["no_intake_record"] | r["intake_without_ticket"] | r["incomplete_intake"]).sum()
+    )
+    return _tiles(
+        [
+            ("Requests received", f"{n:,}", f"{data.period.label}", "neutral"),
+            ("Short notice", f"{short:,}", "less notice than the policy asks", "neutral"),
+            (
+                "Not routed yet",
+                f"{not_routed:,}",
+                "never reached Implementation",
+                _tone(not_routed),
+            ),
+            ("Intake problems", f"{problems:,}", "see data quality below", _tone(problems)),
+        ]
+    )
+
+
+def _tone(bad_count: int) -> str:
+    return "bad" if bad_count else "good"
+
+
+def intake_log(data: ReportData) -> Html:
+    """Every request of the period, oldest first, without contact details."""
+    r = data.requests.sort_values("received_at")
+    z = data.zone_name
+    table = pd.DataFrame(
+        {
+            "Ticket": _text(r["ticket_id"]),
+            f"Received ({z})": _local(r["received_at"], data.tz),
+            "Channel": _text(r["channel"].str.replace("_", " ")),
+            "Account": _text(r["account"]),
+            "Site": _text(r["site"]),
+            "Reseller": _text(r["reseller"]),
+            "Reason": _text(r["reason"].str.replace("_", " ")),
+            f"Requested ({z})": _local(r["requested_change_at"], data.tz).mask(
+                r["requested_asap"] & r["requested_change_at"].isna(), "ASAP"
+            ),
+            "Notice h": _hours(r["notice_hours"], 0),
+            "Short notice": r["short_notice"].map({True: "yes", False: "no"}).fillna("—"),
+            "Routing": r["routing_state"].astype("str").map(_ROUTING_WORDS).fillna("—"),
+            "State": _progress(r),
+        }
+    )
+    return _table(table, empty="No requests were received in this period.")
+
+
+_ROUTING_WORDS = {
+    "met": "in time",
+    "breached": "late",
+    "open": "waiting",
+    "n/a": "not needed",
+}
+
+
+def intake_counts(data: ReportData) -> Html:
+    """Bar charts: requests by channel, by reason and by day received."""
+    r = data.requests
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=("By channel", "By reason", "By day"),
+        horizontal_spacing=0.08,
+    )
+    channel = r["channel"].replace("", "unknown").str.replace("_", " ").value_counts()
+    reason = r["reason"].replace("", "unknown").str.replace("_", " ").value_counts()
+    days = pd.Series(pd.date_range(data.period.first, data.period.last, freq="D").date, name="day")
+    per_day = (
+        r["received_at"].dt.tz_convert(data.tz).dt.date.value_counts().reindex(days, fill_value=0)
+    )
+    day_labels = [f"{d:%a %d}" if len(days) <= 14 else f"{d:%d %b}" for d in days]
+    fig.add_bar(
+        x=channel.index.tolist(), y=channel.to_numpy(), row=1, col=1, marker_color=_COLORS[0]
+    )
+    fig.add_bar(x=reason.index.tolist(), y=reason.to_numpy(), row=1, col=2, marker_color=_COLORS[1])
+    fig.add_bar(x=day_labels, y=per_day.to_numpy(), row=1, col=3, marker_color=_COLORS[6])
+    fig.update_layout(showlegend=False)
+    largest = max([channel.max(), reason.max(), per_day.max(), 0])
+    fig.update_yaxes(**_count_axis({}, largest))
+    fig.update_yaxes(title_text="requests", row=1, col=1)
+    return _figure(fig, height=300)
+
+
+def arrivals_heatmap(data: ReportData) -> Html:
+    """Heat map of arrivals by local weekday (rows) and hour of day (columns)."""
+    local = data.requests["received_at"].dt.tz_convert(data.tz)
+    grid = (
+        pd.crosstab(local.dt.weekday, local.dt.hour)
+        .reindex(index=range(7), columns=range(24), fill_value=0)
+        .fillna(0)
+    )
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=[f"{h:02d}:00" for h in range(24)],
+            y=list(WEEKDAYS),
+            colorscale="Blues",
+            hovertemplate="%{y} %{x}: %{z} request(s)<extra></extra>",
+            colorbar={
+                "title": {"text": "requests"},
+                "tickformat": ",d",
+                **({"dtick": 1} if grid.to_numpy().max() <= 8 else {}),
+            },
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    return _figure(fig, height=300)
+
+
+def data_quality(data: ReportData) -> Html:
+    """Counts of intake problems and rejected input rows, then the affected tickets."""
+    r = data.requests
+    counts = pd.DataFrame(
+        {
+            "Check": [
+                "Tickets without an intake record",
+                "Intake records without a ticket",
+                "Intake records with missing cloud-info fields",
+                "Rejected input rows (all loads)",
+            ],
+            "Count": [
+                f"{int(r['no_intake_record'].sum()):,}",
+                f"{int(r['intake_without_ticket'].sum()):,}",
+                f"{int(r['incomplete_intake'].sum()):,}",
+                f"{len(data.rejects):,}",
+            ],
+        }
+    )
+    bad = r[r["no_intake_record"] | r["intake_without_ticket"] | r["incomplete_intake"]]
+    detail = pd.DataFrame(
+        {
+            "Ticket": _text(bad["ticket_id"]),
+            "Account": _text(bad["account"]),
+            "Agent": _text(bad["agent"]),
+            "Problems": _text(bad["correct_intake_issues"]),
+        }
+    )
+    rej = data.rejects.groupby(["file", "reason"], as_index=False).size()
+    rej = rej.sort_values("size", ascending=False).rename(
+        columns={"file": "File", "reason": "Reason", "size": "Rows"}
+    )
+    return (
+        _table(counts)
+        + Html("<h3>Affected requests</h3>")
+        + _table(detail, empty="No intake problems in this period.")
+        + Html("<h3>Rejected input rows by reason</h3>")
+        + _table(rej, empty="No input rows were rejected.", limit=50)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 2. SLA compliance
+
+
+def _week_label(instants: pd.Series, tz: str) -> pd.Series:
+    iso = instants.dt.tz_convert(tz).dt.isocalendar()
+    return iso["year"].astype("str") + "-W" + iso["week"].astype("str").str.zfill(2)
+
+
+def _pct(value: float) -> str:
+    return "—" if pd.isna(value) else f"{value:.0f} %"
+
+
+def sla_tiles(data: ReportData) -> Html:
+    """One tile per metric: this period's %, target, and the change vs the previous period."""
+    pol = data.policy.for_instant(data.period.start)
+    now = compliance(data.requests, pol).set_index("metric")
+    prev_span = data.period.previous()
+    h = data.history
+    prev_rows = h[(h["received_at"] >= prev_span.start) & (h["received_at"] < prev_span.end)]
+    before = compliance(prev_rows, pol).set_index("metric")
+    items = []
+    for metric in METRICS:
+        row = now.loc[metric]
+        decided = int(row["met"] + row["breached"])
+        delta = row["compliance_pct"] - before.loc[metric, "compliance_pct"]
+        change = "no comparison" if pd.isna(delta) else f"{delta:+.0f} pts vs {prev_span.label}"
+        tone = {True: "good", False: "bad"}.get(row["target_met"], "neutral")
+        detail = f"target {row['target']} · {row['met']}/{decided} met · {change}"
+        items.append((METRIC_LABELS[metric], _pct(row["compliance_pct"]), detail, tone))
+    return _tiles(items)
+
+
+def sla_table(data: ReportData) -> Html:
+    """The counts behind the tiles: met, breached, still open and not applicable per metric."""
+    pol = data.policy.for_instant(data.period.start)
+    c = compliance(data.requests, pol)
+    table = pd.DataFrame(
+        {
+            "Metric": c["metric"].map(METRIC_LABELS),
+            "Target": c["target"],
+            "Met": c["met"].astype("str"),
+            "Breached": c["breached"].astype("str"),
+            "Still open": c["open"].astype("str"),
+            "Not applicable": c["not_applicable"].astype("str"),
+            "Compliance": c["compliance_pct"].map(_pct),
+        }
+    )
+    return _table(table)
+
+
+def sla_trend(data: ReportData, weeks: int = 8) -> Html:
+    """Line chart of weekly compliance % per metric over the last ``weeks`` ISO weeks."""
+    h = data.history.assign(week=_week_label(data.history["received_at"], data.tz))
+    labels = []
+    week = periods.week(data.period.last, data.tz)
+    for _ in range(weeks):
+        labels.append(week.label)
+        week = week.previous()
+    labels.reverse()
+    h = h[h["week"].isin(labels)]
+    table = compliance(h, data.policy.for_instant(data.period.start), by="week")
+    fig = go.Figure()
+    for metric in METRICS:
+        part = table[table["metric"] == metric].set_index("week").reindex(labels)
+        fig.add_scatter(
+            x=labels,
+            y=part["compliance_pct"].to_numpy(),
+            mode="lines+markers",
+            name=METRIC_LABELS[metric],
+            connectgaps=False,
+        )
+    fig.update_yaxes(range=[0, 105], title_text="% met", ticksuffix=" %")
+    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    return _figure(fig, height=360)
+
+
+def breach_list(data: ReportData) -> Html:
+    """Every breach, worst first per metric, with how far the target was missed."""
+    b = breaches(data.requests)
+    table = pd.DataFrame(
+        {
+            "Metric": b["metric"].map(METRIC_LABELS),
+            "Ticket": _text(b["ticket_id"]),
+            "Missed by (business h)": _hours(b["missed_by_hours"]).where(
+                b["missed_by_hours"] > 0, "—"
+            ),
+            "What went wrong": _text(b["detail"]),
+            f"Received ({data.zone_name})": _local(b["received_at"], data.tz),
+            "Account": _text(b["account"]),
+            "Agent": _text(b["agent"]),
+            "Engineer": _text(b["engineer"]),
+        }
+    )
+    return _table(table, empty="No breaches this period.")
+
+
+def routing_latency(data: ReportData) -> Html:
+    """Histogram of business hours from ticket creation to Implementation, with the target."""
+    r = data.requests
+    hours = r.loc[r["routed_at"].notna(), "routing_business_hours"].dropna()
+    target = data.policy.for_instant(data.period.start).sla_targets.routing_business_hours
+    fig = go.Figure(go.Histogram(x=hours.to_numpy(), nbinsx=24, marker_color=_COLORS[0]))
+    fig.add_vline(
+        x=target, line_dash="dash", line_color=_COLORS[3], annotation_text=f"target {target:g} h"
+    )
+    fig.update_xaxes(title_text="business hours to reach Implementation", rangemode="tozero")
+    fig.update_yaxes(title_text="requests", tickformat=",d", rangemode="tozero")
+    return _figure(fig, height=300)
+
+
+def by_person(data: ReportData, role: str) -> Html:
+    """Compliance % per metric for each ``agent`` or ``engineer`` (requests they handled)."""
+    r = data.requests.assign(**{role: data.requests[role].replace("", "(none)")})
+    c = compliance(r, data.policy.for_instant(data.period.start), by=role)
+    pivot = c.pivot(index=role, columns="metric", values="compliance_pct").reindex(
+        columns=list(METRICS)
+    )
+    counts = r.groupby(role).size()
+    table = pd.DataFrame({role.capitalize(): pivot.index, "Requests": counts.reindex(pivot.index)})
+    for metric in METRICS:
+        table[METRIC_LABELS[metric]] = pivot[metric].map(_pct).to_numpy()
+    table["Requests"] = table["Requests"].astype("str")
+    return _table(table.reset_index(drop=True), empty="No requests this period.")
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Fee billing
+
+
+def fee_summary(data: ReportData) -> Html:
+    """Tiles: billable count and amount, pending sign-off, waived, needs review."""
+    r = data.requests
+    cur = data.policy.latest.currency
+    items = []
+    for status, tone in (
+        ("billable", "good"),
+        ("awaiting_change", "neutral"),
+        ("pending_sign_off", "neutral"),
+        ("waived", "neutral"),
+        ("needs_review", "bad"),
+    ):
+        rows = r[r["fee_status"] == status]
+        cents = int(rows["fee_cents"].fillna(0).sum()) if status == "billable" else None
+        value = _money(cents, cur) if cents is not None else f"{len(rows):,}"
+        detail = _plural(len(rows), "request") if cents is not None else "requests"
+        items.append((FEE_LABELS[status], value, detail, tone if len(rows) else "neutral"))
+    return _tiles(items)
+
+
+def fee_chart(data: ReportData) -> Html:
+    """Horizontal bars: requests per fee status in the period (expedites only)."""
+    r = data.requests[data.requests["fee_status"] != "not_applicable"]
+    order = [s for s in FEE_STATUSES if s != "not_applicable"]
+    counts = r["fee_status"].value_counts().reindex(order, fill_value=0)
+    colors = {"billable": _COLORS[1], "needs_review": _COLORS[3], "pending_sign_off": _COLORS[2]}
+    fig = go.Figure(
+        go.Bar(
+            x=counts.to_numpy(),
+            y=[FEE_LABELS[s] for s in order],
+            orientation="h",
+            marker_color=[colors.get(s, _COLORS[6]) for s in order],
+            hovertemplate="%{y}: %{x} request(s)<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(**_count_axis({"title_text": "expedite requests"}, counts.max()))
+    return _figure(fig, height=240)
+
+
+def fee_table(data: ReportData, status: str) -> Html:
+    """The requests of one fee status, with sign-off evidence (person of record, not contacts)."""
+    if status not in FEE_STATUSES:
+        raise ValueError(f"unknown fee status {status!r}")
+    r = data.requests[data.requests["fee_status"] == status].sort_values("received_at")
+    z = data.zone_name
+    table = pd.DataFrame(
+        {
+            "Ticket": _text(r["ticket_id"]),
+            "Account": _text(r["account"]),
+            "Reseller": _text(r["reseller"]),
+            f"Received ({z})": _local(r["received_at"], data.tz),
+            f"Requested ({z})": _local(r["requested_change_at"], data.tz),
+            "Notice h": _hours(r["notice_hours"], 1),
+            "Person of record": _text(r["person_of_record"]),
+        }
+    )
+    if status == "waived":
+        table["Waived by"] = _text(r["fee_waived_by"])
+        table["Reason"] = _text(r["fee_waiver_reason"])
+    else:
+        table["Signed off by"] = _text(r["fee_accepted_by"])
+        table[f"Signed off ({z})"] = _local(r["fee_accepted_at"], data.tz)
+    if status == "billable":
+        table["Amount"] = r["fee_cents"].map(lambda c: _money(c, data.policy.latest.currency))
+    if status == "needs_review":
+        table["Why"] = _text(r["flags"].str.replace(";", "; ").str.replace("_", " "))
+    return _table(table, empty=f"No {FEE_LABELS[status].lower()} requests this period.")
+
+
+def fee_totals(data: ReportData, by: str) -> Html:
+    """Billable fees per ``account`` or ``reseller``: requests and amount, largest first."""
+    r = data.requests[data.requests["fee_status"] == "billable"]
+    key = r[by].replace("", "(none)")
+    g = r.assign(_k=key).groupby("_k").agg(n=("ticket_id", "size"), cents=("fee_cents", "sum"))
+    g = g.sort_values(["cents", "n"], ascending=False)
+    cur = data.policy.latest.currency
+    table = pd.DataFrame(
+        {
+            by.capitalize(): g.index.astype("str"),
+            "Billable requests": g["n"].astype("str").to_numpy(),
+            "Amount": [_money(c, cur) for c in g["cents"]],
+        }
+    )
+    if not table.empty:
+        total = pd.DataFrame(
+            {
+                by.capitalize(): ["Total"],
+                "Billable requests": [str(int(g["n"].sum()))],
+                "Amount": [_money(int(g["cents"].sum()), cur)],
+            }
+        )
+        table = pd.concat([table, total], ignore_index=True)
+    return _table(table, empty="No billable fees this period.")
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Ticket explorer
+
+
+def distributions(data: ReportData) -> Html:
+    """Histograms of notice hours and confirmation business hours, and fee statuses."""
+    r = data.requests
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=("Notice given (h)", "Confirmation (business h)", "Fee status"),
+    )
+    fig.add_histogram(x=r["notice_hours"].dropna().to_numpy(), nbinsx=30, row=1, col=1)
+    fig.add_histogram(
+        x=r["confirmation_business_hours"].dropna().to_numpy(), nbinsx=30, row=1, col=2
+    )
+    status = r["fee_status"].map(FEE_LABELS).value_counts()
+    fig.add_bar(x=status.index.tolist(), y=status.to_numpy(), row=1, col=3)
+    fig.update_layout(showlegend=False)
+    fig.update_yaxes(tickformat=",d", rangemode="tozero")
+    return _figure(fig, height=320)
+
+
+def what_if(data: ReportData, alternative: ReportData) -> Html:
+    """Fee outcome per status under the real policy and an alternative, side by side."""
+    cur = data.policy.latest.currency
+    rows = []
+    for status in FEE_STATUSES:
+        a = data.requests[data.requests["fee_status"] == status]
+        b = alternative.requests[alternative.requests["fee_status"] == status]
+        rows.append(
+            {
+                "Fee status": FEE_LABELS[status],
+                "Requests (policy)": str(len(a)),
+                "Requests (what if)": str(len(b)),
+                "Amount (policy)": _money(int(a["fee_cents"].fillna(0).sum()), cur),
+                "Amount (what if)": _money(int(b["fee_cents"].fillna(0).sum()), cur),
+            }
+        )
+    real, alt = data.policy.latest, alternative.policy.latest
+    note = Html(
+        f'<p class="note">Policy: short notice below {_e(f"{real.threshold_hours:g}")} h, fee '
+        f"{_e(_money(real.fee_cents, cur))}. What if: below "
+        f"{_e(f'{alt.threshold_hours:g}')} h, fee {_e(_money(alt.fee_cents, cur))}.</p>"
+    )
+    return note + _table(pd.DataFrame(rows))
+
+
+def sample_requests(data: ReportData, limit: int = 50) -> Html:
+    """The first requests of the period with their computed fields (no contact details)."""
+    r = data.requests.sort_values("received_at").head(limit)
+    table = pd.DataFrame(
+        {
+            "Ticket": _text(r["ticket_id"]),
+            "Subject": _text(r["subject"]),
+            "Account": _text(r["account"]),
+            f"Received ({data.zone_name})": _local(r["received_at"], data.tz),
+            "Notice h": _hours(r["notice_hours"]),
+            "Fee": r["fee_status"].map(FEE_LABELS).fillna("—"),
+            "Flags": _text(r["flags"].str.replace(";", "; ").str.replace("_", " ")),
+        }
+    )
+    return _table(table, empty="No requests this period.")

@@ -1,0 +1,75 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python (ipchange)
+#     language: python
+#     name: ipchange
+# ---
+
+# %% [markdown]
+# # Intake log
+
+# %%
+from ipchange_core import reports
+
+# %% tags=["parameters"]
+period: str = "2026-W45"  # ISO week (2026-W47), month (2026-11) or range (2026-11-02_2026-11-15)
+db_url: str = ""  # database URL, empty for IPCHANGE_DB_URL or data/ipchange.db
+policy_file: str = ""  # policy YAML extending the default, empty for the default policy
+plotly_js: str = "../plotly.min.js"  # plotly.js relative to the report, empty to embed it inline
+
+# %%
+data = reports.load(period, db_url=db_url, policy_file=policy_file)
+reports.plotly_loader(plotly_js) + reports.header(data)
+
+# %% [markdown]
+# Every IP change request received in the period, so that the TSC and the implementation lead can
+# check that each one was logged with the "cloud info" and routed to Implementation.
+
+# %% [markdown]
+# ## At a glance
+#
+# **Short notice** means the customer asked for a change sooner than the policy's notice period
+# (48 hours by default); those requests may carry the expedite fee. **Not routed yet** counts
+# requests whose ticket never reached the Implementation department. **Intake problems** counts
+# requests logged without a ticket, without an intake record, or with cloud-info fields missing.
+
+# %%
+reports.intake_summary(data)
+
+# %% [markdown]
+# ## When and how requests arrived
+#
+# Requests by channel (phone, chat, e-mail or a customer's own ticket), by reason, and per day.
+
+# %%
+reports.intake_counts(data)
+
+# %% [markdown]
+# Arrivals by weekday and hour (local time). Dark cells are the busy hours to staff for.
+
+# %%
+reports.arrivals_heatmap(data)
+
+# %% [markdown]
+# ## Every request
+#
+# One row per request, oldest first. *Notice h* is the hours between receipt and the requested
+# change time; *Routing* says whether the ticket reached Implementation within the target;
+# *State* is where the change stands now. Contact details are left out on purpose.
+
+# %%
+reports.intake_log(data)
+
+# %% [markdown]
+# ## Data quality
+#
+# What could not be matched or was incomplete. Tickets without an intake record were never logged
+# in the intake sheet; intake records without a ticket were logged but never got a ticket number.
+# Rejected rows are input lines refused at load time (the loads folder has the details).
+
+# %%
+reports.data_quality(data)
+
+# %%
+reports.provenance(data)

@@ -1,0 +1,87 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python (ipchange)
+#     language: python
+#     name: ipchange
+# ---
+
+# %% [markdown]
+# # SLA compliance
+
+# %%
+from ipchange_core import reports
+
+# %% tags=["parameters"]
+period: str = "2026-W45"  # ISO week (2026-W47); a month or range also works
+db_url: str = ""  # database URL, empty for IPCHANGE_DB_URL or data/ipchange.db
+policy_file: str = ""  # policy YAML extending the default, empty for the default policy
+plotly_js: str = "../plotly.min.js"  # plotly.js relative to the report, empty to embed it inline
+trend_weeks: int = 8  # how many weeks the trend chart shows, ending with this period
+
+# %%
+data = reports.load(period, db_url=db_url, policy_file=policy_file, history_weeks=trend_weeks)
+reports.plotly_loader(plotly_js) + reports.header(data)
+
+# %% [markdown]
+# The Monday review of last week's service levels: how often each target was met, how that
+# compares with the week before and the weeks before that, and which tickets missed.
+
+# %% [markdown]
+# ## This period against its targets
+#
+# Each tile shows the share of decided requests that met the target: green when the target was
+# reached, red when not, grey when no request was decided yet. Requests whose clock is still
+# running ("still open") and requests a metric does not apply to are left out of the percentage.
+# The change is in percentage points against the previous period.
+
+# %%
+reports.sla_tiles(data)
+
+# %% [markdown]
+# The counts behind the tiles.
+
+# %%
+reports.sla_table(data)
+
+# %% [markdown]
+# ## Trend
+#
+# Weekly compliance for each metric over the last weeks. A gap means no request of that week was
+# decided for the metric.
+
+# %%
+reports.sla_trend(data, weeks=trend_weeks)
+
+# %% [markdown]
+# ## Breaches
+#
+# Every missed target, worst first within each metric. *Missed by* is in business hours
+# (9 to 5 Central, Monday to Friday): how long past the target the ticket was routed, confirmed
+# or changed.
+
+# %%
+reports.breach_list(data)
+
+# %% [markdown]
+# ## Routing latency
+#
+# Business hours from ticket creation to the Implementation department, for every routed request;
+# the dashed line is the target. Bars right of the line are breaches.
+
+# %%
+reports.routing_latency(data)
+
+# %% [markdown]
+# ## By agent and by engineer
+#
+# Compliance per person for the requests they took (agents) or carried out (engineers).
+
+# %%
+reports.by_person(data, "agent")
+
+# %%
+reports.by_person(data, "engineer")
+
+# %%
+reports.provenance(data)

@@ -1,0 +1,155 @@
+"""Report notebooks: executed by papermill into offline, escaped HTML (ipchange_core.render)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from report_fixtures import EMAILS_AND_PHONES, build_db
+
+from ipchange_core import render, reports
+
+pytestmark = pytest.mark.xdist_group("reports")  # one worker builds the reports once
+
+PERIOD = "2026-W45"
+FEES_PERIOD = "2026-11"
+NAMES = {key: name for key, (_, name, _) in render.REPORTS.items()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Every report built once, in parallel, from the hostile sample database."""
+    root = tmp_path_factory.mktemp("reports")
+    db = build_db(root)
+    out = root / "reports"
+    jobs = [(k, PERIOD) for k in ("intake", "sla", "explorer")] + [("fees", FEES_PERIOD)]
+    done, failed = render.render_all(jobs, out=out, db_url=db)
+    assert not failed, [str(f) for f in failed]
+    return {"out": out, "db": db, "pages": {r.key: r.html for r in done}}
+
+
+def test_every_notebook_executes_and_keeps_its_executed_notebook(built):
+    pages = built["pages"]
+    assert set(pages) == set(render.REPORTS)
+    for key, page in pages.items():
+        assert page.name == f"{NAMES[key]}.html"
+        assert page.with_suffix(".ipynb").is_file()
+    assert (built["out"] / "plotly.min.js").is_file()
+    index = (built["out"] / "index.html").read_text(encoding="utf-8")
+    assert f'href="{PERIOD}/sla-compliance.html"' in index
+    assert f'href="{FEES_PERIOD}/fee-billing.html"' in index
+
+
+def test_html_is_offline_without_code_and_escaped(built):
+    for key, page in built["pages"].items():
+        text = page.read_text(encoding="utf-8")
+        assert page.stat().st_size < 1_000_000, key
+        assert not re.search(r"<script[^>]+src=[\"']?(https?:)?//", text), key
+        assert "require.js" not in text and "MathJax" not in text and "mermaid" not in text
+        assert '<script charset="utf-8" src="../plotly.min.js"></script>' in text
+        assert "reports.load(" not in text and "from ipchange_core" not in text, key
+        assert not re.search(r'class="[^"]*jp-(Input|Output)Prompt', text), key
+        assert not re.search(r"(In|Out)&nbsp;\[\d", text), key
+        assert "<script>alert(1)</script>" not in text, key
+        assert "<img src=x" not in text, key
+        assert "&lt;script&gt;" in text, key  # the payload is shown, as text
+        for private in EMAILS_AND_PHONES:
+            assert private not in text, (key, private)
+        assert "Provenance" in text and "tickets.csv" in text
+
+
+def test_sections_say_what_a_manager_needs(built):
+    sla = built["pages"]["sla"].read_text(encoding="utf-8")
+    for words in ("Routed to Implementation", "Trend", "Breaches", "Routing latency", "By agent"):
+        assert words in sla
+    intake = built["pages"]["intake"].read_text(encoding="utf-8")
+    for words in ("Data quality", "Every request", "Received (Central)", "FNT-611-53870"):
+        assert words in intake
+    fees = built["pages"]["fees"].read_text(encoding="utf-8")
+    assert "$500.00" in fees  # two billable fees of $250 in November
+    assert "Totals per reseller" in fees and "$250" in fees
+
+
+def test_failing_notebook_keeps_previous_report_and_names_the_cell(built, tmp_path):
+    page = built["pages"]["intake"]
+    before = page.read_bytes()
+    with pytest.raises(render.RenderError) as caught:
+        render.render(
+            "intake",
+            PERIOD,
+            out=built["out"],
+            db_url=built["db"],
+            policy_file=str(tmp_path / "no.yaml"),
+        )
+    assert "cell" in str(caught.value) and "reports.load" in str(caught.value)
+    assert page.read_bytes() == before
+    assert (page.parent / "intake-log.failed.ipynb").is_file()
+    assert not list(page.parent.glob(".*.tmp"))
+
+
+def test_unknown_or_non_scalar_parameters_are_refused(built):
+    with pytest.raises(render.RenderError, match="unknown report parameter"):
+        render.render(
+            "sla", PERIOD, out=built["out"], db_url=built["db"], extra={"x=1;import os": 1}
+        )
+    with pytest.raises(render.RenderError, match="plain scalar"):
+        render.render(
+            "sla", PERIOD, out=built["out"], db_url=built["db"], extra={"trend_weeks": [1]}
+        )
+
+
+def test_html_helpers_escape_everything():
+    table = reports._table(__import__("pandas").DataFrame({"<b>": ["<script>x</script>"]}))
+    assert "<script>" not in table.markup and "&lt;b&gt;" in table.markup
+    tiles = reports._tiles([("<i>", "<script>", "\"'", "bad")])
+    assert "<script>" not in tiles.markup and "<i>" not in tiles.markup
+    assert reports.plotly_loader('"><script>').markup.count("<script") == 1
+
+
+def test_reports_open_offline_in_chromium_without_running_ticket_text(
+    built, chromium_path, tmp_path
+):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    copy = tmp_path / "copied"
+    shutil.copytree(built["out"], copy)  # a copied folder still works
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium_path,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            dialogs, errors, requests = [], [], []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            for key, html_path in built["pages"].items():
+                target = copy / html_path.parent.name / html_path.name
+                page.goto(target.as_uri())
+                page.wait_for_selector("svg.main-svg", timeout=15_000)
+                page.wait_for_timeout(200)
+                assert page.title().endswith(html_path.parent.name), key
+                assert "pwned" not in page.title()
+            assert dialogs == []
+            assert errors == []
+            assert [u for u in requests if not u.startswith("file://")] == []
+        finally:
+            browser.close()
+
+
+def test_report_commands_have_help():
+    from click.testing import CliRunner
+
+    from ipchange_core.cli import main
+
+    for args in (["report"], ["fees", "export"], ["demo"]):
+        result = CliRunner().invoke(main, [*args, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output, args
+
+
+def test_what_if_policy_renames_versions_and_changes_the_rules():
+    policy = reports.load_policy()
+    alt = reports.what_if_policy(policy, threshold_hours=24, fee=300)
+    assert alt.latest.threshold_hours == 24 and alt.latest.fee_cents == 30_000
+    assert alt.latest.version.endswith("+what-if") and policy.latest.fee_cents == 25_000
