@@ -55,6 +55,7 @@ ALLOWED_PARAMETERS = frozenset(
         "trend_weeks",
         "what_if_threshold_hours",
         "what_if_fee",
+        "input_files",
     }
 )
 """Parameter names a report accepts (papermill pastes names into code unescaped)."""

@@ -15,6 +15,7 @@ import dataclasses
 import html
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -24,7 +25,9 @@ from ipchange_core import __version__, periods, store
 from ipchange_core.config import database_url
 from ipchange_core.evaluate import evaluate
 from ipchange_core.fees import FEE_STATUSES
+from ipchange_core.ingest import KEYS, REJECT_COLUMNS, read_file
 from ipchange_core.policy import PolicySet, load_policy
+from ipchange_core.schema import SOURCE_LINE, TABLES, empty_frame
 from ipchange_core.sla import METRICS, breaches, compliance
 
 METRIC_LABELS = {
@@ -165,6 +168,7 @@ def load(
     policy_file: str = "",
     history_weeks: int = 0,
     policy: PolicySet | None = None,
+    input_files: str = "",
 ) -> ReportData:
     """Read and evaluate the requests of a period (and optionally the weeks before it).
 
@@ -174,28 +178,67 @@ def load(
         policy_file: Policy YAML extending the default; "" for the default policy.
         history_weeks: Also evaluate this many ISO weeks ending with the period's last week.
         policy: A policy to use instead of ``policy_file`` (e.g. from :func:`what_if_policy`).
+        input_files: Export files separated by ``;`` (any format ``ipchange ingest`` reads) to
+            read directly instead of the database; later files win for the same ticket.
     """
     policy = policy or load_policy(policy_file or None)
-    db_url = database_url(db_url or None)
     tz = policy.latest.timezone
     span = period_from_label(period, tz)
     now = pd.Timestamp.now(tz="UTC")
-    engine = store.connect(db_url)
-    try:
-        start = span.start
-        if history_weeks:
-            start = min(
-                start, periods.week(span.last, tz).start - pd.Timedelta(weeks=history_weeks)
-            )
-            start = periods.week(start.tz_convert(tz).date(), tz).start
-        evaluated = evaluate(store.read_frames(engine, start, span.end), policy=policy, as_of=now)
-        in_period = evaluated["received_at"] >= span.start
-        requests = evaluated[in_period].reset_index(drop=True)
-        manifests = store.manifests(engine)
-        rejects = store.rejects(engine)
-    finally:
-        engine.dispose()
+    start = span.start
+    if history_weeks:
+        start = min(start, periods.week(span.last, tz).start - pd.Timedelta(weeks=history_weeks))
+        start = periods.week(start.tz_convert(tz).date(), tz).start
+    if input_files:
+        frames, manifests, rejects = _read_exports(input_files.split(";"), policy, now)
+        evaluated = evaluate(frames, policy=policy, as_of=now)
+        in_span = (evaluated["received_at"] >= start) & (evaluated["received_at"] < span.end)
+        evaluated = evaluated[in_span].reset_index(drop=True)
+    else:
+        engine = store.connect(database_url(db_url or None))
+        try:
+            frames = store.read_frames(engine, start, span.end)
+            evaluated = evaluate(frames, policy=policy, as_of=now)
+            manifests = store.manifests(engine)
+            rejects = store.rejects(engine)
+        finally:
+            engine.dispose()
+    requests = evaluated[evaluated["received_at"] >= span.start].reset_index(drop=True)
     return ReportData(span, policy, requests, evaluated, manifests, rejects, now)
+
+
+def _read_exports(
+    paths: list[str], policy: PolicySet, now: pd.Timestamp
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+    """Typed frames, manifest-like rows and rejects of export files read without a database."""
+    latest = policy.latest
+    parsed = [
+        read_file(Path(p.strip()), tz=latest.timezone, kayako=latest.kayako)
+        for p in paths
+        if p.strip()
+    ]
+    frames = {}
+    for table in TABLES:
+        parts = [f.frame.drop(columns=SOURCE_LINE) for f in parsed if f.table == table]
+        frame = pd.concat(parts, ignore_index=True) if parts else empty_frame(table)
+        keys = list(KEYS[table])
+        frames[table] = frame.drop_duplicates(keys, keep="last", ignore_index=True)
+    manifests = pd.DataFrame(
+        {
+            "id": range(len(parsed)),
+            "file_name": [f.path.name for f in parsed],
+            "sha256": [f.sha256 for f in parsed],
+            "table": [f.table for f in parsed],
+            "rows_read": [f.rows_read for f in parsed],
+            "rejected": [f.rows_rejected for f in parsed],
+            "loaded_at": pd.Series([now] * len(parsed), dtype="datetime64[us, UTC]"),
+        }
+    )
+    rejects = pd.concat(
+        [f.rejects for f in parsed] or [pd.DataFrame(columns=list(REJECT_COLUMNS))],
+        ignore_index=True,
+    )
+    return frames, manifests, rejects
 
 
 # --------------------------------------------------------------------------------------------

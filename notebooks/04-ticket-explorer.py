@@ -19,15 +19,18 @@ policy_file: str = ""  # policy YAML extending the default, empty for the defaul
 plotly_js: str = "../plotly.min.js"  # plotly.js relative to the report, empty to embed it inline
 what_if_threshold_hours: float = 24.0  # alternative short-notice threshold, hours
 what_if_fee: float = 300.0  # alternative expedite fee, in the policy currency
+input_files: str = ""  # export files to read instead of the database, separated by ";"
 
 # %%
-data = reports.load(period, db_url=db_url, policy_file=policy_file)
+data = reports.load(period, db_url=db_url, policy_file=policy_file, input_files=input_files)
 reports.plotly_loader(plotly_js) + reports.header(data)
 
 # %% [markdown]
 # For analysts: the distributions behind the reports, and the same requests judged again under a
-# different policy ("what if the notice threshold were 24 hours, or the fee $300?"). Open this
-# notebook in JupyterLab (`make lab`) to explore further with the `ipchange_core` API.
+# different policy ("what if the notice threshold were 24 hours, or the fee $300?"). It reads the
+# database, or any help-desk export given in `input_files` (Kayako XML, report or audit CSV, the
+# canonical CSV/XLSX files) without loading it. Open this notebook in JupyterLab (`make lab`) to
+# explore further with the `ipchange_core` API.
 
 # %% [markdown]
 # ## Distributions
@@ -46,6 +49,7 @@ reports.distributions(data)
 alternative = reports.load(
     period,
     db_url=db_url,
+    input_files=input_files,
     policy=reports.what_if_policy(
         data.policy, threshold_hours=what_if_threshold_hours, fee=what_if_fee
     ),
