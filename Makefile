@@ -24,10 +24,10 @@ PYTEST_ARGS ?= -n auto --dist loadgroup
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test bench lint fmt lab clean
+.PHONY: help venv demo test bench bench-e2e lint fmt lab clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 16
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /  make \1\t/' | expand -t 16
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -47,6 +47,9 @@ test: $(STAMP) ## run the whole test suite
 
 bench: $(STAMP) ## run the benchmarks (bench/run.py)
 	$(PY) bench/run.py
+
+bench-e2e: $(STAMP) ## end-to-end scale benchmark, writes bench/RESULTS.md (bench/bench_e2e.py)
+	$(PY) bench/bench_e2e.py
 
 lint: $(STAMP) ## ruff check and ruff format --check (reports both)
 	@status=0; \
