@@ -341,6 +341,26 @@ class _RawTable:
     encoding: str
 
 
+def _row_table(
+    header: list[str],
+    columns: list[pa.Array],
+    lines: list[int],
+    bad: list[dict[str, object]],
+    sha256: str,
+    encoding: str,
+) -> _RawTable:
+    """A :class:`_RawTable` from a file read row by row, with its malformed-row rejects."""
+    rejects = pd.concat([no_rejects(), pd.DataFrame(bad)], ignore_index=True) if bad else None
+    return _RawTable(
+        header=[h.strip() for h in header],
+        columns=columns,
+        lines=np.asarray(lines, dtype=np.int64),
+        rejects=no_rejects() if rejects is None else rejects,
+        sha256=sha256,
+        encoding=encoding,
+    )
+
+
 def _read_head(path: Path) -> bytes:
     name = path.name
     try:
@@ -573,16 +593,7 @@ def _read_csv_slow(body: bytes, name: str, sha256: str, encoding: str) -> _RawTa
         _strip(text_array(list(col))) if rows else text_array([])
         for col in (zip(*rows, strict=True) if rows else [()] * len(header))
     ]
-    return _RawTable(
-        header=[h.strip() for h in header],
-        columns=columns,
-        lines=np.asarray(lines, dtype=np.int64),
-        rejects=pd.concat([no_rejects(), pd.DataFrame(bad)], ignore_index=True)
-        if bad
-        else no_rejects(),
-        sha256=sha256,
-        encoding=encoding,
-    )
+    return _row_table(header, columns, lines, bad, sha256, encoding)
 
 
 def _open_workbook(data: bytes | Path, name: str) -> object:
@@ -663,16 +674,7 @@ def _read_xlsx(data: bytes, name: str, sha256: str) -> _RawTable:
     finally:
         wb.close()  # type: ignore[attr-defined]
     columns = [_strip(text_array([r[i] for r in records])) for i in range(width)]
-    return _RawTable(
-        header=[h.strip() for h in header],
-        columns=columns,
-        lines=np.asarray(lines, dtype=np.int64),
-        rejects=pd.concat([no_rejects(), pd.DataFrame(bad)], ignore_index=True)
-        if bad
-        else no_rejects(),
-        sha256=sha256,
-        encoding="xlsx",
-    )
+    return _row_table(header, columns, lines, bad, sha256, "xlsx")
 
 
 def _canonical_text(raw: _RawTable, table: str, name: str) -> CanonicalText:
