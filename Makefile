@@ -22,9 +22,12 @@ NOTEBOOKS := notebooks
 # Run serially with `make test PYTEST_ARGS=`; pass more options with `make test ARGS='-k fees'`.
 PYTEST_ARGS ?= -n auto --dist loadgroup
 ARGS ?=
+# `make fuzz` shares FUZZ_SECONDS between the fuzz tests (tests/test_fuzz.py); each reruns with
+# fresh random inputs (hypothesis profile "fuzz") until its share is spent, then shrinks any failure.
+FUZZ_SECONDS ?= 600
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test bench bench-e2e lint fmt lab clean
+.PHONY: help venv demo test fuzz bench bench-e2e lint fmt lab clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /  make \1\t/' | expand -t 16
@@ -45,11 +48,14 @@ demo: $(STAMP) ## generate demo data, load it and build every report
 test: $(STAMP) ## run the whole test suite
 	$(PYTEST) $(PYTEST_ARGS) $(ARGS)
 
+fuzz: $(STAMP) ## fuzz every input format for FUZZ_SECONDS (default 600), print the inputs tried
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PYTEST) -m fuzz -n 0 -p no:randomly --hypothesis-profile=fuzz $(ARGS)
+
 bench: $(STAMP) ## run the benchmarks (bench/run.py)
 	$(PY) bench/run.py
 
-bench-e2e: $(STAMP) ## end-to-end scale benchmark, writes bench/RESULTS.md (bench/bench_e2e.py)
-	$(PY) bench/bench_e2e.py
+bench-e2e: $(STAMP) ## end-to-end scale benchmark, writes bench/RESULTS.md (ARGS='--tickets N --pg URL')
+	$(PY) bench/bench_e2e.py $(ARGS)
 
 lint: $(STAMP) ## ruff check and ruff format --check (reports both)
 	@status=0; \

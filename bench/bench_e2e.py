@@ -15,7 +15,11 @@ one command as a user runs it:
 3. reload of a tickets.csv in which 1 % of tickets changed (status and a newer updated_at);
 4. ``export requests`` for the last year of the data;
 5. ``report all`` for one week and ``report fees`` for one month out of the full database, and
-   ``report all`` for the same week out of a database holding only that week.
+   ``report all`` for the same week out of a database holding only that week;
+6. memory of a Kayako XML load as the file grows: ``ingest`` of an export of 15 % of the tickets
+   and of one of 150 % (at the default 1M tickets: about 100 MB and 1 GB, the data's XML sliced
+   and repeated with new ids), each into a fresh database; the peak RSS of the large file should
+   stay within :data:`FLAT_TOLERANCE` of the small one's.
 
 SQLite always; PostgreSQL too when ``--pg URL`` or ``IPCHANGE_TEST_PG_URL`` names a server
 (``.ci/postgres start DIR PORT DB`` starts a throwaway one): the bench creates and drops its own
@@ -31,9 +35,11 @@ import contextlib
 import csv
 import datetime as dt
 import importlib.metadata
+import itertools
 import json
 import os
 import platform
+import re
 import shlex
 import sqlite3
 import subprocess
@@ -55,6 +61,8 @@ CANONICAL = ("tickets.csv", "ticket_events.csv", "intake.csv", "changes.csv")
 KAYAKO = ("kayako-tickets.xml", "kayako-audit.csv")
 RSS_LIMIT_MB = 2048
 WEEK_TOLERANCE = 1.10  # "no slower than the week-only database", allowing 10 % timing noise
+XML_SIZES = (0.15, 1.5)  # step 6: Kayako XML exports of 15 % and 150 % of the data's tickets
+FLAT_TOLERANCE = 1.25  # step 6: "flat": a 10x larger XML may take at most 25 % more peak RSS
 
 
 @dataclass
@@ -168,6 +176,58 @@ def week_copy(src: Path, dst: Path, first: dt.date, last: dt.date) -> dict[str, 
     return rows
 
 
+_TICKET_ID = re.compile(r'^<ticket id="(\d+)"')
+_DISPLAY_ID = re.compile(r"<displayid>([^<]*)</displayid>")
+
+
+def renumbered(line: str, copy: int) -> str:
+    """A ``<ticket>`` line as copy ``copy``: ``id`` + copy × 10⁹, ``-<copy>`` after the mask id."""
+    line = _TICKET_ID.sub(lambda m: f'<ticket id="{int(m[1]) + copy * 10**9}"', line, count=1)
+    return _DISPLAY_ID.sub(lambda m: f"<displayid>{m[1]}-{copy}</displayid>", line, count=1)
+
+
+def xml_copy(src: Path, dst: Path, tickets: int) -> int:
+    """Write a Kayako XML export of ``tickets`` tickets from ``src`` (one ``<ticket>`` a line).
+
+    The first pass copies ``src``'s tickets; each further pass repeats them through
+    :func:`renumbered`, so that every ticket is new and the load does the same work per ticket
+    at every size. Returns the file size in bytes.
+    """
+    written = 0
+    with dst.open("w", encoding="utf-8", newline="\n") as out:
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n<tickets>\n')
+        for copy in itertools.count():
+            with src.open(encoding="utf-8") as fin:
+                lines = (line for line in fin if line.startswith("<ticket "))
+                for line in itertools.islice(lines, tickets - written):
+                    out.write(renumbered(line, copy) if copy else line)
+                    written += 1
+            if written in (0, tickets):
+                break
+        out.write("</tickets>\n")
+    if written != tickets:
+        raise SystemExit(f"{src} holds no <ticket> line: cannot build a {tickets:,}-ticket export")
+    return dst.stat().st_size
+
+
+def xml_exports(out: Path, data: Path, tickets: int) -> list[tuple[Path, int]]:
+    """The step-6 exports (path, tickets), built unless already newer than the data's XML."""
+    src = data / "kayako-tickets.xml"
+    folder = out / "kayako-xml"
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for share in XML_SIZES:
+        n = max(1, round(share * tickets))
+        dst = folder / f"kayako-tickets-{n}.xml"
+        if not dst.exists() or dst.stat().st_mtime < src.stat().st_mtime:
+            print(f"writing {dst} ({n:,} tickets) …", flush=True)
+            tmp = dst.with_suffix(".tmp")
+            xml_copy(src, tmp, n)
+            tmp.replace(dst)
+        made.append((dst, n))
+    return made
+
+
 # --------------------------------------------------------------------------------------------
 # Running commands
 # --------------------------------------------------------------------------------------------
@@ -227,9 +287,12 @@ def set_targets(rows: list[Row]) -> None:
     """Fill in each row's target and whether it was met."""
     first: dict[tuple[str, str], Row] = {}
     week_only: dict[str, Row] = {}
+    xml_small: dict[str, Row] = {}
     for r in rows:
         if r.step.startswith("5 report all --week") and "week-only" in r.step:
             week_only[r.backend] = r
+        if r.step.startswith("6 ") and r.backend not in xml_small:
+            xml_small[r.backend] = r
     for r in rows:
         checks: list[tuple[str, bool]] = []
         name = r.step.split(" ", 2)[-1]
@@ -254,6 +317,11 @@ def set_targets(rows: list[Row]) -> None:
             if w:
                 ok = r.seconds <= WEEK_TOLERANCE * w.seconds
                 checks.append((f"≤ week-only ({w.seconds:.1f} s)", ok))
+        elif r.step.startswith("6 ") and xml_small.get(r.backend) not in (None, r):
+            base = xml_small[r.backend]
+            ratio = r.rss_mb / base.rss_mb if base.rss_mb else float("inf")
+            flat = f"flat: ≤ {FLAT_TOLERANCE:.2f} × the smaller file's RSS (is {ratio:.2f} ×)"
+            checks.append((flat, ratio <= FLAT_TOLERANCE))
         checks.append(("< 2 GB RSS", r.rss_mb < RSS_LIMIT_MB))
         if r.rc not in (0, 1):
             checks.append((f"exit {r.rc}", False))
@@ -436,6 +504,20 @@ def bench_backend(
         None,
         (0,),
     )
+    for (xml, n), key in zip(
+        xml_exports(out, data, counts["kayako-tickets.xml"]), XML_KEYS, strict=True
+    ):
+        size = f"{xml.stat().st_size / 1e6:,.0f} MB"
+        b.step(
+            f"6 load Kayako XML of {n:,} tickets ({size}), fresh db",
+            backend,
+            ingest(xml, urls[key], rejects),
+            n,
+        )
+
+
+XML_KEYS = tuple(f"xml{i}" for i in range(len(XML_SIZES)))
+"""Database keys of the step-6 loads, one fresh database per size."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -479,14 +561,14 @@ def main(argv: list[str] | None = None) -> int:
     b = Bench(out, rows, write)
     if not a.no_sqlite:
         urls = {}
-        for k in ("canon", "kayako", "week"):
+        for k in ("canon", "kayako", "week", *XML_KEYS):
             db = out / f"sqlite-{k}.db"
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
             urls[k] = f"sqlite:///{db}"
         bench_backend(b, "sqlite", urls, out / "data", counts, a.years)
     if a.pg:
-        names = {k: f"bench_e2e_{k}" for k in ("canon", "kayako", "week")}
+        names = {k: f"bench_e2e_{k}" for k in ("canon", "kayako", "week", *XML_KEYS)}
         created = pg_databases(a.pg, list(names.values()))
         urls = {k: created[v] for k, v in names.items()}
         bench_backend(b, "postgresql", urls, out / "data", counts, a.years)

@@ -4,12 +4,19 @@ Usage: ``.venv/bin/python bench/ingest_throughput.py [ROWS] [TABLE...]`` — wri
 canonical CSV of ROWS rows (default 1,000,000) per table under ``bench/out/`` and prints the
 rows per second of ``read_file`` (best of five runs) and the load average, since other work on
 the machine slows it down.
+
+``.venv/bin/python bench/ingest_throughput.py --xml-rss MB...`` — writes Kayako XML exports of
+about MB megabytes each (the tickets of the end-to-end benchmark's export, then copies of them
+under new display ids) and prints the seconds and peak RSS of one ``ipchange ingest`` of each
+into a fresh SQLite file: how memory grows with the size of an XML export.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +27,8 @@ from ipchange_core.ingest import read_file
 from ipchange_core.schema import TABLES
 
 OUT = Path(__file__).resolve().parent / "out"
+E2E_XML = OUT / "e2e-1000000" / "data" / "kayako-tickets.xml"
+IPCHANGE = Path(sys.executable).with_name("ipchange")
 
 
 def _times(base: np.ndarray, offset: np.ndarray, *, minutes: int = 0) -> np.ndarray:
@@ -71,8 +80,64 @@ def make(table: str, n: int, seed: int = 1) -> Path:
     return path
 
 
+def kayako_xml(megabytes: float, out: Path, source: Path = E2E_XML) -> Path:
+    """Write a Kayako XML export of about ``megabytes`` MB (10^6 bytes) of ``<ticket>`` lines.
+
+    The tickets of ``source`` (one ``<ticket>`` per line, as the end-to-end benchmark writes
+    them), then copies whose display ids get a ``C1``, ``C2``… prefix, so no key repeats.
+    """
+    target = int(megabytes * 1e6)
+    size, copy = 0, 0
+    with out.open("w", encoding="utf-8") as f:
+        f.write('<?xml version="1.0" encoding="UTF-8"?>\n<tickets>\n')
+        while size < target:
+            with source.open(encoding="utf-8") as lines:
+                for line in lines:
+                    if not line.startswith("<ticket "):
+                        continue
+                    if copy:
+                        line = line.replace("<displayid>", f"<displayid>C{copy}", 1)
+                    f.write(line)
+                    size += len(line)
+                    if size >= target:
+                        break
+            copy += 1
+        f.write("</tickets>\n")
+    return out
+
+
+def ingest_peak_rss(path: Path) -> tuple[float, float]:
+    """Seconds and peak RSS (MB, ``/usr/bin/time`` %M) of ``ipchange ingest`` of one file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = Path(tmp) / "time"
+        command = ["/usr/bin/time", "-f", "%M", "-o", str(stats), str(IPCHANGE), "ingest"]
+        command += [str(path), "--db", f"sqlite:///{tmp}/bench.db", "--rejects-dir", tmp]
+        t0 = time.perf_counter()
+        subprocess.run(command, check=False, capture_output=True)
+        seconds = time.perf_counter() - t0
+        return seconds, int(stats.read_text().split()[-1]) / 1024
+
+
+def xml_rss(sizes: list[float]) -> None:
+    """Print seconds and peak RSS of loading Kayako XML exports of the given sizes (MB)."""
+    if not E2E_XML.exists():
+        raise SystemExit(f"{E2E_XML} is missing: run `make bench-e2e` first")
+    with tempfile.TemporaryDirectory() as tmp:
+        for megabytes in sizes:
+            path = kayako_xml(megabytes, Path(tmp) / f"kayako-{megabytes:g}MB.xml")
+            seconds, rss = ingest_peak_rss(path)
+            print(
+                f"Kayako XML {path.stat().st_size / 1e6:7,.0f} MB  {seconds:6.1f} s  "
+                f"peak RSS {rss:6,.0f} MB  load {os.getloadavg()[0]:.1f}"
+            )
+            path.unlink()
+
+
 def main() -> None:
-    """Run the benchmark and print rows/s per table."""
+    """Run the benchmark and print rows/s per table (or XML peak RSS with ``--xml-rss``)."""
+    if sys.argv[1:2] == ["--xml-rss"]:
+        xml_rss([float(arg) for arg in sys.argv[2:]] or [100, 1000])
+        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     tables = sys.argv[2:] or ["intake", "tickets", "changes", "ticket_events"]
     for table in tables:

@@ -1,9 +1,23 @@
-"""ipchange: business-hours, 48-hour-notice and fee rules for a help desk's IP change requests."""
+"""ipchange: business-hours, 48-hour-notice and fee rules for a help desk's IP change requests.
 
-from ipchange_core.business_calendar import BusinessCalendar
+The public names below are imported on first use, not with the package: pandas, the business
+calendar and the rules take about a second to import, and ``ipchange --help``, ``policy show``
+or a report's parent process need none of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING
+
 from ipchange_core.errors import InvalidInputError, IpchangeError, PolicyError
-from ipchange_core.evaluate import evaluate
-from ipchange_core.policy import Policy, PolicySet, load_policy
+
+if TYPE_CHECKING:
+    from ipchange_core.business_calendar import BusinessCalendar
+    from ipchange_core.evaluate import evaluate
+    from ipchange_core.policy import Policy, PolicySet, load_policy
 
 __all__ = [
     "BusinessCalendar",
@@ -16,3 +30,41 @@ __all__ = [
     "load_policy",
 ]
 __version__ = "0.1.0"
+
+_LAZY = {
+    "BusinessCalendar": "ipchange_core.business_calendar",
+    "Policy": "ipchange_core.policy",
+    "PolicySet": "ipchange_core.policy",
+    "evaluate": "ipchange_core.evaluate",
+    "load_policy": "ipchange_core.policy",
+}
+"""Public name → the module that defines it."""
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name from its module on first use (PEP 562)."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+class _Package(types.ModuleType):
+    """The package module; ``ipchange_core.evaluate`` stays the function, never the submodule.
+
+    Importing the submodule ``ipchange_core.evaluate`` makes the import system bind it as the
+    package attribute ``evaluate``, which would shadow the function for
+    ``from ipchange_core import evaluate``. The binding is dropped, so the name resolves through
+    :func:`__getattr__` to the function, as it did when the package imported it eagerly.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "evaluate" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -2,8 +2,10 @@
 
 Every billable fee of the period gets one entry in the store's append-only fee ledger; an export
 takes the entries not yet exported, writes them and records them as one export batch, so that a
-fee is billed once. ``all_fees=True`` writes every fee of the period again (recording only the
-new ones). The files carry no generation time, so writing the same rows again gives the same
+fee is billed once. A correction of an exported fee (:func:`store.correct_fee`) reaches billing
+with the next export as two lines: the reversal (negative amount) and the corrected fee.
+``all_fees=True`` writes the fee every ticket of the period carries now (recording only the new
+entries). The files carry no generation time, so writing the same rows again gives the same
 bytes; :func:`export_fees` with ``batch_id`` re-writes a recorded batch and checks its SHA-256.
 
 Times are local wall times of the policy zone, named in the column header (Excel cannot hold
@@ -20,6 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -31,6 +34,7 @@ from ipchange_core.evaluate import evaluate
 from ipchange_core.export import formula_safe
 from ipchange_core.periods import Period
 from ipchange_core.policy import PolicySet
+from ipchange_core.textops import mask_contacts
 
 FORMATS = ("csv", "xlsx")
 _FIXED_STAMP = dt.datetime(2000, 1, 1)  # xlsx document dates: fixed, so re-exports are identical
@@ -61,6 +65,18 @@ def _current_entries(ledger: pd.DataFrame) -> pd.DataFrame:
     reversed_ids = set(ledger["reverses_id"].dropna().astype(int))
     live = ledger["reverses_id"].isna() & ~ledger["id"].isin(reversed_ids)
     return ledger[live]
+
+
+def _reversals_to_bill(ledger: pd.DataFrame) -> pd.DataFrame:
+    """Reversals not yet exported of entries that were exported: billing must receive the credit.
+
+    A correction of a fee already billed is a reversal plus a new entry; exporting only the new
+    entry would bill the ticket twice. A reversal of an entry never exported is not billed (the
+    two cancel out inside the ledger).
+    """
+    exported = ledger.loc[ledger["export_batch_id"].notna(), "id"]
+    due = ledger["reverses_id"].isin(exported) & ledger["export_batch_id"].isna()
+    return ledger[due]
 
 
 def _ensure_ledger(engine: Engine, billable: pd.DataFrame) -> pd.DataFrame:
@@ -94,12 +110,15 @@ def fee_table(rows: pd.DataFrame, entries: pd.DataFrame, tz: str) -> pd.DataFram
 
     Args:
         rows: Evaluated requests (one per ticket).
-        entries: Ledger entries to export (``ticket_id``, ``amount_cents``, ``policy_version``).
+        entries: Ledger entries to export (``ticket_id``, ``fee_status``, ``amount_cents``,
+            ``policy_version``; ``id`` and ``reverses_id`` when they come from the ledger). A
+            reversal is a line of its own, with the negative amount and the status ``reversal``.
         tz: Policy time zone, named in the time column headers.
     """
-    e = entries.set_index("ticket_id")
-    r = rows[rows["ticket_id"].isin(e.index)].sort_values(["received_at", "ticket_id"])
-    ledger = e.loc[r["ticket_id"]]
+    order = ["received_at", "ticket_id", "id"] if "id" in entries else ["received_at", "ticket_id"]
+    # one line per ledger entry; where both have a column (fee_status, policy_version) the
+    # ledger's wins: the file bills what the ledger holds
+    r = entries.merge(rows, on="ticket_id", suffixes=("", "_request")).sort_values(order)
     return pd.DataFrame(
         {
             "Ticket": r["ticket_id"].to_numpy(),
@@ -108,20 +127,27 @@ def fee_table(rows: pd.DataFrame, entries: pd.DataFrame, tz: str) -> pd.DataFram
             f"Received ({tz})": _local(r["received_at"], tz).to_numpy(),
             f"Requested ({tz})": _local(r["requested_change_at"], tz).to_numpy(),
             "Notice hours": r["notice_hours"].astype(float).round(2).to_numpy(),
-            "Fee status": ledger["fee_status"].to_numpy(),
-            "Amount": (ledger["amount_cents"].astype("int64") / 100).round(2).to_numpy(),
+            "Fee status": _ledger_status(r),
+            "Amount": (r["amount_cents"].astype("int64") / 100).round(2).to_numpy(),
             "Person of record": r["person_of_record"].to_numpy(),
             "Signed off by": r["fee_accepted_by"].to_numpy(),
             f"Sign-off time ({tz})": _local(r["fee_accepted_at"], tz).to_numpy(),
-            "Policy version": ledger["policy_version"].to_numpy(),
+            "Policy version": r["policy_version"].to_numpy(),
         }
     )
+
+
+def _ledger_status(ledger: pd.DataFrame) -> np.ndarray:
+    status = ledger["fee_status"].astype("str")
+    if "reverses_id" in ledger:
+        status = status.mask(ledger["reverses_id"].notna(), "reversal")
+    return status.to_numpy()
 
 
 def _safe_text(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     for col in (*_TEXT, "Policy version"):
-        out[col] = formula_safe(out[col].fillna(""))
+        out[col] = formula_safe(mask_contacts(out[col].fillna("")))
     return out
 
 
@@ -174,7 +200,12 @@ def xlsx_bytes(table: pd.DataFrame, title: str) -> bytes:
 
 
 def _cell(value: object) -> object:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if isinstance(value, str):
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+        # control characters cannot be stored in a worksheet (openpyxl raises): show U+FFFD
+        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+    if value is None or pd.isna(value):
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
@@ -241,7 +272,9 @@ def export_fees(
     if unknown or not formats:
         raise IpchangeError(f"fee export format must be csv or xlsx, not {sorted(unknown)}")
     tz = policy.latest.timezone
-    evaluated = evaluate(store.read_frames(engine, period.start, period.end), policy=policy)
+    evaluated = evaluate(
+        store.read_frames(engine, period.start, period.end, policy=policy), policy=policy
+    )
     billable = evaluated[(evaluated["fee_status"] == "billable") & evaluated["fee_cents"].gt(0)]
     current = _ensure_ledger(engine, billable)
     batches = _batches(engine)
@@ -252,14 +285,16 @@ def export_fees(
         if known.empty:
             raise IpchangeError(f"no fee export batch {batch_id}")
         label = str(known["period"].iloc[0])
-        rows = evaluate(store.read_frames(engine), policy=policy)
+        rows = evaluate(store.read_frames(engine, policy=policy), policy=policy)
         rows = rows[rows["ticket_id"].isin(entries["ticket_id"])]
         new = entries.iloc[0:0]
     else:
         label = period.label
         entries = current[current["ticket_id"].isin(billable["ticket_id"])]
-        new = entries[entries["export_batch_id"].isna()]
-        if not all_fees:
+        credits = _reversals_to_bill(store.fee_ledger(engine))
+        credits = credits[credits["ticket_id"].isin(evaluated["ticket_id"])]
+        new = pd.concat([entries[entries["export_batch_id"].isna()], credits])
+        if not all_fees:  # all_fees: the fee each ticket carries now (net of corrections)
             entries = new
         rows = evaluated
     if entries.empty:

@@ -1,34 +1,29 @@
-"""The ``ipchange`` command: ingest, export, demo data and policy (exit codes 0 / 1 / 2)."""
+"""The ``ipchange`` command: ingest, export, demo data and policy (exit codes 0 / 1 / 2).
+
+Each command imports the modules it uses inside its body: pandas, SQLAlchemy's ORM, pyarrow and
+papermill take seconds to import together, and ``ipchange --help`` or ``policy show`` need none
+of them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
-import yaml
-from tqdm import tqdm
 
-from ipchange_core import billing, periods, render, store
+from ipchange_core import render
 from ipchange_core.config import DEMO_DIR, LOADS_DIR, REPORTS_DIR, database_url, display_url
 from ipchange_core.errors import InvalidInputError, IpchangeError
-from ipchange_core.evaluate import evaluate
-from ipchange_core.export import requests_table
-from ipchange_core.ingest import FORMATS
-from ipchange_core.periods import Period, parse_period
-from ipchange_core.pipeline import (
-    demo_summary,
-    generate_demo,
-    load_file,
-    load_summary,
-    write_csv,
-    write_load_report,
-)
-from ipchange_core.policy import PolicySet, load_policy
+
+if TYPE_CHECKING:
+    from ipchange_core.periods import Period
+    from ipchange_core.policy import PolicySet
 
 EXIT_OK, EXIT_REJECTS, EXIT_FATAL = 0, 1, 2
 
@@ -47,6 +42,46 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except IpchangeError as exc:
             raise FatalError(str(exc)) from None
+        except Exception as exc:
+            # A database error outside store.load (which words its own), through SQLAlchemy or
+            # a raw driver cursor: one line, exit 2. A command that never imported a database
+            # module cannot have raised one.
+            kinds = tuple(
+                getattr(sys.modules[module], name)
+                for module, name in (
+                    ("sqlalchemy.exc", "DBAPIError"),
+                    ("sqlite3", "Error"),
+                    ("psycopg", "Error"),
+                )
+                if module in sys.modules
+            )
+            if kinds and isinstance(exc, kinds):
+                from ipchange_core.store import db_error_reason
+
+                raise FatalError(f"the database refused: {db_error_reason(exc)}") from None
+            raise
+
+
+class _LazyChoice(click.Choice):
+    """A :class:`click.Choice` whose values are computed when first needed (help or parsing)."""
+
+    def __init__(self, values: Callable[[], Sequence[str]]) -> None:
+        self._values = values
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._values())
+
+    @choices.setter
+    def choices(self, _: Sequence[str]) -> None:
+        pass  # click.Choice.__init__ assigns the (empty) values given above
+
+
+def _ingest_formats() -> list[str]:
+    from ipchange_core.ingest import FORMATS  # pandas and pyarrow: not for every command
+
+    return ["auto", *FORMATS]
 
 
 def policy_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -61,6 +96,8 @@ def policy_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @functools.wraps(command)
     def wrapper(*args: Any, policy_file: Path | None, **kwargs: Any) -> Any:
+        from ipchange_core.policy import load_policy
+
         return command(*args, policy=load_policy(policy_file), **kwargs)
 
     return wrapper
@@ -84,6 +121,8 @@ def policy() -> None:
 @policy_option
 def policy_show(policy: PolicySet) -> None:
     """Print every resolved policy version as YAML."""
+    import yaml
+
     click.echo(yaml.safe_dump(policy.as_dict(), sort_keys=False, allow_unicode=True), nl=False)
 
 
@@ -91,6 +130,8 @@ def policy_show(policy: PolicySet) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def policy_check(file: Path) -> None:
     """Validate a policy FILE; exit 2 with the key and the problem when it is invalid."""
+    from ipchange_core.policy import load_policy
+
     checked = load_policy(file)
     for p in checked.versions:
         click.echo(
@@ -123,6 +164,8 @@ def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--end", metavar="YYYY-MM-DD", help="Last local date (inclusive).")
     @functools.wraps(command)
     def wrapper(*args: Any, week_label, month_label, start, end, **kwargs: Any) -> Any:
+        from ipchange_core.periods import parse_period
+
         tz = kwargs["policy"].latest.timezone
         period = parse_period(
             tz, week_label=week_label, month_label=month_label, start=start, end=end
@@ -137,7 +180,7 @@ def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["auto", *FORMATS]),
+    type=_LazyChoice(_ingest_formats),
     default="auto",
     show_default=True,
     help="Input format; auto recognises it by header or root element.",
@@ -169,6 +212,9 @@ def ingest(
     Prints read = inserted + updated + unchanged + rejected (+ skipped) per file. Exit 1 when
     rows were rejected, 2 when a file was refused whole.
     """
+    from ipchange_core import store
+    from ipchange_core.pipeline import load_file, load_summary, write_load_report
+
     engine = store.connect(db)
     click.echo(f"database: {display_url(db)}")
     exit_code = EXIT_OK
@@ -211,8 +257,13 @@ def export() -> None:
 @period_options
 def export_requests(output: Path, period: Period, db: str, policy: PolicySet) -> None:
     """Write one row per request received in the period, with every computed field (CSV)."""
+    from ipchange_core import store
+    from ipchange_core.evaluate import evaluate
+    from ipchange_core.export import requests_table
+    from ipchange_core.pipeline import write_csv
+
     engine = store.connect(db)
-    frames = store.read_frames(engine, period.start, period.end)
+    frames = store.read_frames(engine, period.start, period.end, policy=policy)
     evaluated = evaluate(frames, policy=policy)
     table = requests_table(evaluated, policy.latest.timezone)
     write_csv(table, output)
@@ -232,6 +283,8 @@ def demo_data(
     n_requests: int, other_tickets: int, months: int, seed: int, end_date: str | None, out: Path
 ) -> None:
     """Generate a realistic, seeded help desk: the canonical CSVs, Kayako XML and audit CSV."""
+    from ipchange_core.pipeline import generate_demo
+
     end = dt.date.fromisoformat(end_date) if end_date else None
     dataset = generate_demo(
         out, requests=n_requests, other_tickets=other_tickets, months=months, seed=seed, end=end
@@ -268,6 +321,11 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
 
     Also exports the month's fees; prints a summary and the paths of everything written.
     """
+    from tqdm import tqdm
+
+    from ipchange_core import billing, periods, store
+    from ipchange_core.pipeline import demo_summary, generate_demo, load_file, load_summary
+
     dataset = generate_demo(out / "input", requests=600, other_tickets=2400, months=8, seed=7)
     db = database_url(db_value or str(out / "ipchange-demo.db"))
     engine = store.connect(db)
@@ -297,6 +355,8 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
 
 def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: PolicySet) -> None:
     """Render report jobs in parallel with a progress bar; print each path; exit 2 on failure."""
+    from tqdm import tqdm
+
     failures = []
     with tqdm(total=len(jobs), desc="reports", unit="report") as bar:
 
@@ -385,6 +445,9 @@ def fees_export(
 
     A fee is exported once; --all writes every fee of the period again (fees-<period>-all.*).
     """
+    from ipchange_core import billing, store
+    from ipchange_core.textops import money
+
     formats = billing.FORMATS if fmt == "both" else (fmt,)
     engine = store.connect(db)
     try:
@@ -404,7 +467,7 @@ def fees_export(
         return
     batch = f"batch {result.batch_id}" if result.batch_id else "no new batch"
     click.echo(
-        f"{result.rows} fee(s), ${result.total_cents / 100:,.2f}, {result.new_rows} new ({batch})"
+        f"{result.rows} fee(s), {money(result.total_cents)}, {result.new_rows} new ({batch})"
     )
     for path in result.paths:
         click.echo(str(path))

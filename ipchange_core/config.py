@@ -9,9 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from ipchange_core.errors import IpchangeError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -60,6 +57,9 @@ def database_url(cli_value: str | None = None) -> str:
     Raises:
         IpchangeError: The value is not a valid database URL.
     """
+    from sqlalchemy.engine import make_url  # not at import: `ipchange --help` needs no SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
     raw = (cli_value or "").strip() or os.environ.get(DB_URL_ENV, "").strip()
     if not raw:
         return f"sqlite:///{DEFAULT_DB_PATH.as_posix()}"
@@ -82,6 +82,9 @@ def database_url(cli_value: str | None = None) -> str:
 
 def display_url(url: str) -> str:
     """Return ``url`` with any password masked, for messages to the user."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:

@@ -68,7 +68,8 @@ def _bool_text(values: pd.Series) -> pd.Series:
 def _hours_text(hours: pd.Series) -> pd.Series:
     """Decimal hours rounded to 4 places (0.36 s), never in scientific notation; NaN → ""."""
     rounded = hours.astype(float).round(4)
-    return rounded.map(lambda h: f"{h:.4f}".rstrip("0").rstrip("."), na_action="ignore").fillna("")
+    text = rounded.map(lambda h: f"{h:.4f}".rstrip("0").rstrip("."), na_action="ignore")
+    return text.astype("str").fillna("")  # all-NaN stays float64 after map: cast first
 
 
 def requests_table(evaluated: pd.DataFrame, tz: str) -> pd.DataFrame:

@@ -25,8 +25,10 @@ import io
 import ipaddress
 import re
 import zipfile
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,7 +38,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from pandera.errors import SchemaErrors
 
 from ipchange_core.errors import InvalidInputError, PolicyError
 from ipchange_core.kayako import (
@@ -52,7 +53,7 @@ from ipchange_core.kayako import (
     text_array,
     xml_root,
 )
-from ipchange_core.schema import FRAME_MODELS, SOURCE_LINE, TABLES, Column, typed_dtypes
+from ipchange_core.schema import SOURCE_LINE, TABLES, Column, typed_dtypes
 
 __all__ = [
     "FORMATS",
@@ -61,6 +62,7 @@ __all__ = [
     "KayakoLookups",
     "ParsedFile",
     "detect_format",
+    "file_sha256",
     "read_file",
     "strftime_regex",
 ]
@@ -138,7 +140,8 @@ class ParsedFile:
         rows_read: Data rows read (header excluded, blank lines not counted).
         sha256: SHA-256 of the file's bytes, hex.
         encoding: ``utf-8``, ``utf-8-sig`` (with a BOM), ``cp1252``, an XML file's declared
-            encoding, or ``xlsx``.
+            encoding, or ``xlsx``; blank when the file was not decoded (a reload of the
+            bytes already loaded, see ``pipeline.load_file``).
         rows_skipped: Rows that are not rows of the table at all (Kayako audit entries other
             than department/status/owner changes), explained in ``notes``.
         notes: Plain-words remarks on the whole file (ignored or absent columns, skipped rows).
@@ -289,6 +292,7 @@ def read_file(
         else:
             time_format = None
             text = _canonical_text(raw, table, name)
+        del raw  # the columns the mapping did not take are freed before the checks
     parser = _TimeParser(time_format, tz, file=report.source if fmt == "kayako-csv" else name)
     frame, rejects = _check(table, text, parser)
     all_rejects = pd.concat([structural, text.rejects, rejects], ignore_index=True)
@@ -382,6 +386,24 @@ def _read_bytes(path: Path) -> bytes:
         ) from None
 
 
+def file_sha256(path: Path) -> str:
+    """Return the SHA-256 (hex) of a file's bytes, read in 1 MiB blocks (memory stays flat).
+
+    Raises:
+        InvalidInputError: The file cannot be read.
+    """
+    digest = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+    except OSError as err:
+        raise InvalidInputError(
+            f"cannot read the file: {err.strerror or err}", file=Path(path).name
+        ) from None
+    return digest.hexdigest()
+
+
 def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
@@ -467,8 +489,7 @@ def _one_line_each(body: bytes, rows: int) -> bool:
     """
     if b'"' not in body:
         return b"\n\n" not in body and b"\n\r\n" not in body
-    newlines = int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == 10))
-    return newlines + (not body.endswith(b"\n")) == rows + 1
+    return body.count(b"\n") + (not body.endswith(b"\n")) == rows + 1
 
 
 def _record_starts(body: bytes) -> tuple[np.ndarray, bool]:
@@ -520,9 +541,13 @@ def _read_csv(body: bytes, name: str, sha256: str, encoding: str) -> _RawTable:
         if table is None or len(starts) != table.num_rows + 1:  # malformed rows
             return _read_csv_slow(body, name, sha256, encoding)
         lines = starts[1:]
+    columns = []
+    while table.num_columns:  # one contiguous array per column, each block freed once copied
+        columns.append(_contiguous(_strip(table.column(0))))
+        table = table.remove_column(0)
     return _RawTable(
         header=[h.strip() for h in header],
-        columns=[_strip(table.column(i)) for i in range(table.num_columns)],
+        columns=columns,
         lines=lines,
         rejects=no_rejects(),
         sha256=sha256,
@@ -596,24 +621,45 @@ def _read_csv_slow(body: bytes, name: str, sha256: str, encoding: str) -> _RawTa
     return _row_table(header, columns, lines, bad, sha256, encoding)
 
 
-def _open_workbook(data: bytes | Path, name: str) -> object:
+_XLSX_DAMAGE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    KeyError,
+    IndexError,
+    OSError,
+    ValueError,
+    TypeError,
+    SyntaxError,  # the sheet's XML (xml.etree and lxml parse errors derive from it)
+)
+"""What a damaged workbook raises, on opening or later while its sheet is read lazily."""
+
+
+@contextmanager
+def _first_sheet(data: bytes, name: str) -> Iterator[object]:
+    """The first worksheet, read-only; damage found while it is read refuses the file by name.
+
+    The workbook is read from its bytes whatever the file is called (given a path, openpyxl
+    refuses names that do not end in ``.xlsx``).
+    """
     import openpyxl
 
-    source = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
-        return openpyxl.load_workbook(source, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as err:
-        raise InvalidInputError(f"is not a readable XLSX workbook ({err})", file=name) from None
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            yield wb.worksheets[0]
+        finally:
+            wb.close()
+    except _XLSX_DAMAGE as err:
+        raise InvalidInputError(
+            f"is not a readable XLSX workbook ({type(err).__name__}: {err})", file=name
+        ) from None
 
 
 def _xlsx_header(path: Path) -> list[str]:
-    wb = _open_workbook(path, path.name)
-    try:
-        ws = wb.worksheets[0]  # type: ignore[attr-defined]
-        first = next(ws.iter_rows(min_row=1, max_row=1), ())
+    with _first_sheet(_read_bytes(path), path.name) as ws:
+        first = next(ws.iter_rows(min_row=1, max_row=1), ())  # type: ignore[attr-defined]
         return [_cell_text(cell) for cell in first]
-    finally:
-        wb.close()  # type: ignore[attr-defined]
 
 
 def _cell_text(cell: object) -> str:
@@ -648,10 +694,8 @@ def _cell_text(cell: object) -> str:
 
 def _read_xlsx(data: bytes, name: str, sha256: str) -> _RawTable:
     """Read the first sheet of a workbook: row 1 is the header, line = sheet row number."""
-    wb = _open_workbook(data, name)
-    try:
-        ws = wb.worksheets[0]  # type: ignore[attr-defined]
-        rows = ws.iter_rows(min_row=1)
+    with _first_sheet(data, name) as ws:
+        rows = ws.iter_rows(min_row=1)  # type: ignore[attr-defined]
         header = [_cell_text(c) for c in next(rows, ())]
         while header and not header[-1].strip():
             header.pop()
@@ -671,8 +715,6 @@ def _read_xlsx(data: bytes, name: str, sha256: str) -> _RawTable:
                 continue
             records.append((texts + [""] * width)[:width])
             lines.append(number)
-    finally:
-        wb.close()  # type: ignore[attr-defined]
     columns = [_strip(text_array([r[i] for r in records])) for i in range(width)]
     return _row_table(header, columns, lines, bad, sha256, "xlsx")
 
@@ -839,7 +881,10 @@ def _check(
             typed[extra] = text.columns.get(extra, text_array(pa.repeat("", n)))
     typed[SOURCE_LINE] = pa.array(text.lines, type=pa.int64())
     keep = ~rej.bad
-    arrow = pa.table(typed).filter(pa.array(keep))
+    arrow = pa.table(typed)
+    if not keep.all():  # a filter copies every column
+        arrow = arrow.filter(pa.array(keep))
+    del typed, checked
     frame = arrow.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
     dtypes = {**typed_dtypes(table), SOURCE_LINE: "int64"}
     frame = frame[list(dtypes)].astype(dtypes)
@@ -999,6 +1044,10 @@ def _validate_contract(table: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, p
     The checks above should leave nothing for the model to find; a row that still fails is
     rejected with the failed check, and a failure not tied to a row is a bug (``RuntimeError``).
     """
+    from pandera.errors import SchemaErrors  # pandera loads in ~1 s: only when validating
+
+    from ipchange_core.schema import FRAME_MODELS
+
     try:
         return FRAME_MODELS[table].validate(frame, lazy=True), no_rejects()
     except SchemaErrors as err:

@@ -70,6 +70,7 @@ XML_SOURCE = MappingProxyType(
 """Canonical ``tickets`` field → the ``<ticket>`` child element it is read from."""
 
 _XML_ELEMENTS = (*XML_SOURCE.values(), "ownerstaffid")
+_XML_BLOCK_TICKETS = 50_000  # tickets held as Python strings before they become Arrow arrays
 
 XML_CREATORS = MappingProxyType({"1": "staff", "2": "user"})
 """Kayako's ``<creator>`` codes (SPEC 3.1)."""
@@ -190,7 +191,11 @@ def xml_encoding(head: bytes) -> str:
     return found.group(1).decode("ascii").lower() if found else "utf-8"
 
 
-def _xml_error(err: ET.ParseError, file: str) -> InvalidInputError:
+def _xml_error(err: ET.ParseError | ValueError | LookupError, file: str) -> InvalidInputError:
+    if not isinstance(err, ET.ParseError):  # expat cannot read the declared encoding at all
+        return InvalidInputError(
+            f"declares an XML encoding the reader cannot use ({err}); save it as UTF-8", file=file
+        )
     line, column = err.position  # expat counts columns from 0
     message = str(err).split(": line ")[0]
     return InvalidInputError(
@@ -208,7 +213,7 @@ def xml_root(path: Path, *, file: str) -> str:
         with path.open("rb") as raw:
             for _event, elem in ET.iterparse(raw, events=("start",)):
                 return elem.tag
-    except ET.ParseError as err:
+    except (ET.ParseError, ValueError, LookupError) as err:
         raise _xml_error(err, file) from None
     raise InvalidInputError("holds no XML element", file=file)
 
@@ -218,11 +223,12 @@ def read_ticket_xml(
 ) -> tuple[CanonicalText, str, str]:
     """Stream a Kayako ticket XML export into canonical ``tickets`` text.
 
-    The file is read with ``iterparse`` and each ``<ticket>`` is cleared once read, so memory
-    stays flat whatever the file size. Department, status and type ids go through ``lookups``;
-    ``<creator>`` 1/2 becomes ``staff``/``user``; an owner is blank when ``<ownerstaffid>`` is 0
-    or ``<ownerstaffname>`` is empty; epoch 0 in a time element means "no time"; space-separated
-    ``<tags>`` become comma-separated.
+    The file is read with ``iterparse`` and each ``<ticket>`` is cleared once read; the values
+    of every 50,000 tickets become Arrow arrays, so memory grows with the ticket data kept (about
+    the size of its text), not with the XML around it or with Python objects. Department,
+    status and type ids go through ``lookups``; ``<creator>`` 1/2 becomes ``staff``/``user``; an
+    owner is blank when ``<ownerstaffid>`` is 0 or ``<ownerstaffname>`` is empty; epoch 0 in a
+    time element means "no time"; space-separated ``<tags>`` become comma-separated.
 
     Args:
         path: The XML file.
@@ -238,6 +244,13 @@ def read_ticket_xml(
             element is not ``<tickets>``.
     """
     values: dict[str, list[str]] = {name: [] for name in _XML_ELEMENTS}
+    blocks: dict[str, list[pa.Array]] = {name: [] for name in _XML_ELEMENTS}
+
+    def to_arrow() -> None:  # Python strings cost ~4x their text: keep them for one block only
+        for name, column in values.items():
+            blocks[name].append(pa.array(column, pa.large_string()))
+            column.clear()
+
     others = 0
     depth = 0
     try:
@@ -264,18 +277,25 @@ def read_ticket_xml(
                         children = {child.tag: child.text or "" for child in elem}
                         for name, column in values.items():
                             column.append(children.get(name, ""))
+                        if len(values["displayid"]) == _XML_BLOCK_TICKETS:
+                            to_arrow()
                     else:
                         others += 1
                     assert root is not None
                     root.clear()
             reader.drain()
-    except ET.ParseError as err:
+    except (ET.ParseError, ValueError, LookupError) as err:
         raise _xml_error(err, file) from None
     except OSError as err:
         raise InvalidInputError(f"cannot read the file: {err.strerror or err}", file=file) from None
 
-    n = len(values["displayid"])
-    text = {name: pc.utf8_trim_whitespace(text_array(vals)) for name, vals in values.items()}
+    to_arrow()
+    text = {
+        name: pc.utf8_trim_whitespace(text_array(pa.chunked_array(parts, pa.large_string())))
+        for name, parts in blocks.items()
+    }
+    blocks.clear()
+    n = len(text["displayid"])
     rejects: list[pd.DataFrame] = []
     lines = np.arange(1, n + 1, dtype=np.int64)
     columns: dict[str, pa.Array] = {}
@@ -544,14 +564,19 @@ def map_audit(
     found = pc.extract_regex(col("actionmsg"), AUDIT_CHANGE)
     change = found.is_valid().to_numpy(zero_copy_only=False)
     keep = pa.array(change)
-    fld = pc.utf8_lower(found.filter(keep).field("field"))
+
+    def changes(values: pa.Array) -> pa.Array:
+        return values if change.all() else values.filter(keep)  # a filter copies the column
+
+    fld = pc.utf8_lower(changes(found).field("field"))
+    del found
     events = {
-        "ticket_id": col("ticketmaskid").filter(keep),
-        "at": col("dateline").filter(keep),
+        "ticket_id": changes(col("ticketmaskid")),
+        "at": changes(col("dateline")),
         "field": fld,
-        "old_value": col("oldvaluestring").filter(keep),
-        "new_value": col("newvaluestring").filter(keep),
-        "actor": col("creatorfullname").filter(keep),
+        "old_value": changes(col("oldvaluestring")),
+        "new_value": changes(col("newvaluestring")),
+        "actor": changes(col("creatorfullname")),
     }
     is_owner = pc.equal(fld, "owner")
     for name in ("old_value", "new_value"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from pathlib import Path
 
@@ -10,14 +11,22 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
-from ipchange_core import periods, store
+from ipchange_core import periods, schema, store
 from ipchange_core.atomic import atomic_write
 from ipchange_core.demo_data import DemoDataSet, generate
 from ipchange_core.evaluate import evaluate
 from ipchange_core.export import formula_safe
-from ipchange_core.ingest import ParsedFile, read_file
+from ipchange_core.ingest import (
+    FORMAT_TABLES,
+    REJECT_COLUMNS,
+    ParsedFile,
+    detect_format,
+    file_sha256,
+    read_file,
+)
 from ipchange_core.policy import PolicySet
 from ipchange_core.sla import compliance
+from ipchange_core.textops import money
 
 
 def load_file(
@@ -30,12 +39,57 @@ def load_file(
 ) -> tuple[store.LoadResult, ParsedFile]:
     """Read, validate and load one file in one transaction, under the latest policy version.
 
+    A file whose bytes are those of its table's latest load (same format and policy version,
+    the default column mapping) is not parsed again: :func:`store.repeat_load` records the
+    reload with the earlier counts, and the returned :class:`ParsedFile` has no rows, the
+    stored rejects and a note saying so (its ``encoding`` is blank: the text was not decoded).
+
     Raises:
         InvalidInputError: the file is refused whole (nothing is loaded).
     """
     latest = policy.latest
+    path = Path(path)
+    if fmt == "auto":
+        fmt = detect_format(path, mapping=mapping)
+    if mapping is None and fmt in FORMAT_TABLES:
+        digest = functools.cache(lambda: file_sha256(path))
+        repeat = store.repeat_load(
+            engine,
+            path,
+            format=fmt,
+            table=FORMAT_TABLES[fmt],
+            policy_version=latest.version,
+            sha256=digest,
+        )
+        if repeat is not None:
+            return repeat, _repeated_file(engine, path, fmt, digest(), repeat)
     parsed = read_file(path, format=fmt, mapping=mapping, tz=latest.timezone, kayako=latest.kayako)
     return store.load(engine, parsed, policy_version=latest.version), parsed
+
+
+def _repeated_file(
+    engine: Engine, path: Path, fmt: str, sha256: str, result: store.LoadResult
+) -> ParsedFile:
+    """What :func:`load_file` reports for a file it did not parse again (see there)."""
+    rejects = store.rejects(engine, result.manifest_id)
+    rejects = rejects.assign(file=path.name)[list(REJECT_COLUMNS)]
+    return ParsedFile(
+        path=path,
+        format=fmt,
+        table=result.table,
+        frame=schema.empty_frame(result.table).assign(
+            **{schema.SOURCE_LINE: pd.Series(dtype="int64")}
+        ),
+        rejects=rejects.reset_index(drop=True),
+        rows_read=result.read,
+        sha256=sha256,
+        encoding="",
+        rows_skipped=result.skipped,
+        notes=(
+            "same bytes as the latest load into "
+            f"{result.table} (same format and policy version): not parsed again, nothing changed",
+        ),
+    )
 
 
 def load_summary(result: store.LoadResult) -> str:
@@ -48,8 +102,13 @@ def load_summary(result: store.LoadResult) -> str:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write a CSV (UTF-8, no index, LF line ends) atomically (see :mod:`atomic`)."""
-    atomic_write(path, frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    """Write a CSV (UTF-8, no index, CRLF line ends as RFC 4180) atomically (see :mod:`atomic`).
+
+    CRLF, not LF: the csv module quotes a value only when it holds a character of the line end,
+    and an unquoted carriage return inside a value starts a new row in spreadsheets (where the
+    rest of the value, e.g. ``=1+1``, would then run as a formula).
+    """
+    atomic_write(path, frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8"))
 
 
 def write_load_report(folder: Path, parsed: ParsedFile, result: store.LoadResult) -> Path:
@@ -113,7 +172,9 @@ def demo_summary(engine: Engine, policy: PolicySet, *, today: dt.date | None = N
     week = periods.week(today, tz).previous()
     month = periods.month(today, tz).previous()
     lines = []
-    week_rows = evaluate(store.read_frames(engine, week.start, week.end), policy=policy)
+    week_rows = evaluate(
+        store.read_frames(engine, week.start, week.end, policy=policy), policy=policy
+    )
     table = compliance(week_rows, policy.for_instant(week.start))
     lines.append(
         f"\nSLA compliance, week {week.label} ({week.first} – {week.last}), "
@@ -126,12 +187,14 @@ def demo_summary(engine: Engine, policy: PolicySet, *, today: dt.date | None = N
             f"  {row.metric:<16}{row.met:>6}{row.breached:>10}{row.open:>6}"
             f"{row.not_applicable:>6}{pct:>8}  {row.target}"
         )
-    month_rows = evaluate(store.read_frames(engine, month.start, month.end), policy=policy)
+    month_rows = evaluate(
+        store.read_frames(engine, month.start, month.end, policy=policy), policy=policy
+    )
     lines.append(f"\nExpedite fees, {month.label}, {len(month_rows)} requests")
     by_status = month_rows.groupby("fee_status", observed=True).agg(
         requests=("ticket_id", "size"), cents=("fee_cents", "sum")
     )
     for status, row in by_status.iterrows():
-        amount = f"  ${row.cents / 100:,.2f}" if status == "billable" else ""
+        amount = f"  {money(int(row.cents))}" if status == "billable" else ""
         lines.append(f"  {status:<18}{row.requests:>6}{amount}")
     return "\n".join(lines)

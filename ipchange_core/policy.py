@@ -10,14 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import numpy as np
-import pandas as pd
 import yaml
 
 from ipchange_core.errors import PolicyError
+
+if TYPE_CHECKING:  # imported where used: `ipchange policy show` needs no pandas
+    import numpy as np
+    import pandas as pd
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NOTICE_MEASURES = ("calendar", "business")
@@ -100,6 +102,8 @@ class Policy:
     @property
     def effective_from_utc(self) -> pd.Timestamp:
         """Local midnight of ``effective_from`` as a UTC instant (µs resolution)."""
+        import pandas as pd
+
         local = pd.Timestamp(self.effective_from).tz_localize(
             self.timezone, nonexistent="shift_forward", ambiguous=True
         )
@@ -131,6 +135,9 @@ class PolicySet:
         Returns:
             An int array of the same length.
         """
+        import numpy as np
+        import pandas as pd
+
         starts = pd.DatetimeIndex([p.effective_from_utc for p in self.versions]).as_unit("us").asi8
         utc = pd.Series(received_at).dt.tz_convert("UTC").dt.as_unit("us")
         instants = utc.array.asi8
@@ -140,6 +147,8 @@ class PolicySet:
 
     def for_instant(self, at: pd.Timestamp | dt.datetime) -> Policy:
         """The version in force at one aware instant."""
+        import pandas as pd
+
         return self.versions[int(self.version_index(pd.Series([pd.Timestamp(at)]))[0])]
 
     def as_dict(self) -> dict[str, Any]:

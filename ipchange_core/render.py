@@ -12,11 +12,11 @@ report intact; the executed failing notebook is kept as ``<name>.failed.ipynb``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ipchange_core.atomic import atomic_write
+from ipchange_core.atomic import atomic_write, sweep_stale, temp_file
 from ipchange_core.config import NOTEBOOKS_DIR, PACKAGE_DIR
 from ipchange_core.errors import IpchangeError
 
 if TYPE_CHECKING:  # importing nbformat takes seconds (jsonschema): only when rendering
     import nbformat
+    from nbconvert import HTMLExporter
 
 KERNEL_NAME = "ipchange"
 """The Jupyter kernel the reports run in, registered inside this Python's prefix."""
@@ -141,10 +142,30 @@ def _notebook(stem: str) -> nbformat.NotebookNode:
     return nb
 
 
-def _to_html(nb: nbformat.NotebookNode, title: str) -> str:
+def _import_notebook_tools() -> None:
+    """Import papermill, nbconvert and jupytext without jsonschema's optional IRI checker.
+
+    They all import nbformat, hence jsonschema, which imports ``rfc3987_syntax`` when it is
+    installed (JupyterLab's dependencies bring it): that module compiles a Lark grammar at import,
+    2–3 s of CPU before the first report can start (python-jsonschema/jsonschema#1392). nbformat
+    never checks the ``iri`` format, so the checker is left out of this process only.
+    """
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # → ImportError
+        try:
+            import jsonschema  # noqa: F401
+        finally:
+            del sys.modules["rfc3987_syntax"]
+    import jupytext  # noqa: F401
+    import nbconvert  # noqa: F401
+    import papermill  # noqa: F401
+
+
+@functools.cache
+def _exporter() -> HTMLExporter:
+    """The one HTML exporter of this process (its Jinja template is compiled once)."""
     from nbconvert import HTMLExporter
 
-    nb.metadata["title"] = title
     exporter = HTMLExporter(
         template_name=TEMPLATE_NAME,
         extra_template_basedirs=[str(TEMPLATES_DIR)],
@@ -152,8 +173,14 @@ def _to_html(nb: nbformat.NotebookNode, title: str) -> str:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
+    _ = exporter.template  # compiled now, before the worker processes fork
+    return exporter
+
+
+def _to_html(nb: nbformat.NotebookNode, title: str) -> str:
+    nb.metadata["title"] = title
     nb.cells = [c for c in nb.cells if c.cell_type != "code" or c.get("outputs")]
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = _exporter().from_notebook_node(nb)
     return body
 
 
@@ -179,6 +206,7 @@ def render(
     Raises:
         RenderError: The notebook failed; its executed copy is kept as ``<name>.failed.ipynb``.
     """
+    _import_notebook_tools()
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -196,15 +224,15 @@ def render(
             **(extra or {}),
         }
     )
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".ipynb")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    sweep_stale(folder)  # the executed notebooks of runs killed before they finished
+    tmp_path = temp_file(folder, name, ".ipynb")
     try:
         try:
             executed = papermill.execute_notebook(
                 _notebook(stem),
                 str(tmp_path),
                 parameters=parameters,
+                request_save_on_cell_execute=False,  # one write at the end, not two per cell
                 kernel_name=KERNEL_NAME,
                 language="python",
                 cwd=str(NOTEBOOKS_DIR),
@@ -240,15 +268,6 @@ def _render_job(args: tuple[str, str, Path, str, str]) -> Rendered | RenderError
         return exc
 
 
-def _warm_imports() -> None:
-    """Import papermill and nbconvert (seconds, mostly jsonschema) once, before forking workers."""
-    import nbconvert  # noqa: F401
-    import papermill  # noqa: F401
-    from nbconvert import HTMLExporter
-
-    HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
-
-
 def render_all(
     jobs: Iterable[tuple[str, str]],
     *,
@@ -265,22 +284,24 @@ def render_all(
         out: The reports folder.
         db_url: Database URL.
         policy_file: Policy YAML, or "".
-        workers: Processes (default: one per job, at most twice the CPU count).
+        workers: Processes (default: one per job, at most one per CPU this process may use).
         on_done: Called with each :class:`Rendered` or :class:`RenderError` as it finishes.
 
     Returns:
         The reports built and the failures (a failure leaves the previous report intact).
     """
     jobs = list(jobs)
-    _warm_imports()
+    _import_notebook_tools()  # once, before the workers fork, with the compiled template
+    _exporter()
     out = Path(os.path.abspath(out))
     out.mkdir(parents=True, exist_ok=True)
     ensure_kernel()
     write_plotly_js(out)
     done: list[Rendered] = []
     failed: list[RenderError] = []
-    # a worker mostly waits for its kernel: one per report, up to twice the CPUs
-    workers = workers or max(1, min(len(jobs), 2 * (os.cpu_count() or 1)))
+    # each report is CPU-bound (its kernel's imports, queries and charts, then the HTML export):
+    # more workers than CPUs only makes every report wait longer for a CPU
+    workers = workers or max(1, min(len(jobs), len(os.sched_getaffinity(0))))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         args = [(key, period, out, db_url, policy_file) for key, period in jobs]
         for result in pool.map(_render_job, args):

@@ -29,6 +29,7 @@ from ipchange_core.ingest import KEYS, REJECT_COLUMNS, read_file
 from ipchange_core.policy import PolicySet, load_policy
 from ipchange_core.schema import SOURCE_LINE, TABLES, empty_frame
 from ipchange_core.sla import METRICS, breaches, compliance
+from ipchange_core.textops import mask_contacts, money
 
 METRIC_LABELS = {
     "routing": "Routed to Implementation",
@@ -197,7 +198,7 @@ def load(
     else:
         engine = store.connect(database_url(db_url or None))
         try:
-            frames = store.read_frames(engine, start, span.end)
+            frames = store.read_frames(engine, start, span.end, policy=policy)
             evaluated = evaluate(frames, policy=policy, as_of=now)
             manifests = store.manifests(engine)
             rejects = store.rejects(engine)
@@ -279,10 +280,13 @@ def _count_axis(axis: dict, largest: float) -> dict:
 
 
 def _table(frame: pd.DataFrame, *, empty: str = "Nothing to show.", limit: int = 500) -> Html:
-    """An escaped HTML table of text cells; long tables are cut with a note."""
+    """An escaped HTML table of text cells, contact details masked; long tables are cut."""
     if frame.empty:
         return Html(f'<p class="empty">{_e(empty)}</p>')
-    shown = frame.head(limit)
+    # to_html would print a line break or tab inside a value as the characters "\n" or "\t"
+    shown = frame.head(limit).replace(r"[\t\r\n]+", " ", regex=True)
+    for col in shown.columns[shown.dtypes == "str"]:
+        shown[col] = mask_contacts(shown[col])  # no contact details in any report
     markup = shown.to_html(
         index=False, escape=True, na_rep="—", border=0, classes="report-table", justify="left"
     )
@@ -309,11 +313,6 @@ def _local(instants: pd.Series, tz: str, fmt: str = "%a %d %b %H:%M") -> pd.Seri
 
 def _hours(values: pd.Series, digits: int = 1) -> pd.Series:
     return values.astype(float).map(lambda h: f"{h:,.{digits}f}", na_action="ignore").fillna("—")
-
-
-def _money(cents: float | int, currency: str = "USD") -> str:
-    symbol = "$" if currency == "USD" else f"{currency} "
-    return f"{symbol}{cents / 100:,.2f}"
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -683,7 +682,7 @@ def fee_summary(data: ReportData) -> Html:
     ):
         rows = r[r["fee_status"] == status]
         cents = int(rows["fee_cents"].fillna(0).sum()) if status == "billable" else None
-        value = _money(cents, cur) if cents is not None else f"{len(rows):,}"
+        value = money(cents, cur) if cents is not None else f"{len(rows):,}"
         detail = _plural(len(rows), "request") if cents is not None else "requests"
         items.append((FEE_LABELS[status], value, detail, tone if len(rows) else "neutral"))
     return _tiles(items)
@@ -733,7 +732,7 @@ def fee_table(data: ReportData, status: str) -> Html:
         table["Signed off by"] = _text(r["fee_accepted_by"])
         table[f"Signed off ({z})"] = _local(r["fee_accepted_at"], data.tz)
     if status == "billable":
-        table["Amount"] = r["fee_cents"].map(lambda c: _money(c, data.policy.latest.currency))
+        table["Amount"] = r["fee_cents"].map(lambda c: money(c, data.policy.latest.currency))
     if status == "needs_review":
         table["Why"] = _text(r["flags"].str.replace(";", "; ").str.replace("_", " "))
     return _table(table, empty=f"No {FEE_LABELS[status].lower()} requests this period.")
@@ -750,7 +749,7 @@ def fee_totals(data: ReportData, by: str) -> Html:
         {
             by.capitalize(): g.index.astype("str"),
             "Billable requests": g["n"].astype("str").to_numpy(),
-            "Amount": [_money(c, cur) for c in g["cents"]],
+            "Amount": [money(c, cur) for c in g["cents"]],
         }
     )
     if not table.empty:
@@ -758,7 +757,7 @@ def fee_totals(data: ReportData, by: str) -> Html:
             {
                 by.capitalize(): ["Total"],
                 "Billable requests": [str(int(g["n"].sum()))],
-                "Amount": [_money(int(g["cents"].sum()), cur)],
+                "Amount": [money(int(g["cents"].sum()), cur)],
             }
         )
         table = pd.concat([table, total], ignore_index=True)
@@ -800,15 +799,15 @@ def what_if(data: ReportData, alternative: ReportData) -> Html:
                 "Fee status": FEE_LABELS[status],
                 "Requests (policy)": str(len(a)),
                 "Requests (what if)": str(len(b)),
-                "Amount (policy)": _money(int(a["fee_cents"].fillna(0).sum()), cur),
-                "Amount (what if)": _money(int(b["fee_cents"].fillna(0).sum()), cur),
+                "Amount (policy)": money(int(a["fee_cents"].fillna(0).sum()), cur),
+                "Amount (what if)": money(int(b["fee_cents"].fillna(0).sum()), cur),
             }
         )
     real, alt = data.policy.latest, alternative.policy.latest
     note = Html(
         f'<p class="note">Policy: short notice below {_e(f"{real.threshold_hours:g}")} h, fee '
-        f"{_e(_money(real.fee_cents, cur))}. What if: below "
-        f"{_e(f'{alt.threshold_hours:g}')} h, fee {_e(_money(alt.fee_cents, cur))}.</p>"
+        f"{_e(money(real.fee_cents, cur))}. What if: below "
+        f"{_e(f'{alt.threshold_hours:g}')} h, fee {_e(money(alt.fee_cents, cur))}.</p>"
     )
     return note + _table(pd.DataFrame(rows))
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from ipchange_core.policy import PolicySet
+from ipchange_core.policy import PolicySet, RequestFilter
 from ipchange_core.schema import TABLES, TIMESTAMP_DTYPE
 from ipchange_core.textops import per_unique
 
@@ -32,12 +33,43 @@ CHANGE_COLUMNS = tuple(c.name for c in TABLES["changes"] if c.name != "ticket_id
 TICKET_COLUMNS = ("subject", "department", "status", "owner", "creator", "tags", "created_at")
 
 
+def filter_matcher(request_filter: RequestFilter) -> Callable[[str, str, str], bool]:
+    """The request filter as one predicate of a ticket's ``(ticket_type, tags, subject)``.
+
+    True when the type is one of the filter's ticket types (exact), one of the comma-separated
+    tags is one of the filter's tags (case-insensitive, surrounding spaces ignored), or the
+    subject matches the subject pattern (Python ``re.search``). Each distinct tags and subject
+    value is matched once. This is the one definition of the filter: :func:`recognised_tickets`
+    applies it to frames, :func:`ipchange_core.store.read_frames` inside the database.
+    """
+    types, by_tags, by_subject = _tests(request_filter)
+
+    def matches(ticket_type: str, tags: str, subject: str) -> bool:
+        return ticket_type in types or by_tags(tags) or by_subject(subject)
+
+    return matches
+
+
+@functools.cache
+def _tests(
+    f: RequestFilter,
+) -> tuple[frozenset[str], Callable[[str], bool], Callable[[str], bool]]:
+    """The filter's ticket types, and cached tests of one tags value and of one subject."""
+    any_tag = "|".join(re.escape(tag) for tag in f.tags) or "(?!)"
+    tags = re.compile(rf"(?i)(?:^|,)\s*(?:{any_tag})\s*(?:,|$)").search
+    subject = re.compile(f.subject_pattern).search
+    return (
+        frozenset(f.ticket_types),
+        functools.lru_cache(maxsize=1 << 12)(lambda text: tags(text) is not None),
+        functools.lru_cache(maxsize=1 << 16)(lambda text: subject(text) is not None),
+    )
+
+
 def recognised_tickets(tickets: pd.DataFrame, policy: PolicySet) -> pd.Series:
     """Whether each ticket is an IP change request by the request filter (SPEC 2.1).
 
-    A ticket matches when its type is one of the filter's ticket types, one of its tags is one of
-    the filter's tags (compared case-insensitively), or its subject matches the subject pattern.
-    Each ticket is judged by the policy version in force at its ``created_at``.
+    Each ticket is judged by the filter (see :func:`filter_matcher`) of the policy version in
+    force at its ``created_at``.
 
     Returns:
         A boolean Series aligned with ``tickets``.
@@ -48,21 +80,18 @@ def recognised_tickets(tickets: pd.DataFrame, policy: PolicySet) -> pd.Series:
         rows = version == i
         if not rows.any():
             continue
-        f = pol.request_filter
+        types, by_tags, by_subject = _tests(pol.request_filter)
         part = tickets[rows]
-        any_tag = "|".join(re.escape(tag) for tag in f.tags) or "(?!)"
-        by_type = part["ticket_type"].isin(f.ticket_types)
-        tag_pattern = rf"(?i)(?:^|,)\s*(?:{any_tag})\s*(?:,|$)"
-        by_tag = per_unique(part["tags"], functools.partial(_contains, pattern=tag_pattern))
-        by_subject = per_unique(
-            part["subject"], functools.partial(_contains, pattern=f.subject_pattern)
-        )
-        result[rows] = (by_type | by_tag.astype(bool) | by_subject.astype(bool)).to_numpy(bool)
+        matched = part["ticket_type"].isin(types).to_numpy(bool)
+        for column, test in (("tags", by_tags), ("subject", by_subject)):
+            found = per_unique(part[column], functools.partial(_each, test=test))
+            matched = matched | found.to_numpy(bool)
+        result[rows] = matched
     return pd.Series(result, index=tickets.index)
 
 
-def _contains(values: pd.Series, *, pattern: str) -> pd.Series:
-    return values.str.contains(pattern, regex=True)
+def _each(values: pd.Series, *, test: Callable[[str], bool]) -> pd.Series:
+    return pd.Series([test(v) for v in values], index=values.index, dtype=bool)
 
 
 def _same_name(values: pd.Series, name: str) -> pd.Series:

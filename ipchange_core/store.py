@@ -23,13 +23,14 @@ a new row).
 
 from __future__ import annotations
 
+import functools
 import gc
 import io
 import itertools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -42,6 +43,8 @@ import pyarrow.csv as pa_csv
 from sqlalchemy import (
     DDL,
     BigInteger,
+    Column,
+    ColumnElement,
     Connection,
     DateTime,
     Dialect,
@@ -49,9 +52,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     Select,
     Text,
     and_,
+    bindparam,
+    case,
     cast,
     create_engine,
     event,
@@ -60,12 +66,15 @@ from sqlalchemy import (
     false,
     func,
     inspect,
+    literal,
     literal_column,
     select,
+    true,
     type_coerce,
     union,
 )
 from sqlalchemy import Table as SATable
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -75,6 +84,8 @@ from sqlalchemy.types import TypeDecorator
 
 from ipchange_core import config, schema
 from ipchange_core.errors import InvalidInputError, IpchangeError
+from ipchange_core.policy import PolicySet
+from ipchange_core.requests import filter_matcher, recognised_tickets
 
 __all__ = [
     "Base",
@@ -92,12 +103,14 @@ __all__ = [
     "append_fees",
     "connect",
     "correct_fee",
+    "db_error_reason",
     "fee_ledger",
     "load",
     "manifests",
     "read_frames",
     "record_export",
     "rejects",
+    "repeat_load",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -465,6 +478,28 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def db_error_reason(exc: BaseException) -> str:
+    """Say why the database refused, in words a user can act on.
+
+    SQLite's "database is locked" (SQLITE_BUSY) means another process kept the write lock for
+    longer than the 30 s busy timeout: the work can simply be retried once that process is done.
+
+    Args:
+        exc: A SQLAlchemy ``DBAPIError`` or a driver exception.
+
+    Returns:
+        The driver's message, or for SQLITE_BUSY a "busy, retry" sentence that includes it.
+    """
+    reason = exc.orig if isinstance(exc, DBAPIError) else exc
+    code = getattr(reason, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == sqlite3.SQLITE_BUSY:
+        return (
+            f"the database is busy: another process kept it locked for over "
+            f"{_SQLITE_BUSY_MS // 1000} s ({reason}); retry when that process has finished"
+        )
+    return str(reason)
+
+
 def connect(url: str) -> Engine:
     """Open the database at ``url`` and create any missing table.
 
@@ -518,14 +553,19 @@ def connect(url: str) -> Engine:
             f"unsupported database {parsed.drivername!r}: use sqlite:// or postgresql+psycopg://"
         )
     try:
-        with engine.begin() as conn:
-            if backend == "postgresql":  # serialise concurrent first connections
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4711700301)")
-            Base.metadata.create_all(conn)
+        # Only a database that lacks tables takes the write lock: a report must not wait for an
+        # ingest that holds it (SQLite) just to learn that every table is there.
+        with _reading(engine) as conn:
+            present = set(inspect(conn).get_table_names())
+        if not present >= set(Base.metadata.tables):
+            with engine.begin() as conn:
+                if backend == "postgresql":  # serialise concurrent first connections
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4711700301)")
+                Base.metadata.create_all(conn)
     except DBAPIError as exc:
         engine.dispose()
         shown = config.display_url(parsed.render_as_string(hide_password=False))
-        raise IpchangeError(f"cannot open the database {shown}: {exc.orig}") from exc
+        raise IpchangeError(f"cannot open the database {shown}: {db_error_reason(exc)}") from exc
     return engine
 
 
@@ -1055,6 +1095,121 @@ def _reject_rows(parsed: ParsedInput, file: str) -> pd.DataFrame:
     )[columns]
 
 
+def _lock_table(conn: Connection, table: str) -> None:
+    """Make other writers of ``table`` wait for this transaction (SQLite: BEGIN IMMEDIATE did)."""
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql(f"LOCK TABLE {_quote(conn, table)} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def _record_manifest(
+    conn: Connection, result: LoadResult, *, sha256: str, format: str, policy_version: str
+) -> LoadResult:
+    """Insert the ``load_manifests`` row of a load; return ``result`` with its id."""
+    manifest_id = conn.execute(
+        LoadManifest.__table__.insert()
+        .values(
+            file_name=Path(result.file).name,
+            sha256=sha256,
+            format=format,
+            table=result.table,
+            rows_read=result.read,
+            inserted=result.inserted,
+            updated=result.updated,
+            unchanged=result.unchanged,
+            rejected=result.rejected,
+            skipped=result.skipped,
+            loaded_at=datetime.now(UTC),
+            policy_version=policy_version,
+        )
+        .returning(LoadManifest.id)
+    ).scalar_one()
+    return replace(result, manifest_id=manifest_id)
+
+
+def _latest_manifest(conn: Connection, table: str) -> Any:
+    """The newest ``load_manifests`` row of ``table`` (``None`` before its first load)."""
+    manifests = LoadManifest.__table__
+    return conn.execute(
+        select(manifests).where(manifests.c.table == table).order_by(manifests.c.id.desc()).limit(1)
+    ).first()
+
+
+def repeat_load(
+    engine: Engine,
+    path: Path,
+    *,
+    format: str,
+    table: str,
+    policy_version: str,
+    sha256: Callable[[], str],
+) -> LoadResult | None:
+    """Record a reload of the bytes the table's latest load read, without parsing them again.
+
+    When the newest manifest of ``table`` is a load of a file with the same SHA-256, in the same
+    format, under the same policy version, nothing has been loaded into the table since, so
+    loading those bytes again would change nothing. Then only a manifest is recorded: ``read``,
+    ``rejected`` and ``skipped`` as that load counted them, ``unchanged`` = the rows it accepted,
+    ``inserted`` = ``updated`` = 0. Its rejects are already stored under the file's SHA-256
+    (:func:`rejects`). The check and the insert are one write transaction (on SQLite the
+    database's write lock, on PostgreSQL the table lock :func:`load` takes), so a concurrent
+    load of another file into the table comes either before it (and nothing is recorded here) or
+    after it.
+
+    Args:
+        engine: From :func:`connect`.
+        path: The file (its name goes into the manifest).
+        format: The file's input format (``ingest.FORMATS``).
+        table: The canonical table the format loads.
+        policy_version: The policy version the file would be read under.
+        sha256: Returns the SHA-256 (hex) of the file's bytes; called at most once, outside
+            any transaction, and only when the latest manifest could match.
+
+    Returns:
+        The counts of the recorded reload, or ``None`` when the file must be read and loaded
+        with :func:`load`.
+
+    Raises:
+        IpchangeError: The database refused the manifest (then nothing was written).
+    """
+
+    def same_content(row: Any, digest: str | None) -> bool:
+        return (
+            row is not None
+            and row.format == format
+            and row.policy_version == policy_version
+            and (digest is None or row.sha256 == digest)
+        )
+
+    with _reading(engine) as conn:
+        if not same_content(_latest_manifest(conn, table), None):
+            return None
+    digest = sha256()
+    try:
+        with engine.begin() as conn:
+            _lock_table(conn, table)
+            latest = _latest_manifest(conn, table)
+            if not same_content(latest, digest):
+                return None
+            counts = LoadResult(
+                file=str(path),
+                table=table,
+                read=latest.rows_read,
+                inserted=0,
+                updated=0,
+                unchanged=latest.rows_read - latest.rejected - latest.skipped,
+                rejected=latest.rejected,
+                skipped=latest.skipped,
+                manifest_id=0,
+            )
+            return _record_manifest(
+                conn, counts, sha256=digest, format=format, policy_version=policy_version
+            )
+    except DBAPIError as exc:
+        raise IpchangeError(
+            f"{path}: the database refused the load, nothing was written: {db_error_reason(exc)}"
+        ) from exc
+
+
 def load(engine: Engine, parsed: ParsedInput, *, policy_version: str) -> LoadResult:
     """Load one parsed file in one transaction: its accepted rows, its rejects and a manifest.
 
@@ -1106,10 +1261,7 @@ def load(engine: Engine, parsed: ParsedInput, *, policy_version: str) -> LoadRes
     sqlite = engine.dialect.name == "sqlite"
     try:
         with _gc_paused(), engine.begin() as conn:
-            if not sqlite:
-                conn.exec_driver_sql(
-                    f"LOCK TABLE {_quote(conn, table)} IN SHARE ROW EXCLUSIVE MODE"
-                )
+            _lock_table(conn, table)
             before = _count(conn, table)
             stored = _stored_hashes(conn, batch, before)
             send = np.flatnonzero(~_unchanged_mask(batch, stored, trust))
@@ -1119,48 +1271,35 @@ def load(engine: Engine, parsed: ParsedInput, *, policy_version: str) -> LoadRes
                 changed = write(conn, batch, send, empty=before == 0)
             inserted = _count(conn, table) - before
             updated = changed - inserted
-            manifest_id = conn.execute(
-                LoadManifest.__table__.insert()
-                .values(
-                    file_name=Path(file).name,
-                    sha256=parsed.sha256,
-                    format=parsed.format,
+            result = _record_manifest(
+                conn,
+                LoadResult(
+                    file=file,
                     table=table,
-                    rows_read=parsed.rows_read,
+                    read=parsed.rows_read,
                     inserted=inserted,
                     updated=updated,
                     unchanged=accepted - inserted - updated,
                     rejected=rejected,
                     skipped=parsed.rows_skipped,
-                    loaded_at=datetime.now(UTC),
-                    policy_version=policy_version,
-                )
-                .returning(LoadManifest.id)
-            ).scalar_one()
+                    manifest_id=0,
+                ),
+                sha256=parsed.sha256,
+                format=parsed.format,
+                policy_version=policy_version,
+            )
             if len(bad):
                 insert = (sqlite_insert if sqlite else pg_insert)(Reject.__table__)
                 conn.execute(
                     insert.on_conflict_do_nothing(index_elements=["sha256", "line", "column"]),
                     [
-                        {"manifest_id": manifest_id, "sha256": parsed.sha256, **record}
+                        {"manifest_id": result.manifest_id, "sha256": parsed.sha256, **record}
                         for record in bad.to_dict("records")
                     ],
                 )
-            result = LoadResult(
-                file=file,
-                table=table,
-                read=parsed.rows_read,
-                inserted=inserted,
-                updated=updated,
-                unchanged=accepted - inserted - updated,
-                rejected=rejected,
-                skipped=parsed.rows_skipped,
-                manifest_id=manifest_id,
-            )
     except (DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:  # through SQLAlchemy or not
-        reason = exc.orig if isinstance(exc, DBAPIError) else exc
         raise IpchangeError(
-            f"{file}: the database refused the load, nothing was written: {reason}"
+            f"{file}: the database refused the load, nothing was written: {db_error_reason(exc)}"
         ) from exc
     return result
 
@@ -1179,24 +1318,56 @@ def _utc(value: pd.Timestamp | datetime | None, name: str) -> datetime | None:
     return stamp.tz_convert("UTC").ceil("us").to_pydatetime()
 
 
-def _period_ids(start: datetime | None, end: datetime | None) -> Select[Any]:
-    """ticket_ids of the requests received in [start, end) (received = earliest known time)."""
-    tickets, intake = Ticket.__table__, Intake.__table__
+def _window(column: Any, start: datetime | None, end: datetime | None) -> ColumnElement[bool]:
+    """``column`` in the half-open ``[start, end)`` (a missing bound is no bound)."""
+    conditions = []
+    if start is not None:
+        conditions.append(column >= start)
+    if end is not None:
+        conditions.append(column < end)
+    return and_(true(), *conditions)
 
-    def window(column: Any) -> Any:
-        conditions = []
-        if start is not None:
-            conditions.append(column >= start)
-        if end is not None:
-            conditions.append(column < end)
-        return and_(*conditions)
 
+def _period_ids(
+    start: datetime | None,
+    end: datetime | None,
+    recognised: ColumnElement[bool] | None = None,
+    *,
+    walk_small_tables: bool = False,
+) -> Select[Any]:
+    """ticket_ids received in [start, end) (received = earliest known time), each once.
+
+    With ``recognised`` (a condition on ``tickets``: the request filter), only the requests:
+    tickets that have an intake or change row or that the condition holds for, and intake rows
+    without a ticket. Without it, every ticket and intake row of the period.
+    ``walk_small_tables`` finds the period's tickets with a change or intake row by walking
+    those tables and looking each ticket up, instead of probing them for every ticket of the
+    period (SQLite plans the latter whatever the number of tickets: pick the smaller walk).
+    """
+    tickets, intake, changes = Ticket.__table__, Intake.__table__, Change.__table__
+    in_window = _window(tickets.c.created_at, start, end)
+    parts = [select(intake.c.ticket_id).where(_window(intake.c.received_at, start, end))]
+    if recognised is None:
+        parts.append(select(tickets.c.ticket_id).where(in_window))
+    else:
+        parts.append(select(tickets.c.ticket_id).where(in_window, recognised))
+        others = [(changes, None)]
+        if end is not None:  # created in the period, intake received after it
+            others.append((intake, intake.c.received_at >= end))
+        for table, condition in others:
+            query = select(table.c.ticket_id).where(true() if condition is None else condition)
+            if walk_small_tables:
+                query = query.where(
+                    exists().where(tickets.c.ticket_id == table.c.ticket_id, in_window)
+                )
+            else:
+                query = query.join_from(
+                    table, tickets, tickets.c.ticket_id == table.c.ticket_id
+                ).where(in_window)
+            parts.append(query)
     # A request's received_at = min(intake.received_at, tickets.created_at) lies in the window
     # iff one of the two does and neither lies before the start.
-    candidates = union(
-        select(tickets.c.ticket_id).where(window(tickets.c.created_at)),
-        select(intake.c.ticket_id).where(window(intake.c.received_at)),
-    ).subquery("candidates")
+    candidates = union(*parts).subquery("candidates")
     ids = select(candidates.c.ticket_id)
     if start is not None:
         ids = ids.where(
@@ -1210,12 +1381,97 @@ def _period_ids(start: datetime | None, end: datetime | None) -> Select[Any]:
     return ids
 
 
-def _storage_select(dialect: str, table: SATable, ids: Select[Any] | None) -> Select[Any]:
-    """SELECT of a canonical table's columns in a raw, cheaply converted form."""
+_SQLITE_READ_MMAP = 1 << 30  # bytes of the database file a reading connection maps
+
+_SELECTED = SATable(
+    "ipchange_selected_ids", MetaData(), Column("ticket_id", Text, primary_key=True), schema="temp"
+)
+"""SQLite: the ticket_ids being read, computed once per read in the reading transaction."""
+
+
+def _recognised(
+    conn: Connection, policy: PolicySet, start: datetime | None, end: datetime | None
+) -> ColumnElement[bool]:
+    """A condition on ``tickets``: the request filter of the version in force at created_at.
+
+    SQLite evaluates :func:`ipchange_core.requests.filter_matcher` itself (a function registered
+    on this connection); PostgreSQL cannot run Python, so the period's tickets are read (only the
+    filter's columns) and recognised with :func:`ipchange_core.requests.recognised_tickets`.
+    """
+    tickets = Ticket.__table__
+    if conn.dialect.name != "sqlite":
+        needed = ("ticket_id", "created_at", "ticket_type", "tags", "subject")
+        frame = _read_table(conn, "tickets", _window(tickets.c.created_at, start, end), needed)
+        ids = frame["ticket_id"][recognised_tickets(frame, policy)].tolist()
+        return tickets.c.ticket_id == func.any(bindparam("recognised", ids, type_=ARRAY(Text)))
+    matchers = [filter_matcher(version.request_filter) for version in policy.versions]
+
+    @functools.lru_cache(maxsize=1 << 17)  # help-desk subjects repeat: one C call per ticket
+    def recognise(version: int, ticket_type: str, tags: str, subject: str) -> bool:
+        return matchers[version](ticket_type, tags, subject)
+
+    conn.connection.driver_connection.create_function(
+        "ipchange_recognised", 4, recognise, deterministic=True
+    )
+    # the version index of PolicySet.version_index: the last version starting at or before
+    version: Any = literal(0)
+    if len(policy.versions) > 1:
+        starts = [_utc(v.effective_from_utc, "effective_from") for v in policy.versions]
+        version = case(
+            *[(tickets.c.created_at >= s, i) for i, s in reversed(list(enumerate(starts))) if i],
+            else_=0,
+        )
+    recognise = func.ipchange_recognised(
+        version, tickets.c.ticket_type, tickets.c.tags, tickets.c.subject
+    )
+    return recognise == 1
+
+
+@contextmanager
+def _selected(
+    conn: Connection, start: datetime | None, end: datetime | None, policy: PolicySet | None
+) -> Iterator[Callable[[Any], ColumnElement[bool]] | None]:
+    """Compute the ticket_ids to read once; yield a condition on a ticket_id column (or None).
+
+    SQLite keeps them in a temporary table of the connection (dropped afterwards), PostgreSQL,
+    whose reading transaction is read-only, in one array parameter.
+    """
+    if policy is None and start is None and end is None:
+        yield None
+        return
+    if conn.dialect.name != "sqlite":
+        recognised = None if policy is None else _recognised(conn, policy, start, end)
+        ids = conn.execute(_period_ids(start, end, recognised)).scalars().all()
+        yield lambda column: column == func.any(bindparam("ids", ids, type_=ARRAY(Text)))
+        return
+    recognised, walk = None, False
+    if policy is not None:
+        recognised = _recognised(conn, policy, start, end)
+        tickets, changes = Ticket.__table__, Change.__table__
+        in_period = select(func.count()).select_from(tickets)
+        in_period = in_period.where(_window(tickets.c.created_at, start, end))
+        small = select(func.count()).select_from(changes)
+        walk = conn.execute(in_period).scalar_one() > conn.execute(small).scalar_one()
+    query = _period_ids(start, end, recognised, walk_small_tables=walk)
+    _SELECTED.create(conn)
+    try:
+        conn.execute(_SELECTED.insert().from_select(["ticket_id"], query))
+        yield lambda column: column.in_(select(_SELECTED.c.ticket_id))
+    finally:
+        _SELECTED.drop(conn)
+
+
+def _storage_select(
+    dialect: str,
+    table: SATable,
+    where: ColumnElement[bool] | None,
+    names: Sequence[str] | None = None,
+) -> Select[Any]:
+    """SELECT of a canonical table's columns (``names``, default all) in a raw, cheap form."""
     dtypes = schema.typed_dtypes(table.name)
     exprs = []
-    for name, dtype in dtypes.items():
-        column = table.c[name]
+    for name in names or dtypes:
+        column, dtype = table.c[name], dtypes[name]
         if dtype == schema.TIMESTAMP_DTYPE:
             if dialect == "sqlite":
                 expr = func.coalesce(type_coerce(column, BigInteger), literal_column(str(_NAT)))
@@ -1227,16 +1483,17 @@ def _storage_select(dialect: str, table: SATable, ids: Select[Any] | None) -> Se
             expr = column
         exprs.append(expr.label(name))
     query = select(*exprs)
-    if ids is not None:
-        query = query.where(table.c.ticket_id.in_(ids))
+    if where is not None:
+        query = query.where(where)
     return query  # sorted afterwards: on SQLite, walking an index is far slower than a scan
 
 
 def _typed_frame(table: str, columns: dict[str, Any], n: int) -> pd.DataFrame:
-    """Build the typed canonical frame from raw column values (lists or Arrow arrays)."""
+    """Build the typed frame of a canonical table's columns from raw values (lists or Arrow)."""
     out = {}
-    for name, dtype in schema.typed_dtypes(table).items():
-        values = columns[name]
+    dtypes = schema.typed_dtypes(table)
+    for name, values in columns.items():
+        dtype = dtypes[name]
         if dtype == "str":
             if not isinstance(values, pa.ChunkedArray | pa.Array):
                 values = pa.array(values, type=pa.large_string())
@@ -1263,10 +1520,16 @@ def _typed_frame(table: str, columns: dict[str, Any], n: int) -> pd.DataFrame:
     return frame
 
 
-def _read_table(conn: Connection, table: str, ids: Select[Any] | None) -> pd.DataFrame:
+def _read_table(
+    conn: Connection,
+    table: str,
+    where: ColumnElement[bool] | None,
+    names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The typed columns ``names`` (default all) of a canonical table's rows where ``where``."""
     sa_table = Base.metadata.tables[table]
-    query = _storage_select(conn.dialect.name, sa_table, ids)
-    names = list(schema.typed_dtypes(table))
+    names = list(names or schema.typed_dtypes(table))
+    query = _storage_select(conn.dialect.name, sa_table, where, names)
     if conn.dialect.name == "sqlite":
         # The raw cursor, in chunks, converted column by column: no per-row SQLAlchemy work.
         sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
@@ -1287,11 +1550,11 @@ def _read_table(conn: Connection, table: str, ids: Select[Any] | None) -> pd.Dat
     dtypes = schema.typed_dtypes(table)
     arrow_types = {
         name: pa.string()
-        if dtype == "str"
+        if dtypes[name] == "str"
         else pa.int64()
-        if dtype == schema.TIMESTAMP_DTYPE
+        if dtypes[name] == schema.TIMESTAMP_DTYPE
         else pa.bool_()
-        for name, dtype in dtypes.items()
+        for name in names
     }
     if not data:
         return _typed_frame(table, {n: pa.array([], arrow_types[n]) for n in names}, 0)
@@ -1314,19 +1577,26 @@ def read_frames(
     engine: Engine,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    *,
+    policy: PolicySet | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Read the four canonical tables for the requests received in the half-open ``[start, end)``.
 
     A request's ``received_at`` is the earliest of its intake's ``received_at`` and its ticket's
     ``created_at`` (SPEC 2.1); every ticket, intake, change and event row of the selected
     ``ticket_id`` values is returned, including tickets without intake and intake without a
-    ticket. The period is filtered in SQL on indexed columns; all four tables are read in one
-    snapshot.
+    ticket. The selected ids are computed once, in SQL on indexed columns, and all four tables
+    are read in one snapshot.
 
     Args:
         engine: From :func:`connect`.
         start: First instant of the period (timezone-aware), or ``None`` for no lower bound.
         end: First instant after the period (timezone-aware), or ``None`` for no upper bound.
+        policy: Read only the IP change requests by this policy (SPEC 2.1): the tickets with an
+            intake or change row or that the request filter of the version in force at their
+            ``created_at`` recognises, and intake rows without a ticket — exactly the rows
+            :func:`ipchange_core.evaluate.evaluate` judges, so other help-desk tickets are never
+            read. ``None`` reads every ticket of the period.
 
     Returns:
         ``{"tickets", "ticket_events", "intake", "changes"}`` → frames with exactly the columns
@@ -1339,15 +1609,19 @@ def read_frames(
     lo, hi = _utc(start, "start"), _utc(end, "end")
     if lo is not None and hi is not None and hi < lo:
         raise ValueError(f"end {end} precedes start {start}")
-    ids = None if lo is None and hi is None else _period_ids(lo, hi)
     frames = {}
     with _gc_paused(), _reading(engine) as conn:
-        for table in schema.TABLES:
-            frame = _read_table(conn, table, ids)
-            keys = list(_KEYS[table])
-            if len(keys) > 1 or not frame[keys[0]].is_monotonic_increasing:
-                frame = frame.sort_values(keys, ignore_index=True)
-            frames[table] = frame
+        if conn.dialect.name == "sqlite":  # pages by address, not copied in one read() each
+            conn.exec_driver_sql(f"PRAGMA mmap_size = {_SQLITE_READ_MMAP}")
+        with _selected(conn, lo, hi, policy) as selected:
+            for table in schema.TABLES:
+                sa_table = Base.metadata.tables[table]
+                where = None if selected is None else selected(sa_table.c.ticket_id)
+                frame = _read_table(conn, table, where)
+                keys = list(_KEYS[table])
+                if len(keys) > 1 or not frame[keys[0]].is_monotonic_increasing:
+                    frame = frame.sort_values(keys, ignore_index=True)
+                frames[table] = frame
     return frames
 
 

@@ -9,6 +9,13 @@ import numpy as np
 import pandas as pd
 
 
+def money(cents: int, currency: str = "USD") -> str:
+    """Integer cents as ``$1,234.56`` / ``-$0.01`` (``EUR 1,234.56``), exact for any amount."""
+    symbol = "$" if currency == "USD" else f"{currency} "
+    units, rest = divmod(abs(int(cents)), 100)
+    return f"{'-' if cents < 0 else ''}{symbol}{units:,}.{rest:02d}"
+
+
 def per_unique(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
     """Apply a vectorised text function to the distinct values only, then spread the result.
 
@@ -28,6 +35,30 @@ def normalise_name(names: pd.Series) -> pd.Series:
     """Names compared case-insensitively with surrounding and repeated spaces ignored."""
     return per_unique(
         names, lambda u: u.str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
+    ).astype("str")
+
+
+_EMAIL = r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+# North American numbers with or without country code / area code ((214) 555-0142, 214.555.0142,
+# +1 214 555 0142, 555-0142) and international ones written with a leading "+". Ticket mask ids
+# (ABC-123-45678), dates, times and IP addresses do not match.
+_PHONE = (
+    r"(?<![\w.-])(?:(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
+    r"|\d{3}-\d{4}|\+\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5})(?![\w-])"
+)
+
+
+def mask_contacts(values: pd.Series) -> pd.Series:
+    """Replace e-mail addresses by ``[e-mail]`` and telephone numbers by ``[phone]`` in text.
+
+    For manager- and billing-facing output (SPEC 1): people type contact details into any free
+    text field (a person of record, a waiver reason), and those pages must not show them.
+    """
+    return per_unique(
+        values.astype("str"),
+        lambda u: u.str.replace(_EMAIL, "[e-mail]", regex=True).str.replace(
+            _PHONE, "[phone]", regex=True
+        ),
     ).astype("str")
 
 

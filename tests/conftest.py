@@ -7,9 +7,21 @@ broken CI set-up cannot pass by skipping.
 
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from hypothesis import settings
+
+# Hypothesis profiles. `make test` uses "default": derandomized, so every run tries the same
+# examples, with no deadline (two busy cores make timings noisy) and few examples for the tests
+# that leave max_examples to the profile (tests/test_fuzz.py; the others set their own).
+# `make fuzz` loads "fuzz": fresh random examples on every run; the fuzz tests rerun in rounds of
+# max_examples until their time budget (FUZZ_SECONDS) is spent.
+settings.register_profile("default", derandomize=True, deadline=None, max_examples=6)
+settings.register_profile("fuzz", derandomize=False, deadline=None, max_examples=25)
 
 
 def _unavailable(message: str) -> None:
@@ -25,6 +37,22 @@ def pg_url() -> str:
     if not url:
         _unavailable("PostgreSQL not available: set IPCHANGE_TEST_PG_URL (.ci/run starts one)")
     return url
+
+
+@pytest.fixture
+def pg_schema_url(pg_url: str) -> Iterator[str]:
+    """A URL of the test PostgreSQL server whose search_path is a fresh, private schema."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+    try:
+        url = sa.make_url(pg_url).update_query_dict({"options": f"-csearch_path={name}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

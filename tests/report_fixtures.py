@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from ipchange_core.cli import main
+from ipchange_core.schema import TABLES
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 CANONICAL = ["tickets.csv", "ticket_events.csv", "intake.csv", "changes.csv"]
@@ -21,6 +22,11 @@ HOSTILE_FIELDS = {
     "intake.csv": ("account", "site", "reseller", "person_of_record", "agent"),
     "changes.csv": ("engineer", "fee_accepted_by", "fee_waiver_reason", "fee_waived_by"),
 }
+FREE_TEXT = {
+    table: tuple(c.name for c in columns if c.kind == "text" and c.name != "ticket_id")
+    for table, columns in TABLES.items()
+}
+"""Every free-text column of every canonical table (ticket_id is the key, not free text)."""
 EMAILS_AND_PHONES = ("@site114-dallas.example.com", "(214) 555-0142", "555-0120")
 
 

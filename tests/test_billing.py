@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from ipchange_core import billing, store
 from ipchange_core.cli import main
-from ipchange_core.export import FORMULA_PREFIXES
 from ipchange_core.periods import parse_period
 from ipchange_core.policy import load_policy
 
@@ -72,21 +71,6 @@ def test_export_writes_csv_and_xlsx_with_local_times_and_numbers(db, tmp_path):
     assert amount.value == 250 and amount.data_type == "n" and amount.number_format == "0.00"
     assert ws.cell(2, header.index("Notice hours") + 1).data_type == "n"
     assert ws.cell(2, header.index("Received (America/Chicago)") + 1).is_date
-
-
-def test_no_cell_starts_like_a_formula_but_numbers_stay_numbers(db, tmp_path):
-    run("fees", "export", "--month", "2026-11", "--db", db, "--out", str(tmp_path))
-    folder = tmp_path / "2026-11"
-    cells = [v for row in read_csv(folder / "fees-2026-11.csv") for v in row.values()]
-    assert '\'=HYPERLINK("http://x","ACCT-44120")' in cells
-    assert "'@Harold Kim" in cells and "'-Red River+1" in cells
-    assert not [c for c in cells if c.startswith(FORMULA_PREFIXES)]
-    ws = openpyxl.load_workbook(folder / "fees-2026-11.xlsx")["fees"]
-    for row in ws.iter_rows():
-        for cell in row:
-            if isinstance(cell.value, str):
-                assert not cell.value.startswith(FORMULA_PREFIXES), cell.value
-                assert cell.data_type == "s"
 
 
 def test_a_fee_is_exported_once_unless_all(db, tmp_path):

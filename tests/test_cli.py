@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,30 @@ def test_unrecognised_file_is_refused_with_exit_2_and_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert "junk.csv" in proc.stderr
     assert "matches none of the formats" in proc.stderr
+
+
+def test_a_database_error_outside_a_load_is_one_line_exit_2(tmp_path):
+    # A database whose fee ledger lacks columns (e.g. made by another tool): every table is
+    # there, so connecting works, and the fee export's query is the first to fail.
+    path = tmp_path / "drifted.db"
+    url = f"sqlite:///{path}"
+    assert run("ingest", str(SAMPLE / "tickets.csv"), "--db", url).exit_code == 0
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE fee_ledger")
+        conn.execute("CREATE TABLE fee_ledger (id INTEGER PRIMARY KEY)")
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "ipchange_core.cli", "fees", "export", "--month", "2026-10"),
+            *("--db", url, "--out", str(tmp_path / "fees")),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "the database refused" in proc.stderr
+    assert "fee_ledger" in proc.stderr or "no such column" in proc.stderr
 
 
 def test_bad_policy_exit_2_names_the_key(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ipchange_core import kayako
 from ipchange_core.errors import InvalidInputError
 from ipchange_core.ingest import ParsedFile, read_file
 from ipchange_core.kayako import DEFAULT_LOOKUPS, KayakoLookups, load_mapping
@@ -152,6 +153,38 @@ def test_large_xml_streams_in_flat_memory(tmp_path: Path) -> None:
     assert_reconciles(parsed)
     assert len(parsed.frame) == 5_000
     assert peak < path.stat().st_size / 4  # the tree is never held whole
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 50_000])
+def test_xml_read_in_blocks_of_any_size_gives_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    tickets = [_ticket(n, subject=f"  subject {n} ", tags=f"t{n} x") for n in range(1, 6)]
+    tickets[3] = _ticket(4, statusid="77")  # a reject in a later block keeps its line
+    path = write(tmp_path, "export.xml", "<tickets>" + "".join(tickets) + "</tickets>")
+    monkeypatch.setattr(kayako, "_XML_BLOCK_TICKETS", block)
+    parsed = read_file(path)
+    assert_reconciles(parsed)
+    assert parsed.frame["ticket_id"].tolist() == ["K-1", "K-2", "K-3", "K-5"]
+    assert parsed.frame["subject"].tolist() == [f"subject {n}" for n in (1, 2, 3, 5)]
+    assert parsed.frame["tags"].tolist() == [f"t{n},x" for n in (1, 2, 3, 5)]
+    assert parsed.frame[SOURCE_LINE].tolist() == [1, 2, 3, 5]
+    assert parsed.rejects[["line", "column"]].to_numpy().tolist() == [[4, "statusid"]]
+
+
+def test_xml_holds_python_strings_for_one_block_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "many.xml"
+    path.write_text("<tickets>" + "".join(_ticket(n) for n in range(20_000)) + "</tickets>")
+    peaks = {}
+    for block in (1_000, 20_000):
+        monkeypatch.setattr(kayako, "_XML_BLOCK_TICKETS", block)
+        tracemalloc.start()
+        kayako.read_ticket_xml(path, DEFAULT_LOOKUPS, file=path.name)
+        peaks[block] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks[1_000] < peaks[20_000] / 4, peaks
 
 
 # --- report CSV ---------------------------------------------------------------------------

@@ -7,15 +7,7 @@ PostgreSQL schema of its own (dropped afterwards) in the server named by IPCHANG
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import os
-import random
-import signal
-import sqlite3
-import time
-import uuid
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from ipchange_core import config, schema, store
 from ipchange_core.errors import InvalidInputError, IpchangeError
+from ipchange_core.kayako import DEFAULT_MAPPING
+from ipchange_core.pipeline import load_file
+from ipchange_core.policy import load_policy
 
 UTC = "UTC"
 KEYS = {
@@ -171,22 +165,6 @@ def table_rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
 
 
 # --- databases ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def pg_schema_url(pg_url: str) -> Iterator[str]:
-    """A URL of the test PostgreSQL server whose search_path is a fresh, private schema."""
-    name = f"test_store_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-    try:
-        url = make_url(pg_url).update_query_dict({"options": f"-csearch_path={name}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -385,6 +363,125 @@ def test_reloading_the_same_files_changes_nothing(engine: sa.Engine) -> None:
     assert len(store.manifests(engine)) == 8
 
 
+TICKETS_CSV = (
+    "ticket_id,subject,department,status,owner,creator,account,requester_name,"
+    "requester_email,created_at,updated_at,tags\n"
+    + "".join(
+        f"RLD-{i:04d},IP change {i},Implementation,New,Alex Agent,staff,ACCT-{i},Jane Roe,"
+        f"jane@example.com,2026-11-16T09:{i % 60:02d}:00-06:00,2026-11-16T12:00:00-06:00,ip\n"
+        for i in range(40)
+    )
+    + "RLD-BAD1,Bad,Implementation,New,,robot,ACCT,Jane,j@example.com,2026-11-16T09:00:00-06:00,,\n"
+    + "RLD-BAD2,Bad,Implementation,New,,staff,ACCT,Jane,j@example.com,yesterday,,\n"
+)
+
+
+def write_file(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reloading_the_latest_file_is_recorded_without_parsing_it(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    policy = load_policy()
+    path = write_file(tmp_path, "tickets.csv", TICKETS_CSV)
+    first, parsed_first = load_file(engine, path, policy)
+    assert (first.read, first.inserted, first.rejected) == (42, 40, 2)
+    stored = table_rows(engine, "tickets")
+
+    second, parsed_second = load_file(engine, path, policy)
+    assert asdict(second) | {"manifest_id": 0} == {
+        "file": str(path),
+        "table": "tickets",
+        "read": 42,
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 40,
+        "rejected": 2,
+        "skipped": 0,
+        "manifest_id": 0,
+    }
+    assert second.manifest_id > first.manifest_id
+    assert len(parsed_second.frame) == 0  # not parsed: no rows came out of the file
+    assert "not parsed again" in parsed_second.notes[0]
+    assert (
+        parsed_second.sha256 == parsed_first.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    )
+    assert parsed_second.rows_rejected == 2
+    assert parsed_second.rejects[["file", "line", "column"]].to_numpy().tolist() == [
+        ["tickets.csv", 42, "creator"],
+        ["tickets.csv", 43, "created_at"],
+    ]
+    assert table_rows(engine, "tickets") == stored
+    manifests = store.manifests(engine)
+    assert manifests[
+        ["rows_read", "inserted", "updated", "unchanged", "rejected"]
+    ].to_numpy().tolist() == [[42, 40, 0, 0, 2], [42, 0, 0, 40, 2]]
+    assert manifests["sha256"].tolist() == [parsed_first.sha256] * 2
+
+
+def test_a_file_loaded_before_another_one_is_parsed_and_loaded_again(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    policy = load_policy()
+    a = write_file(tmp_path, "a.csv", TICKETS_CSV)
+    b = write_file(tmp_path, "b.csv", TICKETS_CSV.replace(",Alex Agent,", ",Sam Other,"))
+    load_file(engine, a, policy)
+    from_b, _ = load_file(engine, b, policy)
+    assert (from_b.updated, from_b.unchanged) == (40, 0)
+
+    again, parsed_again = load_file(engine, a, policy)  # B was loaded since: A must overwrite it
+    assert (again.inserted, again.updated, again.unchanged, again.rejected) == (0, 40, 0, 2)
+    assert len(parsed_again.frame) == 40
+    assert set(store.read_frames(engine)["tickets"]["owner"]) == {"Alex Agent"}
+
+
+def test_a_new_policy_version_or_a_mapping_parses_the_file_again(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    path = write_file(tmp_path, "tickets.csv", TICKETS_CSV)
+    load_file(engine, path, load_policy())
+    newer = write_file(
+        tmp_path,
+        "policy.yaml",
+        "versions:\n  - version: v2\n    effective_from: 2027-01-01\n"
+        "    fee: {amount_cents: 30000}\n",
+    )
+    again, parsed_again = load_file(engine, path, load_policy(newer))
+    assert (again.inserted, again.updated, again.unchanged, again.rejected) == (0, 0, 40, 2)
+    assert len(parsed_again.frame) == 40
+    assert store.manifests(engine)["policy_version"].tolist()[-1] == "v2"
+    mapped, parsed_mapped = load_file(
+        engine, path, load_policy(newer), mapping=Path(store.__file__).with_name(DEFAULT_MAPPING)
+    )
+    assert (mapped.unchanged, len(parsed_mapped.frame)) == (40, 40)
+
+
+def test_a_load_between_the_check_and_the_lock_cancels_the_repeat(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    policy = load_policy()
+    path = write_file(tmp_path, "tickets.csv", TICKETS_CSV)
+    first, parsed_first = load_file(engine, path, policy)
+
+    def concurrent_load_then_hash() -> str:  # another writer gets in while the file is hashed
+        store.load(engine, parsed("tickets", tickets_frame(3)), policy_version=first.table)
+        return parsed_first.sha256
+
+    repeat = store.repeat_load(
+        engine,
+        path,
+        format="tickets",
+        table="tickets",
+        policy_version=policy.latest.version,
+        sha256=concurrent_load_then_hash,
+    )
+    assert repeat is None
+    assert len(store.manifests(engine)) == 2  # the first load and the concurrent one, no repeat
+
+
 def test_a_newer_export_updates_only_the_changed_rows(engine: sa.Engine) -> None:
     old = tickets_frame(50)
     store.load(engine, parsed("tickets", old), policy_version="t")
@@ -570,111 +667,6 @@ def test_a_failing_load_leaves_no_trace(engine: sa.Engine, preload: bool) -> Non
     assert result.inserted == 2000
 
 
-def _load_in_child(
-    url: str, prefix: str, rows: tuple[int, int, int], ready: Any, go: Any, out: Any
-) -> None:
-    """Child process: build a ticket file, say so, wait for the go, load it, report.
-
-    ``rows`` = (first, count, total): rows first..first+count of a ``total``-row ticket set.
-    """
-    first, n, total = rows
-    frame = tickets_frame(total, prefix=prefix).iloc[first : first + n]
-    engine = store.connect(url)
-    ready.set()
-    if go is not None:
-        go.wait(60)
-    try:
-        result = store.load(
-            engine, parsed("tickets", frame, name=f"{prefix}-{first}.csv"), policy_version="t"
-        )
-        if out is not None:
-            out.put(asdict(result))
-    except Exception as exc:  # report any failure to the parent
-        if out is not None:
-            out.put({"error": repr(exc)})
-        raise
-
-
-def test_two_processes_loading_at_once_both_succeed(sqlite_url: str) -> None:
-    store.connect(sqlite_url).dispose()
-    ctx = multiprocessing.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
-    children = []
-    for first in (0, 10_000):  # 10,000 tickets of the two files overlap
-        ready = ctx.Event()
-        child = ctx.Process(
-            target=_load_in_child,
-            args=(sqlite_url, "CC", (first, 20_000, 30_000), ready, go, out),
-        )
-        child.start()
-        assert ready.wait(120), "child did not start"
-        children.append(child)
-    go.set()
-    results = [out.get(timeout=300) for _ in children]
-    for child in children:
-        child.join(60)
-        assert child.exitcode == 0
-    assert all("error" not in r for r in results), results
-    assert sorted(r["inserted"] for r in results) == [10_000, 20_000]
-    assert sorted(r["unchanged"] for r in results) == [0, 10_000]
-    engine = store.connect(sqlite_url)
-    assert len(store.read_frames(engine)["tickets"]) == 30_000
-    engine.dispose()
-
-
-def test_kill_9_during_a_load_leaves_all_or_nothing(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    n = 60_000
-
-    def run(url: str, prefix: str) -> tuple[Any, float]:
-        ready = ctx.Event()
-        child = ctx.Process(target=_load_in_child, args=(url, prefix, (0, n, n), ready, None, None))
-        child.start()
-        assert ready.wait(120), "child did not start"
-        return child, time.monotonic()
-
-    # How long does one load take here? (Timed in another database.)
-    child, started = run(f"sqlite:///{tmp_path / 'calibrate.db'}", "CAL")
-    child.join(300)
-    assert child.exitcode == 0
-    seconds = time.monotonic() - started
-
-    path = tmp_path / "killed.db"
-    url = f"sqlite:///{path}"
-    store.connect(url).dispose()
-    rng = random.Random(20261116)
-    outcomes = []
-    for i in range(10):
-        prefix = f"K{i:02d}"
-        child, started = run(url, prefix)
-        time.sleep(max(0.0, started + rng.uniform(0, 1.3 * seconds) - time.monotonic()))
-        os.kill(child.pid, signal.SIGKILL)
-        child.join(60)
-        with closing(sqlite3.connect(path)) as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-            rows = conn.execute(
-                "SELECT count(*) FROM tickets WHERE ticket_id LIKE ?", (f"{prefix}-%",)
-            ).fetchone()[0]
-            manifests = conn.execute(
-                "SELECT count(*), sum(inserted) FROM load_manifests WHERE file_name = ?",
-                (f"{prefix}-0.csv",),
-            ).fetchone()
-            names = {
-                r[0]
-                for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'tickets'")
-            }
-        assert (rows, manifests) in ((0, (0, None)), (n, (1, n))), (i, rows, manifests)
-        assert {"ux_tickets_ticket_id", "ix_tickets_created_at"} <= names
-        outcomes.append("all" if rows else "nothing")
-    assert "nothing" in outcomes, f"no kill landed during a load ({seconds:.1f} s): {outcomes}"
-    engine = store.connect(url)
-    result = store.load(
-        engine, parsed("tickets", tickets_frame(10, prefix="AFTER")), policy_version="t"
-    )
-    assert result.inserted == 10
-    engine.dispose()
-
-
 # --- fee ledger ---------------------------------------------------------------------------------
 
 
@@ -839,14 +831,10 @@ def test_read_frames_filters_in_sql(sqlite_url: str) -> None:
     for table, frame in data.items():
         store.load(engine, parsed(table, frame), policy_version="t")
     store.read_frames(engine, START, END)
-    plans = []
     with engine.connect() as conn:
-        for table in ("tickets", "intake"):
-            query = store._storage_select(
-                "sqlite", store.Base.metadata.tables[table], store._period_ids(START, END)
-            )
-            sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-            plans += [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+        query = store._period_ids(store._utc(START, "start"), store._utc(END, "end"))
+        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        plans = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
     assert any("USING INDEX ix_tickets_created_at" in p for p in plans), plans
     assert any("USING INDEX ix_intake_received_at" in p for p in plans), plans
     engine.dispose()

@@ -1,0 +1,221 @@
+"""store.read_frames(policy=…): only the IP change requests of a period are read (issue 5)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ipchange_core import schema, store
+from ipchange_core.evaluate import evaluate
+from ipchange_core.policy import PolicySet, RequestFilter, load_policy
+from ipchange_core.requests import assemble, filter_matcher, recognised_tickets
+from tests.test_store import assert_typed, parsed, ticket, typed
+
+BASE = pd.Timestamp("2026-11-01", tz="UTC").as_unit("us")
+POLICY = load_policy()
+# A second version from 2026-11-10 (Central) that recognises other tickets: each ticket is
+# judged by the version in force at its created_at.
+LATER = dataclasses.replace(
+    POLICY.latest,
+    version="later",
+    effective_from=dt.date(2026, 11, 10),
+    request_filter=RequestFilter(("Incident",), ("billing",), r"(?i)\bprinter\b"),
+)
+TWO_VERSIONS = PolicySet(versions=(POLICY.latest, LATER), sources=POLICY.sources)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    """Each test twice: on a SQLite file, and on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "pg_schema_url"
+    engine = store.connect(request.getfixturevalue(name))
+    yield engine
+    engine.dispose()
+
+
+def hours(n: float) -> pd.Timestamp:
+    return BASE + pd.Timedelta(hours=n)
+
+
+def load(engine: sa.Engine, data: dict[str, pd.DataFrame]) -> None:
+    with engine.begin() as conn:
+        for table in schema.TABLES:
+            conn.execute(store.Base.metadata.tables[table].delete())
+    for table, frame in data.items():
+        store.load(engine, parsed(table, frame), policy_version="t")
+
+
+def requests_of(frames: dict[str, pd.DataFrame], policy: PolicySet) -> dict[str, pd.DataFrame]:
+    """The old all-tickets result filtered to the requests evaluate() judges."""
+    ids = set(assemble(*(frames[t] for t in schema.TABLES), policy)["ticket_id"])
+    return {t: f[f["ticket_id"].isin(ids)].reset_index(drop=True) for t, f in frames.items()}
+
+
+def assert_same(fast: dict[str, pd.DataFrame], slow: dict[str, pd.DataFrame]) -> None:
+    for table in schema.TABLES:
+        pd.testing.assert_frame_equal(fast[table], slow[table], obj=table)
+
+
+# --- table: what is read and what is not -------------------------------------------------------
+
+START, END = hours(24), hours(48)
+INSIDE, BEFORE, AFTER = hours(30), hours(10), hours(60)
+CASES = {  # ticket_id: (ticket fields or None, intake received_at or None, change row?, read?)
+    "unrelated": ({"subject": "Printer jam"}, None, False, False),
+    "by-subject": ({"subject": "Please change the static IP"}, None, False, True),
+    "by-tag": ({"subject": "Router", "tags": "voip, IP_Change"}, None, False, True),
+    "by-type": ({"subject": "Router", "ticket_type": "IP Change"}, None, False, True),
+    "with-intake": ({"subject": "Router"}, INSIDE, False, True),
+    "intake-later": ({"subject": "Router"}, AFTER, False, True),  # received = created_at
+    "intake-earlier": ({"subject": "Router"}, BEFORE, False, False),  # received before START
+    "with-change": ({"subject": "Router"}, None, True, True),
+    "intake-only": (None, INSIDE, False, True),
+    "unrelated-later": ({"subject": "Printer jam", "created_at": AFTER}, None, False, False),
+    "request-later": ({"created_at": AFTER}, None, False, False),
+}
+
+
+def case_data() -> dict[str, pd.DataFrame]:
+    tickets, intake, changes, events = [], [], [], []
+    for name, (fields, received, change, _) in CASES.items():
+        if fields is not None:
+            tickets.append(ticket(name, **{"created_at": INSIDE, **fields}))
+        if received is not None:
+            intake.append({"ticket_id": name, "received_at": received, "channel": "phone"})
+        if change:
+            changes.append({"ticket_id": name, "completed_at": AFTER})
+        events.append({"ticket_id": name, "at": AFTER, "field": "status", "new_value": "Open"})
+    return {
+        "tickets": typed("tickets", tickets),
+        "ticket_events": typed("ticket_events", events),
+        "intake": typed("intake", intake),
+        "changes": typed("changes", changes),
+    }
+
+
+def test_only_the_requests_of_the_period_are_read(engine: sa.Engine) -> None:
+    load(engine, case_data())
+    fast = store.read_frames(engine, START, END, policy=POLICY)
+    assert_typed(fast)
+    wanted = sorted(name for name, case in CASES.items() if case[3])
+    read = set().union(*(set(frame["ticket_id"]) for frame in fast.values()))
+    assert sorted(read) == wanted
+    assert sorted(fast["ticket_events"]["ticket_id"]) == wanted  # every row of each request
+    everything = store.read_frames(engine, START, END)
+    assert "unrelated" in set(everything["tickets"]["ticket_id"])  # ... which policy=None reads
+    assert_same(fast, requests_of(everything, POLICY))
+    now = pd.Timestamp("2026-12-01", tz="UTC")
+    pd.testing.assert_frame_equal(
+        evaluate(fast, policy=POLICY, as_of=now), evaluate(everything, policy=POLICY, as_of=now)
+    )
+
+
+def test_sqlite_walks_the_smaller_side_and_uses_the_period_indexes(sqlite_url: str) -> None:
+    sqlite = store.connect(sqlite_url)
+    load(sqlite, case_data())
+    lo, hi = store._utc(START, "start"), store._utc(END, "end")
+    with store._reading(sqlite) as conn:
+        recognised = store._recognised(conn, POLICY, lo, hi)
+        for walk in (False, True):
+            query = store._period_ids(lo, hi, recognised, walk_small_tables=walk)
+            sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+            assert any("USING INDEX ix_tickets_created_at" in p for p in plan), plan
+            assert any("USING INDEX ix_intake_received_at" in p for p in plan), plan
+            walks = any(p.startswith("SCAN changes") for p in plan)
+            assert walks == walk, plan
+            got = sorted(conn.execute(query).scalars())
+            assert got == sorted(name for name, case in CASES.items() if case[3])
+    sqlite.dispose()
+
+
+# --- property: the same rows as the all-tickets read, filtered to requests ---------------------
+
+SUBJECTS = ["IP change for site 12", "Printer jam", "New static IP", "Invoice", "printer offline"]
+TAGS = ["", "ip-change", "billing", "VoIP, IP_Change", "voip"]
+TYPES = ["", "IP Change", "Incident"]
+
+
+@st.composite
+def help_desks(draw: st.DrawFn) -> dict[str, pd.DataFrame]:
+    tickets, intake, changes, events = [], [], [], []
+    for n in range(draw(st.integers(0, 14))):
+        name = f"T-{n:02d}"
+        created = hours(draw(st.integers(0, 480)))
+        has_ticket = draw(st.booleans()) or n % 5 != 0
+        if has_ticket:
+            tickets.append(
+                ticket(
+                    name,
+                    created_at=created,
+                    subject=draw(st.sampled_from(SUBJECTS)),
+                    tags=draw(st.sampled_from(TAGS)),
+                    ticket_type=draw(st.sampled_from(TYPES)),
+                )
+            )
+        if draw(st.booleans()) or not has_ticket:
+            received = created + pd.Timedelta(hours=draw(st.integers(-100, 100)))
+            intake.append({"ticket_id": name, "received_at": received, "channel": "phone"})
+        if draw(st.booleans()):
+            changes.append({"ticket_id": name, "completed_at": created + pd.Timedelta(hours=9)})
+        for k in range(draw(st.integers(0, 2))):
+            at = created + pd.Timedelta(hours=k + 1)
+            events.append({"ticket_id": name, "at": at, "field": "department", "new_value": "X"})
+    return {
+        "tickets": typed("tickets", tickets),
+        "ticket_events": typed("ticket_events", events),
+        "intake": typed("intake", intake),
+        "changes": typed("changes", changes),
+    }
+
+
+bounds = st.one_of(st.none(), st.integers(-20, 500).map(hours))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=help_desks(), start=bounds, end=bounds, policy=st.sampled_from([POLICY, TWO_VERSIONS]))
+def test_requests_only_equals_all_tickets_filtered_to_requests(
+    engine: sa.Engine,
+    data: dict[str, pd.DataFrame],
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    policy: PolicySet,
+) -> None:
+    if start is not None and end is not None and end < start:
+        start, end = end, start
+    load(engine, data)
+    fast = store.read_frames(engine, start, end, policy=policy)
+    assert_typed(fast)
+    assert_same(fast, requests_of(store.read_frames(engine, start, end), policy))
+
+
+# --- the filter: one definition, in pandas and in the database ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ticket_type", "tags", "subject", "recognised"),
+    [
+        ("IP Change", "", "Router", True),  # type, exact
+        ("ip change", "", "Router", False),
+        ("", "billing, IP-Change ", "Router", True),  # a tag, any case, spaces ignored
+        ("", "ip-changes", "Router", False),  # a whole tag only
+        ("", "", "Need a new static IP", True),  # subject pattern
+        ("", "", "Striped pattern", False),
+        ("", "", "", False),
+    ],
+)
+def test_filter_matcher_and_recognised_tickets_agree(
+    ticket_type: str, tags: str, subject: str, recognised: bool
+) -> None:
+    assert filter_matcher(POLICY.latest.request_filter)(ticket_type, tags, subject) is recognised
+    frame = typed("tickets", [ticket("T", ticket_type=ticket_type, tags=tags, subject=subject)])
+    assert recognised_tickets(frame, POLICY).tolist() == [recognised]
