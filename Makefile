@@ -22,8 +22,11 @@ NOTEBOOKS := notebooks
 # Run serially with `make test PYTEST_ARGS=`; pass more options with `make test ARGS='-k fees'`.
 PYTEST_ARGS ?= -n auto --dist loadgroup
 ARGS ?=
-# `make fuzz` shares FUZZ_SECONDS between the fuzz tests (tests/test_fuzz.py); each reruns with
-# fresh random inputs (hypothesis profile "fuzz") until its share is spent, then shrinks any failure.
+# `make fuzz` runs every test marked `fuzz`: tests/test_fuzz.py shares FUZZ_SECONDS between its
+# formats, rerunning with fresh random inputs (hypothesis profile "fuzz") until each share is
+# spent; the fault tests (tests/test_faults.py) inject up to IPCHANGE_FAULT_POINTS faults each,
+# stopping after FUZZ_SECONDS; the injection and money corpora run once at full size. So a run
+# lasts longer than FUZZ_SECONDS. `make test` runs test_fuzz.py with a few fixed examples.
 FUZZ_SECONDS ?= 600
 
 .DEFAULT_GOAL := help
