@@ -196,7 +196,7 @@ def xlsx_bytes(table: pd.DataFrame, title: str) -> bytes:
     wb.properties.created = _FIXED_STAMP
     buffer = io.BytesIO()
     wb.save(buffer)
-    return _normalise_zip(buffer.getvalue())
+    return reproducible_xlsx(buffer.getvalue())
 
 
 def _cell(value: object) -> object:
@@ -212,8 +212,12 @@ def _cell(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
-def _normalise_zip(data: bytes) -> bytes:
-    """Rewrite an xlsx with fixed entry times and document dates: equal content, equal bytes."""
+def reproducible_xlsx(data: bytes) -> bytes:
+    """Rewrite an xlsx with fixed entry times and document dates: equal content, equal bytes.
+
+    openpyxl stamps the zip entries and ``docProps/core.xml`` with the current time, so saving
+    the same workbook twice gives different bytes; after this, it gives the same.
+    """
     stamp = _FIXED_STAMP.strftime("%Y-%m-%dT%H:%M:%SZ")
     source = zipfile.ZipFile(io.BytesIO(data))
     buffer = io.BytesIO()

@@ -28,6 +28,9 @@ from ipchange_core.policy import PolicySet
 from ipchange_core.sla import compliance
 from ipchange_core.textops import money
 
+_REJECT_VALUE_MAX = 1_000
+"""Characters of a rejected value written to ``<file>.rejects.csv``; the rest is summarised."""
+
 
 def load_file(
     engine: Engine,
@@ -120,6 +123,15 @@ def write_load_report(folder: Path, parsed: ParsedFile, result: store.LoadResult
     rejects = parsed.rejects.astype(
         {"file": "str", "column": "str", "value": "str", "reason": "str"}
     )
+    # a spreadsheet cell holds at most 32,767 characters, and a rejected value of megabytes
+    # helps nobody: keep its start and say how much was left out (the database keeps it whole)
+    long = rejects["value"].str.len() > _REJECT_VALUE_MAX
+    if long.any():
+        cut = rejects.loc[long, "value"]
+        more = (cut.str.len() - _REJECT_VALUE_MAX).map("{:,}".format).astype("str")
+        rejects.loc[long, "value"] = (
+            cut.str.slice(0, _REJECT_VALUE_MAX) + "… (" + more + " more characters)"
+        )
     for column in ("file", "column", "value", "reason"):
         rejects[column] = formula_safe(rejects[column])
     target = folder / f"{parsed.path.name}.rejects.csv"

@@ -79,6 +79,22 @@ def test_rejected_rows_exit_1_and_are_written_with_reasons(db, tmp_path):
     assert (tmp_path / "loads" / "intake.csv.load.json").is_file()
 
 
+def test_a_huge_rejected_value_is_cut_in_the_rejects_csv(db, tmp_path):
+    # 300,000 characters: more than a spreadsheet cell or Python's csv module (131,072) takes
+    lines = (SAMPLE / "intake.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    row = next(csv.reader([lines[1]]))
+    row[header.index("current_ip")] = "9" * 300_000
+    bad = tmp_path / "intake.csv"
+    with bad.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([header, row])
+    result = run("ingest", str(bad), "--db", db, "--rejects-dir", str(tmp_path / "loads"))
+    assert result.exit_code == 1
+    with (tmp_path / "loads" / "intake.csv.rejects.csv").open(encoding="utf-8") as handle:
+        (reject,) = list(csv.DictReader(handle))
+    assert reject["value"] == "9" * 1_000 + "… (299,000 more characters)"
+
+
 def test_unrecognised_file_is_refused_with_exit_2_and_no_traceback(tmp_path):
     junk = tmp_path / "junk.csv"
     junk.write_text("foo,bar\n1,2\n")
