@@ -13,7 +13,8 @@ one command as a user runs it:
    audit CSV into another);
 2. reload of the same files (nothing changes);
 3. reload of a tickets.csv in which 1 % of tickets changed (status and a newer updated_at);
-4. ``export requests`` for the last year of the data;
+4. ``export requests`` for the last year of the data, and for all of it (at the default sizes
+   about 100,000 requests, the issue's "100,000 requests in 5 s");
 5. ``report all`` for one week and ``report fees`` for one month out of the full database, and
    ``report all`` for the same week out of a database holding only that week;
 6. memory of a Kayako XML load as the file grows: ``ingest`` of an export of 15 % of the tickets
@@ -464,14 +465,16 @@ def bench_backend(
     )
 
     year_start, last, week, month, mon, sun = periods(years)
-    export = out / f"export-{backend}.csv"
-    export_args = ["export", "requests", "--db", canon, "-o", str(export)]
-    export_args += ["--start", year_start.isoformat(), "--end", last.isoformat()]
-    r = b.step(f"4 export requests {year_start}..{last}", backend, export_args, None, (0,))
-    if export.exists():
-        with export.open("rb") as f:
-            r.rows = max(0, sum(1 for _ in f) - 1)
-        b.write()
+    first_day = dt.date(END.year - years, END.month, END.day)
+    for start in (year_start, first_day):
+        export = out / f"export-{backend}-{start}.csv"
+        export_args = ["export", "requests", "--db", canon, "-o", str(export)]
+        export_args += ["--start", start.isoformat(), "--end", last.isoformat()]
+        r = b.step(f"4 export requests {start}..{last}", backend, export_args, None, (0,))
+        if export.exists():
+            with export.open("rb") as f:
+                r.rows = max(0, sum(1 for _ in f) - 1)
+            b.write()
 
     reports = out / "reports" / backend
     b.step(

@@ -261,9 +261,12 @@ def export_requests(output: Path, period: Period, db: str, policy: PolicySet) ->
     from ipchange_core.evaluate import evaluate
     from ipchange_core.export import requests_table
     from ipchange_core.pipeline import write_csv
+    from ipchange_core.requests import ASSEMBLED_COLUMNS
 
     engine = store.connect(db)
-    frames = store.read_frames(engine, period.start, period.end, policy=policy)
+    frames = store.read_frames(
+        engine, period.start, period.end, policy=policy, columns=ASSEMBLED_COLUMNS
+    )
     evaluated = evaluate(frames, policy=policy)
     table = requests_table(evaluated, policy.latest.timezone)
     write_csv(table, output)
@@ -283,7 +286,7 @@ def demo_data(
     n_requests: int, other_tickets: int, months: int, seed: int, end_date: str | None, out: Path
 ) -> None:
     """Generate a realistic, seeded help desk: the canonical CSVs, Kayako XML and audit CSV."""
-    from ipchange_core.pipeline import generate_demo
+    from ipchange_core.demo import generate_demo
 
     end = dt.date.fromisoformat(end_date) if end_date else None
     dataset = generate_demo(
@@ -324,7 +327,8 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
     from tqdm import tqdm
 
     from ipchange_core import billing, periods, store
-    from ipchange_core.pipeline import demo_summary, generate_demo, load_file, load_summary
+    from ipchange_core.demo import demo_summary, generate_demo
+    from ipchange_core.pipeline import load_file, load_summary
 
     dataset = generate_demo(out / "input", requests=600, other_tickets=2400, months=8, seed=7)
     db = database_url(db_value or str(out / "ipchange-demo.db"))

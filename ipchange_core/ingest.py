@@ -21,15 +21,18 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import importlib
 import io
 import ipaddress
 import re
+import tempfile
+import threading
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,19 +42,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ipchange_core.errors import InvalidInputError, PolicyError
+from ipchange_core.errors import InvalidInputError, IpchangeError, PolicyError
 from ipchange_core.kayako import (
     DEFAULT_LOOKUPS,
+    XML_BLOCK_TICKETS,
     XML_ROOT,
     CanonicalText,
     KayakoLookups,
+    TicketXml,
     load_mapping,
     map_audit,
     map_report,
     no_rejects,
-    read_ticket_xml,
     text_array,
     xml_root,
+)
+from ipchange_core.records import (
+    RecordHashes,
+    RecordTexts,
+    bare_cr,
+    quoted_line_feeds,
+    record_texts,
+    text_hashes,
 )
 from ipchange_core.schema import SOURCE_LINE, TABLES, Column, typed_dtypes
 
@@ -145,6 +157,15 @@ class ParsedFile:
         rows_skipped: Rows that are not rows of the table at all (Kayako audit entries other
             than department/status/owner changes), explained in ``notes``.
         notes: Plain-words remarks on the whole file (ignored or absent columns, skipped rows).
+        records: For a canonical CSV whose records take one line each, the hashes of each
+            accepted row's record text and natural key, aligned with ``frame`` (see
+            :mod:`ipchange_core.records`; ``manifest_id`` 0 until loaded); else ``None``.
+        known: Records that were not parsed because the table's latest load accepted them
+            byte for byte (see ``previous`` in :func:`read_file`); they are counted in
+            ``rows_read`` but are not in ``frame``.
+        spill: For a Kayako XML export read with ``spill=True``, the accepted rows, kept in a
+            temporary file and read back by :meth:`blocks` (``frame`` is then empty); else
+            ``None``. :meth:`close` (or leaving a ``with`` block) deletes the file.
     """
 
     path: Path
@@ -157,6 +178,39 @@ class ParsedFile:
     encoding: str
     rows_skipped: int = 0
     notes: tuple[str, ...] = ()
+    records: RecordHashes | None = None
+    known: RecordHashes | None = None
+    spill: _SpilledRows | None = field(default=None, repr=False)
+
+    def blocks(self) -> Iterator[pd.DataFrame]:
+        """Yield the accepted rows block by block, typed as ``frame``.
+
+        That is ``frame`` itself, or for a spilled read the blocks of its temporary file, one
+        at a time (memory holds one block, whatever the size of the file).
+
+        Raises:
+            IpchangeError: The spilled rows were deleted (:meth:`close`).
+        """
+        if self.spill is None:
+            yield self.frame
+        else:
+            yield from self.spill.frames()
+
+    def close(self) -> None:
+        """Delete the temporary file of a spilled read (nothing to do for other reads)."""
+        if self.spill is not None:
+            self.spill.close()
+
+    def __enter__(self) -> ParsedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def rows_known(self) -> int:
+        """Records counted in ``rows_read`` but not parsed (``known``)."""
+        return 0 if self.known is None else len(self.known.hashes)
 
     @property
     def rows_rejected(self) -> int:
@@ -246,6 +300,9 @@ def read_file(
     mapping: Path | None = None,
     tz: str = "America/Chicago",
     kayako: KayakoLookups = DEFAULT_LOOKUPS,
+    previous: RecordHashes | None = None,
+    block_rows: int = XML_BLOCK_TICKETS,
+    spill: bool = False,
 ) -> ParsedFile:
     """Read, check and type one input file.
 
@@ -256,6 +313,13 @@ def read_file(
             ``kayako_report_mapping.yaml``).
         tz: IANA time zone of naive (local) times, e.g. ``America/Chicago``.
         kayako: Kayako department/status/type id → name tables.
+        previous: The records the table's latest load accepted (``store.previous_records``).
+            When most records of a canonical CSV with the same header are among them, byte
+            for byte, only the others are parsed and checked; the rest are ``known``.
+        block_rows: Kayako XML only: tickets parsed, checked and typed at a time.
+        spill: Kayako XML only: keep the accepted rows in a temporary file, block by block
+            (``ParsedFile.spill``), instead of in ``frame``: memory then stays flat however
+            large the file. Other formats are read whole either way.
 
     Returns:
         The accepted rows, the rejects and the counts; see :class:`ParsedFile`.
@@ -267,6 +331,7 @@ def read_file(
     path = Path(path)
     name = path.name
     _check_zone(tz)
+    threading.Thread(target=_import_contracts).start()
     if format == "auto":
         fmt = detect_format(path, mapping=mapping)
     elif format in FORMAT_TABLES:
@@ -279,10 +344,12 @@ def read_file(
     structural = no_rejects()
     time_format: str | None = "epoch"
     if fmt == "kayako-xml":
-        text, sha256, encoding = read_ticket_xml(path, kayako, file=name)
+        return _read_xml(path, kayako, tz, block_rows=block_rows, spill=spill)
     else:
-        raw = _read_table(path)
+        canonical = fmt in CANONICAL_FORMATS
+        raw = _read_table(path, hashed=canonical, previous=previous if canonical else None)
         structural, sha256, encoding = raw.rejects, raw.sha256, raw.encoding
+        texts, known = raw.texts, raw.known
         if fmt == "kayako-csv":
             report = load_mapping(mapping)
             time_format = report.date_format
@@ -294,15 +361,22 @@ def read_file(
             text = _canonical_text(raw, table, name)
         del raw  # the columns the mapping did not take are freed before the checks
     parser = _TimeParser(time_format, tz, file=report.source if fmt == "kayako-csv" else name)
-    frame, rejects = _check(table, text, parser)
-    all_rejects = pd.concat([structural, text.rejects, rejects], ignore_index=True)
-    all_rejects["column"] = all_rejects["column"].replace(dict(text.source_names))
-    all_rejects.insert(0, "file", name)
-    all_rejects = all_rejects.sort_values("line", kind="stable", ignore_index=True)
-    all_rejects = all_rejects.astype(
-        {"file": "str", "line": "int64", "column": "str", "value": "str", "reason": "str"}
-    )
+    frame, rejects, keys = _check(table, text, parser)
+    if known is not None and _claims_known_key(keys["key"], known):
+        # A record not parsed has the key of one parsed: only a full read rejects both.
+        return read_file(path, format=fmt, mapping=mapping, tz=tz, kayako=kayako)
+    all_rejects = _file_rejects(name, [structural, text.rejects, rejects], text.source_names)
     rows_read = len(text.lines) + structural["line"].nunique() + text.rows_skipped
+    records = None
+    if fmt in CANONICAL_FORMATS and texts is not None:
+        lines = frame[SOURCE_LINE].to_numpy()
+        records = RecordHashes(
+            manifest_id=0,
+            header=texts.header,
+            hashes=texts.hashes[np.searchsorted(texts.lines, lines)],
+            keys=text_hashes(keys["key"])[np.searchsorted(text.lines, lines)],
+        )
+        rows_read += 0 if known is None else len(known.hashes)
     return ParsedFile(
         path=path,
         format=fmt,
@@ -314,7 +388,197 @@ def read_file(
         encoding=encoding,
         rows_skipped=text.rows_skipped,
         notes=text.notes,
+        records=records,
+        known=known,
     )
+
+
+def _file_rejects(
+    name: str, parts: list[pd.DataFrame], source_names: Mapping[str, str]
+) -> pd.DataFrame:
+    """A file's rejects: ``parts`` joined, columns named as in the file, ordered by line."""
+    rejects = pd.concat(parts, ignore_index=True)
+    rejects["column"] = rejects["column"].replace(dict(source_names))
+    rejects.insert(0, "file", name)
+    rejects = rejects.sort_values("line", kind="stable", ignore_index=True)
+    return rejects.astype(
+        {"file": "str", "line": "int64", "column": "str", "value": "str", "reason": "str"}
+    )
+
+
+def _read_xml(
+    path: Path, kayako: KayakoLookups, tz: str, *, block_rows: int, spill: bool
+) -> ParsedFile:
+    """Read a Kayako ticket XML export block by block (``read_file`` for ``kayako-xml``).
+
+    Each block of tickets is checked and typed on its own, its rows kept (in memory, or spilled
+    to a temporary file) and its keys noted; a key repeated anywhere in the file, within a block
+    or across blocks, then rejects every copy, as for any other file.
+    """
+    name = path.name
+    table = FORMAT_TABLES["kayako-xml"]
+    xml = TicketXml(path, kayako, file=name, block_tickets=block_rows)
+    parser = _TimeParser("epoch", tz, file=name)
+    folder = tempfile.TemporaryDirectory(prefix="ipchange-") if spill else None
+    try:
+        where = None if folder is None else Path(folder.name)
+        spilled = _Spill(where, "rows")
+        keys = _FileKeys(table, where)
+        frames: list[pd.DataFrame] = []
+        parts: list[pd.DataFrame] = []
+        rows_read = 0
+        for text in xml.blocks():
+            frame, rejects, block_keys = _check(table, text, parser, duplicates=False)
+            parts += [text.rejects, rejects]
+            keys.add(block_keys, text.lines)
+            rows_read += len(text.lines)
+            if folder is None:
+                frames.append(frame)
+            else:
+                spilled.append(pa.Table.from_pandas(frame, preserve_index=False))
+            del text, frame
+        duplicates = keys.rejects()
+    except BaseException:
+        if folder is not None:
+            folder.cleanup()
+        raise
+    rejects = _file_rejects(name, [*parts, duplicates], xml.source_names)
+    drop = np.unique(duplicates["line"].to_numpy(dtype=np.int64))
+    rows = _SpilledRows(table, folder, spilled, drop) if folder is not None else None
+    if rows is None:
+        frame = pd.concat(frames, ignore_index=True)
+        frame = frame[~np.isin(frame[SOURCE_LINE].to_numpy(), drop)].reset_index(drop=True)
+    else:
+        dtypes = {**typed_dtypes(table), SOURCE_LINE: "int64"}
+        frame = pd.DataFrame({c: pd.Series(dtype=d) for c, d in dtypes.items()})
+    return ParsedFile(
+        path=path,
+        format="kayako-xml",
+        table=table,
+        frame=frame,
+        rejects=rejects,
+        rows_read=rows_read,
+        sha256=xml.sha256,
+        encoding=xml.encoding,
+        notes=xml.notes,
+        spill=rows,
+    )
+
+
+_SPILL_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+"""Spilled blocks are LZ4-compressed: a third of the disk for little CPU."""
+
+
+class _Spill:
+    """Arrow tables appended block by block, read back in order, one block at a time.
+
+    Kept in memory when ``folder`` is ``None``, else in an Arrow IPC file there.
+    """
+
+    def __init__(self, folder: Path | None, name: str) -> None:
+        self._path = None if folder is None else folder / f"{name}.arrow"
+        self._tables: list[pa.Table] = []
+        self._writer: pa.ipc.RecordBatchFileWriter | None = None
+        self._schema: pa.Schema | None = None
+
+    def append(self, table: pa.Table) -> None:
+        """Add a block (its schema must be that of the first block)."""
+        if self._path is None:
+            self._tables.append(table)
+            return
+        if self._schema is None:
+            self._schema = table.schema
+            self._writer = pa.ipc.new_file(str(self._path), self._schema, options=_SPILL_OPTIONS)
+        if self._writer is None:
+            raise RuntimeError(f"{self._path} was read already: no block can be added")
+        self._writer.write_table(table.cast(self._schema))
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        if self._path is None:
+            yield from self._tables
+            return
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._schema is None:
+            return
+        with pa.OSFile(str(self._path)) as source:  # read, not mapped: a block's memory goes
+            reader = pa.ipc.open_file(source)  # with it
+            for i in range(reader.num_record_batches):
+                yield pa.Table.from_batches([reader.get_batch(i)])
+
+
+@dataclass(frozen=True, eq=False)
+class _SpilledRows:
+    """The accepted rows of a spilled read (:attr:`ParsedFile.spill`)."""
+
+    table: str
+    folder: tempfile.TemporaryDirectory[str]
+    blocks: _Spill
+    drop: np.ndarray  # lines of rows rejected once the whole file was read (repeated keys)
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        """Yield the typed rows block by block, without the rows of ``drop``."""
+        if not Path(self.folder.name).is_dir():
+            raise IpchangeError("the spilled rows of this file were deleted (ParsedFile.close)")
+        for block in self.blocks:
+            frame = _typed_frame(self.table, block)
+            del block
+            if len(self.drop):
+                keep = ~np.isin(frame[SOURCE_LINE].to_numpy(), self.drop)
+                frame = frame[keep].reset_index(drop=True)
+            yield frame
+
+    def close(self) -> None:
+        """Delete the temporary file."""
+        self.folder.cleanup()
+
+
+class _FileKeys:
+    """The natural keys of a file checked block by block, to reject every copy of a repeat.
+
+    Memory holds a 64-bit hash of each valid key (8 bytes a row); the keys themselves, with
+    their lines, go to a :class:`_Spill`, and only those whose hash repeats are read back and
+    compared exactly (two different keys may share a hash).
+    """
+
+    def __init__(self, table: str, folder: Path | None) -> None:
+        self._table = table
+        self._hashes: list[np.ndarray] = []
+        self._keys = _Spill(folder, "keys")
+
+    def add(self, keys: pa.Table, lines: np.ndarray) -> None:
+        """Note a block's keys (``key``, ``value`` from :func:`_check`), one per line."""
+        valid = keys["key"].is_valid()
+        keys = keys.filter(valid).append_column("line", pa.array(lines[_np(valid)]))
+        text = np.asarray(keys["key"].to_numpy(), dtype=object)
+        hashes = pd.util.hash_array(text, categorize=False)
+        self._hashes.append(hashes)
+        self._keys.append(keys.append_column("hash", pa.array(hashes)))
+
+    def rejects(self) -> pd.DataFrame:
+        """One reject per copy of every key seen more than once (``line``, ``column``, …)."""
+        hashes = np.sort(np.concatenate([np.empty(0, np.uint64), *self._hashes]))
+        repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+        if not len(repeated):
+            return no_rejects()
+        suspects = pa.concat_tables(
+            block.filter(pa.array(np.isin(block["hash"].to_numpy(), repeated)))
+            for block in self._keys
+        )
+        rej = _Rejects(suspects["line"].to_numpy())
+        _reject_duplicates(self._table, suspects["key"], suspects["value"], rej)
+        return rej.frame()
+
+
+def _import_contracts() -> None:
+    """Import pandera's models while the file is read (pyarrow and numpy release the GIL).
+
+    pandera takes ~0.8 s to import and only the checks at the end of a read need it. A failure
+    here is left to the import in :func:`_validate_contract`, which reports it.
+    """
+    with suppress(Exception):
+        importlib.import_module("ipchange_core.contracts")
 
 
 def _check_zone(tz: str) -> None:
@@ -343,6 +607,8 @@ class _RawTable:
     rejects: pd.DataFrame
     sha256: str
     encoding: str
+    texts: RecordTexts | None = None
+    known: RecordHashes | None = None
 
 
 def _row_table(
@@ -456,30 +722,49 @@ def _decode(data: bytes, name: str) -> tuple[bytes, str]:
             ) from None
 
 
-def _read_table(path: Path) -> _RawTable:
-    """Read a CSV or XLSX file as stripped text columns with their line numbers."""
+def _read_table(
+    path: Path, *, hashed: bool = False, previous: RecordHashes | None = None
+) -> _RawTable:
+    """Read a CSV or XLSX file as stripped text columns with their line numbers.
+
+    With ``hashed``, a CSV's records are also located and hashed (``texts``), unless some
+    record spans lines; with ``previous`` as well, records found among those are not parsed
+    when they are most of the file (``known``; lines and rejects keep the file's numbering).
+    """
     data = _read_bytes(path)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # hashing releases the GIL: overlap it
+    with ThreadPoolExecutor(max_workers=2) as pool:  # hashing releases the GIL: overlap it
         digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
         if data.startswith(_XLSX_MAGIC):
-            raw = _read_xlsx(data, path.name, "")
-        else:
-            body, encoding = _decode(data, path.name)
+            return replace(_read_xlsx(data, path.name, ""), sha256=digest.result())
+        body, encoding = _decode(data, path.name)
+        if not hashed:
+            return replace(_read_csv(body, path.name, "", encoding), sha256=digest.result())
+        if previous is None:
+            located = pool.submit(record_texts, body)
             raw = _read_csv(body, path.name, "", encoding)
-        return replace(raw, sha256=digest.result())
+            return replace(raw, sha256=digest.result(), texts=located.result())
+        texts = record_texts(body)
+        at = None if texts is None else texts.known(previous)
+        if at is None or 2 * np.count_nonzero(at >= 0) < len(at):  # mostly new: read it all
+            raw = _read_csv(body, path.name, "", encoding)
+            return replace(raw, sha256=digest.result(), texts=texts)
+        rest = np.flatnonzero(at < 0)
+        raw = _read_csv(texts.select(body, rest), path.name, "", encoding)
+        # The text read holds the header, then one line per record of ``rest``.
+        lines = texts.lines[rest]
+        rejects = raw.rejects.assign(line=lines[raw.rejects["line"].to_numpy(np.int64) - 2])
+        return replace(
+            raw,
+            lines=lines[raw.lines - 2],
+            rejects=rejects,
+            sha256=digest.result(),
+            texts=texts,
+            known=previous.take(at[at >= 0]),
+        )
 
 
 def _structural_reject(line: int, text: str, reason: str) -> dict[str, object]:
     return {"line": line, "column": "", "value": _clip(text), "reason": reason}
-
-
-def _bare_cr(body: bytes) -> bool:
-    """Whether some CR is not followed by LF (old Mac line ends, or a CR inside a value)."""
-    if b"\r" not in body:
-        return False
-    arr = np.frombuffer(body, dtype=np.uint8)
-    cr = np.flatnonzero(arr == 13)
-    return bool(cr[-1] == len(arr) - 1 or (arr[cr + 1] != 10).any())
 
 
 def _one_line_each(body: bytes, rows: int) -> bool:
@@ -503,10 +788,7 @@ def _record_starts(body: bytes) -> tuple[np.ndarray, bool]:
     """
     arr = np.frombuffer(body, dtype=np.uint8)
     newlines = np.flatnonzero(arr == 10)
-    inside = np.zeros(len(newlines), dtype=bool)
-    if b'"' in body:
-        quotes = np.flatnonzero(arr == 34)
-        inside = np.searchsorted(quotes, newlines) % 2 == 1
+    inside = quoted_line_feeds(body, newlines)
     ends = np.flatnonzero(~inside)  # line feeds that end a line outside any quoted value
     starts = np.concatenate(([1], ends + 2)).astype(np.int64)
     first_byte = np.concatenate(([0], newlines[ends] + 1))
@@ -529,7 +811,7 @@ def _read_csv(body: bytes, name: str, sha256: str, encoding: str) -> _RawTable:
         header = next(reader)
     except (StopIteration, csv.Error):
         return _read_csv_slow(body, name, sha256, encoding)
-    if reader.line_num != 1 or not header or _bare_cr(body):
+    if reader.line_num != 1 or not header or bare_cr(body):
         return _read_csv_slow(body, name, sha256, encoding)
     table = _pyarrow_csv(body, len(header), multiline=False)
     if table is not None and _one_line_each(body, table.num_rows):  # the usual case
@@ -841,9 +1123,22 @@ def _check_column(
 
 
 def _check(
-    table: str, text: CanonicalText, parser: _TimeParser
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Check and type every canonical column; return the accepted typed frame and the rejects."""
+    table: str, text: CanonicalText, parser: _TimeParser, *, duplicates: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame, pa.Table]:
+    """Check and type every canonical column.
+
+    Args:
+        table: The canonical table.
+        text: Its rows as text.
+        parser: Reads the time columns.
+        duplicates: Reject every copy of a natural key repeated within ``text``; ``False``
+            leaves that to the caller (a file read in blocks: :class:`_FileKeys`).
+
+    Returns:
+        The accepted typed frame, the rejects, and the keys of every row of ``text``: ``key``
+        (its natural key as one text, null where the key is blank or invalid) and ``value``
+        (its first key column), as :func:`_reject_duplicates` takes them.
+    """
     n = len(text.lines)
     rej = _Rejects(text.lines)
     if len(text.rejects):
@@ -869,7 +1164,11 @@ def _check(
     times = {name: r.us for name, r in checked.items() if r.us is not None}
     for start, end in ORDER_RULES.get(table, ()):
         _check_order(start, end, times, text.columns, rej)
-    _check_duplicates(table, typed, times, valid_key, rej)
+    keys = pa.table(
+        {"key": _key_text(table, typed, times, valid_key), "value": typed[KEYS[table][0]]}
+    )
+    if duplicates:
+        _reject_duplicates(table, keys["key"], keys["value"], rej)
 
     for extra, dtype in typed_dtypes(table).items():
         if extra in typed:
@@ -885,14 +1184,24 @@ def _check(
     if not keep.all():  # a filter copies every column
         arrow = arrow.filter(pa.array(keep))
     del typed, checked
-    frame = arrow.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
-    dtypes = {**typed_dtypes(table), SOURCE_LINE: "int64"}
-    frame = frame[list(dtypes)].astype(dtypes)
-    frame, contract = _validate_contract(table, frame)
+    frame, contract = _validate_contract(table, _typed_frame(table, arrow))
     rejects = rej.frame()
     if len(contract):
         rejects = pd.concat([rejects, contract], ignore_index=True)
-    return frame, rejects
+    return frame, rejects, keys
+
+
+def _claims_known_key(key: pa.ChunkedArray | pa.Array, known: RecordHashes) -> bool:
+    """Whether a parsed row's natural key (``_check``'s ``key``) is that of a known record."""
+    valid = ~_np(pc.is_null(key))
+    return bool(pd.Series(known.keys).isin(text_hashes(key)[valid]).any())
+
+
+def _typed_frame(table: str, arrow: pa.Table) -> pd.DataFrame:
+    """The typed frame (``typed_dtypes`` and ``source_line``) of a table's Arrow columns."""
+    frame = arrow.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+    dtypes = {**typed_dtypes(table), SOURCE_LINE: "int64"}
+    return frame[list(dtypes)].astype(dtypes)
 
 
 def _check_order(
@@ -995,16 +1304,14 @@ def _check_time(
     return us, bad
 
 
-def _check_duplicates(
+def _key_text(
     table: str,
     typed: dict[str, pa.Array],
     times: dict[str, np.ndarray],
     valid_key: np.ndarray,
-    rej: _Rejects,
-) -> None:
-    """Reject every copy of a key seen more than once, naming the other lines.
+) -> pa.Array | pa.ChunkedArray:
+    """Each row's natural key as one text; null where ``valid_key`` is False.
 
-    Rows whose key is itself blank or invalid are left out (they are rejected for that already).
     Times compare as instants, so the same moment written with different offsets is one key.
     """
     keys = KEYS[table]
@@ -1014,7 +1321,22 @@ def _check_duplicates(
         if len(parts) == 1
         else pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string()))
     )
-    key = pc.if_else(pa.array(valid_key), key, pa.scalar(None, pa.large_string()))
+    return pc.if_else(pa.array(valid_key), key, pa.scalar(None, pa.large_string()))
+
+
+def _reject_duplicates(
+    table: str,
+    key: pa.Array | pa.ChunkedArray,
+    values: pa.Array | pa.ChunkedArray,
+    rej: _Rejects,
+) -> None:
+    """Reject every copy of a key seen more than once, naming the other lines.
+
+    Rows whose ``key`` (from :func:`_key_text`) is null are left out: their key is blank or
+    invalid, and they are rejected for that already. ``values`` (the first key column) is the
+    value a reject shows.
+    """
+    keys = KEYS[table]
     counts = pc.value_counts(key)
     dup_values = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     dup_values = dup_values.drop_null()
@@ -1035,7 +1357,7 @@ def _check_duplicates(
             shown += f" and {len(others) - 10} more"
         subject = what.format(_q(k)) if len(keys) == 1 else what
         reasons.append(f"duplicate {subject}: also on line(s) {shown}; every copy is rejected")
-    rej.add(keys[0], dup, typed[keys[0]], reasons)
+    rej.add(keys[0], dup, values, reasons)
 
 
 def _validate_contract(table: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

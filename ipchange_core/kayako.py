@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -70,7 +70,9 @@ XML_SOURCE = MappingProxyType(
 """Canonical ``tickets`` field → the ``<ticket>`` child element it is read from."""
 
 _XML_ELEMENTS = (*XML_SOURCE.values(), "ownerstaffid")
-_XML_BLOCK_TICKETS = 50_000  # tickets held as Python strings before they become Arrow arrays
+
+XML_BLOCK_TICKETS = 50_000
+"""Tickets of a Kayako XML export read, checked and loaded at a time (:class:`TicketXml`)."""
 
 XML_CREATORS = MappingProxyType({"1": "staff", "2": "user"})
 """Kayako's ``<creator>`` codes (SPEC 3.1)."""
@@ -218,86 +220,118 @@ def xml_root(path: Path, *, file: str) -> str:
     raise InvalidInputError("holds no XML element", file=file)
 
 
-def read_ticket_xml(
-    path: Path, lookups: KayakoLookups, *, file: str
-) -> tuple[CanonicalText, str, str]:
-    """Stream a Kayako ticket XML export into canonical ``tickets`` text.
+class TicketXml:
+    """A Kayako ticket XML export, read as a stream of blocks of canonical ``tickets`` text.
 
-    The file is read with ``iterparse`` and each ``<ticket>`` is cleared once read; the values
-    of every 50,000 tickets become Arrow arrays, so memory grows with the ticket data kept (about
-    the size of its text), not with the XML around it or with Python objects. Department,
-    status and type ids go through ``lookups``; ``<creator>`` 1/2 becomes ``staff``/``user``; an
-    owner is blank when ``<ownerstaffid>`` is 0 or ``<ownerstaffname>`` is empty; epoch 0 in a
-    time element means "no time"; space-separated ``<tags>`` become comma-separated.
+    :meth:`blocks` reads the file once with ``iterparse``, clearing each ``<ticket>`` once read,
+    and yields the rows of every ``block_tickets`` tickets: memory holds one block (its values
+    as Python strings, then as Arrow arrays), whatever the size of the file. Department, status
+    and type ids go through ``lookups``; ``<creator>`` 1/2 becomes ``staff``/``user``; an owner
+    is blank when ``<ownerstaffid>`` is 0 or ``<ownerstaffname>`` is empty; epoch 0 in a time
+    element means "no time"; space-separated ``<tags>`` become comma-separated. A row's line is
+    the ticket's ordinal (first ticket = 1).
 
-    Args:
-        path: The XML file.
-        lookups: Kayako id → name tables.
-        file: Name of the file in messages.
-
-    Returns:
-        The rows (line = the ticket's ordinal, first ticket = 1), the SHA-256 of the file's bytes
-        (hex) and its declared encoding.
-
-    Raises:
-        InvalidInputError: The XML is malformed (with the parser's line and column) or its root
-            element is not ``<tickets>``.
+    Once :meth:`blocks` is exhausted, ``sha256`` (hex, of the file's bytes), ``encoding`` (the
+    declared one) and ``notes`` describe the whole file.
     """
-    values: dict[str, list[str]] = {name: [] for name in _XML_ELEMENTS}
-    blocks: dict[str, list[pa.Array]] = {name: [] for name in _XML_ELEMENTS}
 
-    def to_arrow() -> None:  # Python strings cost ~4x their text: keep them for one block only
-        for name, column in values.items():
-            blocks[name].append(pa.array(column, pa.large_string()))
-            column.clear()
+    source_names = XML_SOURCE
+    """Canonical column → the element it is read from, for reject messages."""
 
-    others = 0
-    depth = 0
-    try:
-        with path.open("rb") as raw:
-            reader = _HashingReader(raw)
-            root = None
-            for event, elem in ET.iterparse(reader, events=("start", "end")):
-                if event == "start":
-                    depth += 1
-                    if depth == 1:
-                        root = elem
-                        if elem.tag != XML_ROOT:
-                            raise InvalidInputError(
-                                f"XML root element is <{elem.tag}>, not a Kayako <{XML_ROOT}> "
-                                "export",
-                                file=file,
-                            )
-                    continue
-                depth -= 1
-                if depth == 2 and len(elem):
-                    elem.clear()  # a nested block such as <posts>: not needed, free it now
-                elif depth == 1:
-                    if elem.tag == "ticket":
-                        children = {child.tag: child.text or "" for child in elem}
-                        for name, column in values.items():
-                            column.append(children.get(name, ""))
-                        if len(values["displayid"]) == _XML_BLOCK_TICKETS:
-                            to_arrow()
-                    else:
-                        others += 1
-                    assert root is not None
-                    root.clear()
-            reader.drain()
-    except (ET.ParseError, ValueError, LookupError) as err:
-        raise _xml_error(err, file) from None
-    except OSError as err:
-        raise InvalidInputError(f"cannot read the file: {err.strerror or err}", file=file) from None
+    def __init__(
+        self,
+        path: Path,
+        lookups: KayakoLookups,
+        *,
+        file: str,
+        block_tickets: int = XML_BLOCK_TICKETS,
+    ) -> None:
+        """Prepare to read ``path`` (named ``file`` in messages) in blocks of ``block_tickets``."""
+        if block_tickets < 1:
+            raise ValueError(f"block_tickets must be at least 1, got {block_tickets}")
+        self.path = path
+        self.lookups = lookups
+        self.file = file
+        self.block_tickets = block_tickets
+        self.sha256 = ""
+        self.encoding = ""
+        self.notes: tuple[str, ...] = ()
 
-    to_arrow()
+    def blocks(self) -> Iterator[CanonicalText]:
+        """Yield the rows block by block (at least one block, empty for a file without tickets).
+
+        Raises:
+            InvalidInputError: The XML is malformed (with the parser's line and column) or its
+                root element is not ``<tickets>``; raised when the parser gets there, so rows
+                of earlier blocks may have been yielded already.
+        """
+        first = 1
+        for values in self._values():
+            n = len(values["displayid"])
+            yield _ticket_text(values, np.arange(first, first + n, dtype=np.int64), self.lookups)
+            first += n
+
+    def _values(self) -> Iterator[dict[str, list[str]]]:
+        """The child elements' text of each block of tickets (Python strings, unstripped)."""
+        values: dict[str, list[str]] = {name: [] for name in _XML_ELEMENTS}
+        blocks = others = depth = 0
+        try:
+            with self.path.open("rb") as raw:
+                reader = _HashingReader(raw)
+                root = None
+                for event, elem in ET.iterparse(reader, events=("start", "end")):
+                    if event == "start":
+                        depth += 1
+                        if depth == 1:
+                            root = elem
+                            if elem.tag != XML_ROOT:
+                                raise InvalidInputError(
+                                    f"XML root element is <{elem.tag}>, not a Kayako "
+                                    f"<{XML_ROOT}> export",
+                                    file=self.file,
+                                )
+                        continue
+                    depth -= 1
+                    if depth == 2 and len(elem):
+                        elem.clear()  # a nested block such as <posts>: not needed, free it now
+                    elif depth == 1:
+                        if elem.tag == "ticket":
+                            children = {child.tag: child.text or "" for child in elem}
+                            for name, column in values.items():
+                                column.append(children.get(name, ""))
+                            if len(values["displayid"]) == self.block_tickets:
+                                yield values  # Python strings cost ~4x their text: one block
+                                values = {name: [] for name in _XML_ELEMENTS}
+                                blocks += 1
+                        else:
+                            others += 1
+                        assert root is not None
+                        root.clear()
+                reader.drain()
+        except (ET.ParseError, ValueError, LookupError) as err:
+            raise _xml_error(err, self.file) from None
+        except OSError as err:
+            raise InvalidInputError(
+                f"cannot read the file: {err.strerror or err}", file=self.file
+            ) from None
+        if values["displayid"] or not blocks:
+            yield values
+        self.sha256 = reader.hash.hexdigest()
+        self.encoding = xml_encoding(reader.head)
+        if others:
+            self.notes = (f"ignored {others} element(s) under <{XML_ROOT}> that are not <ticket>",)
+
+
+def _ticket_text(
+    values: dict[str, list[str]], lines: np.ndarray, lookups: KayakoLookups
+) -> CanonicalText:
+    """The canonical ``tickets`` text of one block of tickets (see :class:`TicketXml`)."""
     text = {
-        name: pc.utf8_trim_whitespace(text_array(pa.chunked_array(parts, pa.large_string())))
-        for name, parts in blocks.items()
+        name: pc.utf8_trim_whitespace(pa.array(column, pa.large_string()))
+        for name, column in values.items()
     }
-    blocks.clear()
-    n = len(text["displayid"])
+    values.clear()
     rejects: list[pd.DataFrame] = []
-    lines = np.arange(1, n + 1, dtype=np.int64)
     columns: dict[str, pa.Array] = {}
     for column, element in XML_SOURCE.items():
         columns[column] = text[element]
@@ -318,17 +352,12 @@ def read_ticket_xml(
     for column in ("created_at", "updated_at"):
         columns[column] = pc.if_else(pc.equal(columns[column], "0"), "", columns[column])
     columns["tags"] = normalise_tags(columns["tags"])
-    notes = []
-    if others:
-        notes.append(f"ignored {others} element(s) under <{XML_ROOT}> that are not <ticket>")
-    parsed = CanonicalText(
+    return CanonicalText(
         columns={k: text_array(v) for k, v in columns.items()},
         lines=lines,
         rejects=pd.concat([no_rejects(), *rejects], ignore_index=True),
         source_names=dict(XML_SOURCE),
-        notes=tuple(notes),
     )
-    return parsed, reader.hash.hexdigest(), xml_encoding(reader.head)
 
 
 def _lookup(

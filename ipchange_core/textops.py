@@ -23,12 +23,14 @@ def per_unique(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Se
     one value at a time in Python; this keeps that cost proportional to the distinct values.
     """
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if not len(uniques):  # empty, or all NA: NA stays NA
+        return values.copy()
     mapped = fn(pd.Series(uniques, dtype=values.dtype)).to_numpy()
-    result = mapped.take(np.where(codes < 0, 0, codes)) if len(mapped) else mapped[:0]
+    result = mapped.take(np.where(codes < 0, 0, codes))
     out = pd.Series(result, index=values.index)
     if (codes < 0).any():
         out = out.where(codes >= 0)
-    return out.astype(mapped.dtype) if len(mapped) else out.astype(values.dtype)
+    return out.astype(mapped.dtype)
 
 
 def normalise_name(names: pd.Series) -> pd.Series:

@@ -15,6 +15,8 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 
+from ipchange_core import store
+
 # Hypothesis profiles. `make test` uses "default": derandomized, so every run tries the same
 # examples, with no deadline (two busy cores make timings noisy) and few examples for the tests
 # that leave max_examples to the profile (tests/test_fuzz.py; the others set their own).
@@ -73,3 +75,12 @@ def chromium_path() -> str:
 def sqlite_url(tmp_path: Path) -> str:
     """SQLAlchemy URL of a fresh SQLite file in the test's own temporary folder."""
     return f"sqlite:///{(tmp_path / 'test.db').as_posix()}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    """Each test twice: on a SQLite file, and on PostgreSQL (a private schema)."""
+    name = "sqlite_url" if request.param == "sqlite" else "pg_schema_url"
+    engine = store.connect(request.getfixturevalue(name))
+    yield engine
+    engine.dispose()

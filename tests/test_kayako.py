@@ -156,14 +156,11 @@ def test_large_xml_streams_in_flat_memory(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("block", [1, 2, 3, 50_000])
-def test_xml_read_in_blocks_of_any_size_gives_the_same_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
-) -> None:
+def test_xml_read_in_blocks_of_any_size_gives_the_same_rows(tmp_path: Path, block: int) -> None:
     tickets = [_ticket(n, subject=f"  subject {n} ", tags=f"t{n} x") for n in range(1, 6)]
     tickets[3] = _ticket(4, statusid="77")  # a reject in a later block keeps its line
     path = write(tmp_path, "export.xml", "<tickets>" + "".join(tickets) + "</tickets>")
-    monkeypatch.setattr(kayako, "_XML_BLOCK_TICKETS", block)
-    parsed = read_file(path)
+    parsed = read_file(path, block_rows=block)
     assert_reconciles(parsed)
     assert parsed.frame["ticket_id"].tolist() == ["K-1", "K-2", "K-3", "K-5"]
     assert parsed.frame["subject"].tolist() == [f"subject {n}" for n in (1, 2, 3, 5)]
@@ -172,18 +169,17 @@ def test_xml_read_in_blocks_of_any_size_gives_the_same_rows(
     assert parsed.rejects[["line", "column"]].to_numpy().tolist() == [[4, "statusid"]]
 
 
-def test_xml_holds_python_strings_for_one_block_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_xml_holds_one_block_at_a_time(tmp_path: Path) -> None:
     path = tmp_path / "many.xml"
     path.write_text("<tickets>" + "".join(_ticket(n) for n in range(20_000)) + "</tickets>")
     peaks = {}
     for block in (1_000, 20_000):
-        monkeypatch.setattr(kayako, "_XML_BLOCK_TICKETS", block)
+        xml = kayako.TicketXml(path, DEFAULT_LOOKUPS, file=path.name, block_tickets=block)
         tracemalloc.start()
-        kayako.read_ticket_xml(path, DEFAULT_LOOKUPS, file=path.name)
+        rows = sum(len(text.lines) for text in xml.blocks())
         peaks[block] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
+        assert rows == 20_000
     assert peaks[1_000] < peaks[20_000] / 4, peaks
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 from ipchange_core import schema, store
 from ipchange_core.evaluate import evaluate
 from ipchange_core.policy import PolicySet, RequestFilter, load_policy
-from ipchange_core.requests import assemble, filter_matcher, recognised_tickets
+from ipchange_core.requests import (
+    ASSEMBLED_COLUMNS,
+    assemble,
+    filter_matcher,
+    recognised_tickets,
+)
 from tests.test_store import assert_typed, parsed, ticket, typed
 
 BASE = pd.Timestamp("2026-11-01", tz="UTC").as_unit("us")
@@ -29,15 +34,6 @@ LATER = dataclasses.replace(
     request_filter=RequestFilter(("Incident",), ("billing",), r"(?i)\bprinter\b"),
 )
 TWO_VERSIONS = PolicySet(versions=(POLICY.latest, LATER), sources=POLICY.sources)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    """Each test twice: on a SQLite file, and on PostgreSQL."""
-    name = "sqlite_url" if request.param == "sqlite" else "pg_schema_url"
-    engine = store.connect(request.getfixturevalue(name))
-    yield engine
-    engine.dispose()
 
 
 def hours(n: float) -> pd.Timestamp:
@@ -124,7 +120,8 @@ def test_sqlite_walks_the_smaller_side_and_uses_the_period_indexes(sqlite_url: s
     with store._reading(sqlite) as conn:
         recognised = store._recognised(conn, POLICY, lo, hi)
         for walk in (False, True):
-            query = store._period_ids(lo, hi, recognised, walk_small_tables=walk)
+            tables = frozenset({"changes", "intake"} if walk else ())
+            query = store._period_ids(lo, hi, recognised, walk=tables)
             sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
             plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
             assert any("USING INDEX ix_tickets_created_at" in p for p in plan), plan
@@ -219,3 +216,103 @@ def test_filter_matcher_and_recognised_tickets_agree(
     assert filter_matcher(POLICY.latest.request_filter)(ticket_type, tags, subject) is recognised
     frame = typed("tickets", [ticket("T", ticket_type=ticket_type, tags=tags, subject=subject)])
     assert recognised_tickets(frame, POLICY).tolist() == [recognised]
+
+
+# --- SQLite reads each column in one piece: every value comes back exactly ----------------------
+
+
+def test_sqlite_columns_keep_nul_characters_and_empty_values(sqlite_url: str) -> None:
+    """Text is cut by byte lengths, not by a separator: NUL, "" and commas are plain values."""
+    sqlite = store.connect(sqlite_url)
+    subjects = ["IP change a\x00b", "", "IP change ,,", "IP change \u0131\x00", "new IP ☕"]
+    tickets = [ticket(f"T-{n}", subject=s, created_at=INSIDE) for n, s in enumerate(subjects)]
+    intake = [{"ticket_id": "T-1", "received_at": INSIDE, "channel": "phone"}]
+    data = {"tickets": typed("tickets", tickets), "intake": typed("intake", intake)}
+    load(sqlite, data)
+    frames = store.read_frames(sqlite, START, END, policy=POLICY)
+    assert_typed(frames)
+    pd.testing.assert_frame_equal(frames["tickets"], data["tickets"], check_exact=True)
+    pd.testing.assert_frame_equal(frames["intake"], data["intake"], check_exact=True)
+    sqlite.dispose()
+
+
+# --- columns=: a narrower read is the full read restricted to those columns ----------------------
+
+
+@st.composite
+def column_choices(draw: st.DrawFn) -> dict[str, list[str]]:
+    """Some tables, each with its key columns and some others, in any order."""
+    chosen = {}
+    for table in draw(st.lists(st.sampled_from(list(schema.TABLES)), unique=True)):
+        keys = list(store._KEYS[table])
+        others = [name for name in schema.typed_dtypes(table) if name not in keys]
+        chosen[table] = draw(
+            st.permutations(keys + draw(st.lists(st.sampled_from(others), unique=True)))
+        )
+    return chosen
+
+
+def restricted(frames: dict[str, pd.DataFrame], columns: dict[str, Any]) -> dict[str, Any]:
+    return {t: f[list(columns.get(t, f.columns))] for t, f in frames.items()}
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=help_desks(), columns=column_choices(), policy=st.sampled_from([None, POLICY]))
+def test_a_column_limited_read_is_the_full_read_restricted(
+    engine: sa.Engine,
+    data: dict[str, pd.DataFrame],
+    columns: dict[str, list[str]],
+    policy: PolicySet | None,
+) -> None:
+    load(engine, data)
+    limited = store.read_frames(engine, START, END, policy=policy, columns=columns)
+    assert_same(limited, restricted(store.read_frames(engine, START, END, policy=policy), columns))
+
+
+def test_the_assembled_columns_evaluate_like_all_columns(engine: sa.Engine) -> None:
+    """What `export requests` reads: the same evaluation, and on SQLite the events' index only."""
+    data = case_data()
+    events = [
+        {"ticket_id": "with-intake", "at": INSIDE, "field": "department", "old_value": "TSC",
+         "new_value": "Implementation", "actor": "ann"},
+        {"ticket_id": "with-intake", "at": INSIDE, "field": "status", "old_value": "New",
+         "new_value": "Open", "actor": "bob"},
+        {"ticket_id": "by-tag", "at": BEFORE, "field": "owner", "old_value": "",
+         "new_value": "cy", "actor": ""},
+    ]  # fmt: skip
+    data["ticket_events"] = pd.concat([data["ticket_events"], typed("ticket_events", events)])
+    load(engine, data)
+    limited = store.read_frames(engine, START, END, policy=POLICY, columns=ASSEMBLED_COLUMNS)
+    full = store.read_frames(engine, START, END, policy=POLICY)
+    assert_same(limited, restricted(full, ASSEMBLED_COLUMNS))
+    now = pd.Timestamp("2026-12-01", tz="UTC")
+    pd.testing.assert_frame_equal(
+        evaluate(limited, policy=POLICY, as_of=now), evaluate(full, policy=POLICY, as_of=now)
+    )
+    if engine.dialect.name == "sqlite":  # the events' columns come from their unique index
+        events = store.Base.metadata.tables["ticket_events"]
+        where = events.c.ticket_id.in_(sa.select(store.Base.metadata.tables["tickets"].c.ticket_id))
+        query = store._storage_select("sqlite", events, where, ASSEMBLED_COLUMNS["ticket_events"])
+        with engine.connect() as conn:
+            sql = str(query.compile(dialect=conn.dialect))
+            plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+        assert any("COVERING INDEX ux_ticket_events_key" in p for p in plan), plan
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({"ticket": ["ticket_id"]}, "'ticket' is not a canonical table"),
+        ({"tickets": ["ticket_id", "nope"]}, r"unknown \['nope'\], key columns missing \[\]"),
+        ({"tickets": ["subject"]}, r"key columns missing \['ticket_id'\]"),
+        ({"ticket_events": ["ticket_id", "at", "field"]}, r"missing \['old_value', 'new_value'\]"),
+        ({"intake": ["ticket_id", "site", "site"]}, r"named twice \['site'\]"),
+    ],
+)
+def test_columns_must_be_known_and_hold_the_key(
+    sqlite_url: str, columns: dict[str, list[str]], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        store.read_frames(store.connect(sqlite_url), columns=columns)

@@ -7,6 +7,7 @@ PostgreSQL schema of its own (dropped afterwards) in the server named by IPCHANG
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,13 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
-from ipchange_core import config, schema, store
+from ipchange_core import config, ingest, schema, store
 from ipchange_core.errors import InvalidInputError, IpchangeError
 from ipchange_core.kayako import DEFAULT_MAPPING
 from ipchange_core.pipeline import load_file
 from ipchange_core.policy import load_policy
+from ipchange_core.records import RecordHashes
 
 UTC = "UTC"
 KEYS = {
@@ -50,6 +54,8 @@ class Parsed:
     rows_skipped: int
     sha256: str
     encoding: str = "utf-8"
+    records: RecordHashes | None = None
+    known: RecordHashes | None = None
 
 
 def parsed(
@@ -291,10 +297,7 @@ def test_round_trip_preserves_every_value(engine: sa.Engine, table: str) -> None
 
 
 def test_load_accepts_an_ingest_parsed_file(engine: sa.Engine) -> None:
-    ingest = pytest.importorskip("ipchange_core.ingest")
     fixture = Path(__file__).parent / "fixtures" / "tickets.csv"
-    if not fixture.exists() or not hasattr(ingest, "read_file"):
-        pytest.skip("ingest.read_file or its fixture is not available")
     parsed_file = ingest.read_file(fixture)
     result = store.load(engine, parsed_file, policy_version="t")
     assert result.read == parsed_file.rows_read
@@ -480,6 +483,133 @@ def test_a_load_between_the_check_and_the_lock_cancels_the_repeat(
     )
     assert repeat is None
     assert len(store.manifests(engine)) == 2  # the first load and the concurrent one, no repeat
+
+
+def export_line(i: int, version: int, *, bad: bool = False) -> str:
+    """One tickets.csv record of ticket ``i`` as exported at ``version`` (later = newer)."""
+    creator = "robot" if bad else "staff"
+    return (
+        f"RLD-{i:04d},IP change {i} v{version},Implementation,New,Alex Agent,{creator},ACCT-{i},"
+        f"Jane Roe,jane@example.com,2026-11-16T09:{i % 60:02d}:00-06:00,"
+        f"2026-11-16T12:{version:02d}:00-06:00,ip\n"
+    )
+
+
+EXPORT_HEADER = TICKETS_CSV.split("\n", 1)[0] + "\n"
+EDITS = ("keep", "keep", "keep", "newer", "older", "drop", "twice", "rival", "bad")
+
+
+def export_pair(n: int, edits: list[str], added: int, order: list[int]) -> tuple[str, str]:
+    """An export of ``n`` tickets and a later one with ``edits`` (one per ticket), ``added``
+    new tickets, and its records in ``order`` (a permutation of them)."""
+    first = [export_line(i, 5) for i in range(n)]
+    second: list[str] = []
+    for i, edit in enumerate(edits):
+        line = {
+            "keep": first[i],
+            "newer": export_line(i, 9),
+            "older": export_line(i, 1),
+            "drop": "",
+            "twice": first[i] + first[i],
+            "rival": first[i] + export_line(i, 7),  # the same key, another text
+            "bad": export_line(i, 9, bad=True),
+        }[edit]
+        second.extend(line.splitlines(keepends=True))
+    second += [export_line(n + j, 5) for j in range(added)]
+    second = [second[k] for k in order if k < len(second)] + second[len(order) :]
+    return EXPORT_HEADER + "".join(first), EXPORT_HEADER + "".join(second)
+
+
+def stored_tickets(engine: sa.Engine) -> pd.DataFrame:
+    """The stored tickets as read back, in ticket order."""
+    tickets = store.read_frames(engine)["tickets"]
+    return tickets.sort_values("ticket_id", ignore_index=True)
+
+
+def assert_same_reload(engine: sa.Engine, folder: Path, first: str, second: str) -> int:
+    """Reload ``second`` after ``first`` into ``engine`` (``load_file``: it may parse only the
+    records ``first`` did not have), and into a fresh SQLite file reading all of ``second``;
+    assert the counts, rejects and stored tickets agree. Return the records not parsed."""
+    policy = load_policy()
+    a = write_file(folder, "first.csv", first)
+    b = write_file(folder, "second.csv", second)
+    reference = store.connect(f"sqlite:///{folder / 'reference.db'}")
+    try:
+        load_file(engine, a, policy)
+        load_file(reference, a, policy)
+        result, parsed_file = load_file(engine, b, policy)
+        full = ingest.read_file(b, tz=policy.latest.timezone)
+        expected = store.load(reference, full, policy_version=policy.latest.version)
+        assert full.known is None
+        assert asdict(result) | {"manifest_id": 0} == asdict(expected) | {"manifest_id": 0}
+        shown = ["line", "column", "value", "reason"]
+        assert (
+            parsed_file.rejects[shown].to_numpy().tolist()
+            == full.rejects[shown].to_numpy().tolist()
+        )
+        pd.testing.assert_frame_equal(stored_tickets(engine), stored_tickets(reference))
+        again, _ = load_file(engine, b, policy)  # unchanged: recorded without parsing
+        assert (again.inserted, again.updated) == (0, 0)
+        return parsed_file.rows_known
+    finally:
+        reference.dispose()
+
+
+@pytest.mark.parametrize(
+    ("edits", "added", "known"),
+    [
+        (["keep"] * 9 + ["newer"], 1, 9),  # one changed, one new: only those two are parsed
+        (["keep"] * 8 + ["older", "bad"], 0, 8),  # an older export does not overwrite
+        (["keep"] * 8 + ["twice", "drop"], 0, 8),  # a repeated line: both copies parsed
+        (["keep"] * 8 + ["rival", "keep"], 0, 0),  # a rival of a known record: read in full
+        (["keep"] * 4 + ["newer"] * 6, 0, 0),  # mostly changed: read in full
+        (["keep"] * 5 + ["newer"] * 5, 0, 5),  # half: the known half is not parsed
+    ],
+)
+def test_a_reload_parses_only_the_records_the_last_load_did_not_accept(
+    engine: sa.Engine, tmp_path: Path, edits: list[str], added: int, known: int
+) -> None:
+    first, second = export_pair(len(edits), edits, added, list(range(len(edits) + added))[::-1])
+    assert assert_same_reload(engine, tmp_path, first, second) == known
+
+
+@given(
+    st.lists(st.sampled_from(EDITS), min_size=1, max_size=25),
+    st.integers(0, 4),
+    st.randoms(use_true_random=False),
+)
+def test_a_reload_of_known_records_stores_what_a_full_read_stores(
+    edits: list[str], added: int, rng: Any
+) -> None:
+    order = list(range(len(edits) * 2 + added))
+    rng.shuffle(order)
+    first, second = export_pair(len(edits), edits, added, order)
+    with tempfile.TemporaryDirectory() as folder:
+        engine = store.connect(f"sqlite:///{Path(folder) / 'delta.db'}")
+        try:
+            assert_same_reload(engine, Path(folder), first, second)
+        finally:
+            engine.dispose()
+
+
+def test_a_load_after_the_read_makes_the_known_records_stale(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    policy = load_policy()
+    first, second = export_pair(10, ["keep"] * 9 + ["newer"], 0, list(range(10)))
+    load_file(engine, write_file(tmp_path, "first.csv", first), policy)
+    previous = store.previous_records(
+        engine, "tickets", format="tickets", policy_version=policy.latest.version
+    )
+    assert previous is not None
+    parsed_second = ingest.read_file(write_file(tmp_path, "second.csv", second), previous=previous)
+    assert parsed_second.rows_known == 9
+    store.load(engine, parsed("tickets", tickets_frame(3)), policy_version="t")  # another writer
+    before = table_rows(engine, "tickets")
+    with pytest.raises(store.StaleRecords, match="loaded again"):
+        store.load(engine, parsed_second, policy_version=policy.latest.version)
+    assert table_rows(engine, "tickets") == before
+    assert len(store.manifests(engine)) == 2
 
 
 def test_a_newer_export_updates_only_the_changed_rows(engine: sa.Engine) -> None:
