@@ -24,6 +24,11 @@ __all__ = [
     "text_hashes",
 ]
 
+_HASH_BLOCK = 1 << 16
+"""Values hashed at a time by :func:`text_hashes`."""
+_SCAN_BYTES = 1 << 24
+"""Bytes compared at a time by :func:`_positions`."""
+
 
 @dataclass(frozen=True, eq=False)
 class RecordHashes:
@@ -104,6 +109,18 @@ class RecordTexts:
         return b"".join([head, *(view[b:e] for b, e in spans)])
 
 
+def _positions(arr: np.ndarray, byte: int) -> np.ndarray:
+    """Offsets (int64) of ``byte`` in ``arr``, compared a block at a time.
+
+    A mask of the whole text at once would take a byte per byte of the file.
+    """
+    parts = [
+        np.flatnonzero(arr[at : at + _SCAN_BYTES] == byte) + at
+        for at in range(0, len(arr), _SCAN_BYTES)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
 def bare_cr(body: bytes) -> bool:
     """Whether some CR is not followed by LF (old Mac line ends, or a CR inside a value)."""
     if b"\r" not in body:
@@ -121,7 +138,7 @@ def quoted_line_feeds(body: bytes, newlines: np.ndarray) -> np.ndarray:
     """
     if b'"' not in body:
         return np.zeros(len(newlines), dtype=bool)
-    quotes = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 34)
+    quotes = _positions(np.frombuffer(body, dtype=np.uint8), ord('"'))
     return np.searchsorted(quotes, newlines) % 2 == 1
 
 
@@ -137,7 +154,7 @@ def record_texts(body: bytes) -> RecordTexts | None:
         there is no header: only the CSV parser can tell such records apart.
     """
     arr = np.frombuffer(body, dtype=np.uint8)
-    newlines = np.flatnonzero(arr == 10)
+    newlines = _positions(arr, ord("\n"))
     if not body or bare_cr(body) or quoted_line_feeds(body, newlines).any():
         return None
     begins = np.concatenate(([0], newlines + 1)).astype(np.int64)
@@ -163,10 +180,20 @@ def record_texts(body: bytes) -> RecordTexts | None:
 
 
 def text_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """The int64 hash of each text or bytes value; a null text hashes as an empty one."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if values.null_count:
-        values = pc.fill_null(values, "")
-    hashed = pd.util.hash_array(values.to_numpy(zero_copy_only=False), categorize=False)
-    return hashed.view(np.int64)
+    """The int64 hash of each text or bytes value; a null text hashes as an empty one.
+
+    The values become Python objects to be hashed :data:`_HASH_BLOCK` at a time, so memory
+    does not grow with the number of values (3M records would otherwise take ~0.4 GB).
+    """
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    out = np.empty(len(values), dtype=np.int64)
+    at = 0
+    for chunk in chunks:
+        for start in range(0, len(chunk), _HASH_BLOCK):
+            part = chunk.slice(start, _HASH_BLOCK)
+            if part.null_count:
+                part = pc.fill_null(part, "")
+            objects = part.to_numpy(zero_copy_only=False)
+            out[at : at + len(part)] = pd.util.hash_array(objects, categorize=False).view(np.int64)
+            at += len(part)
+    return out
