@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from ipchange_core.textops import per_unique
+from ipchange_core.isotext import iso_text
 
 REQUEST_COLUMNS = (
     "ticket_id",
@@ -37,25 +38,16 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 def iso_local(instants: pd.Series, tz: str) -> pd.Series:
     """ISO-8601 text with the UTC offset of ``tz`` (``2026-11-23T09:15:00-06:00``); NaT → "".
 
-    Seconds precision, or microseconds when any instant has a fraction of a second. Vectorised:
-    numpy formats the local wall time, the few distinct offsets are formatted once.
+    Seconds precision, or microseconds when any instant has a fraction of a second. Vectorised
+    (:func:`ipchange_core.isotext.iso_text`).
     """
     utc = instants.dt.tz_convert("UTC").dt.as_unit("us")
     local = instants.dt.tz_convert(tz).dt.tz_localize(None).dt.as_unit("us")
-    wall = local.to_numpy(dtype="datetime64[us]")
-    unit = "us" if (utc.dropna().array.asi8 % 1_000_000).any() else "s"
-    text = np.datetime_as_string(wall.astype(f"datetime64[{unit}]"), unit=unit)
-    offset_minutes = (local - utc.dt.tz_localize(None)) // pd.Timedelta(minutes=1)
-    offsets = per_unique(offset_minutes, lambda u: u.map(_offset_text, na_action="ignore"))
-    text = pa.array(text, pa.large_string())  # several times faster than from numpy's "<U"
-    out = pd.Series(text, index=instants.index, dtype="str") + offsets.astype("str")
-    return out.fillna("")
-
-
-def _offset_text(minutes: int) -> str:
-    sign = "-" if minutes < 0 else "+"
-    hours, mins = divmod(abs(int(minutes)), 60)
-    return f"{sign}{hours:02d}:{mins:02d}"
+    micros = utc.array.asi8
+    offset_minutes = (local.array.asi8 - micros) // 60_000_000
+    fraction = bool((micros[~utc.isna().to_numpy()] % 1_000_000).any())
+    text = iso_text(micros, offset_minutes, fraction=fraction)
+    return pd.Series(text, index=instants.index, dtype="str").fillna("")
 
 
 def _met(state: pd.Series) -> pd.Series:
@@ -78,12 +70,14 @@ def _hours_text(hours: pd.Series) -> pd.Series:
     rounded = hours.astype(float).round(4).to_numpy()
     known = ~np.isnan(rounded)
     tenths = np.abs(np.rint(np.where(known, rounded, 0.0) * 10_000)).astype(np.int64)
-    whole = pd.Series(tenths // 10_000, index=hours.index).astype("str")
-    fraction = pd.Series(tenths % 10_000, index=hours.index).astype("str").str.zfill(4)
-    fraction = fraction.str.rstrip("0")
-    sign = np.where(np.signbit(rounded), "-", "")
-    text = sign + whole + fraction.mask(fraction != "", "." + fraction)
-    return text.where(known, "").astype("str")
+    whole = pc.cast(pa.array(tenths // 10_000), pa.string())
+    fraction = pc.utf8_rtrim(
+        pc.utf8_lpad(pc.cast(pa.array(tenths % 10_000), pa.string()), 4, "0"), "0"
+    )
+    dot = pc.if_else(pc.equal(pc.utf8_length(fraction), 0), "", ".")
+    sign = pa.array(np.where(np.signbit(rounded), "-", ""), pa.string())
+    text = pc.binary_join_element_wise(sign, whole, dot, fraction, "")
+    return pd.Series(pc.if_else(pa.array(known), text, ""), index=hours.index, dtype="str")
 
 
 def requests_table(evaluated: pd.DataFrame, tz: str) -> pd.DataFrame:

@@ -30,7 +30,7 @@ import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -303,6 +303,7 @@ def read_file(
     previous: RecordHashes | None = None,
     block_rows: int = XML_BLOCK_TICKETS,
     spill: bool = False,
+    sha256: str | None = None,
 ) -> ParsedFile:
     """Read, check and type one input file.
 
@@ -320,6 +321,9 @@ def read_file(
         spill: Kayako XML only: keep the accepted rows in a temporary file, block by block
             (``ParsedFile.spill``), instead of in ``frame``: memory then stays flat however
             large the file. Other formats are read whole either way.
+        sha256: CSV and XLSX only: the SHA-256 (hex) of the file's bytes, when the caller has
+            just computed it (``pipeline.load_file`` does, to recognise a repeated file) and
+            the file has not changed since; else it is computed from the bytes read.
 
     Returns:
         The accepted rows, the rejects and the counts; see :class:`ParsedFile`.
@@ -331,7 +335,7 @@ def read_file(
     path = Path(path)
     name = path.name
     _check_zone(tz)
-    threading.Thread(target=_import_contracts).start()
+    threading.Thread(target=_import_contracts, args=(previous is not None,)).start()
     if format == "auto":
         fmt = detect_format(path, mapping=mapping)
     elif format in FORMAT_TABLES:
@@ -347,7 +351,9 @@ def read_file(
         return _read_xml(path, kayako, tz, block_rows=block_rows, spill=spill)
     else:
         canonical = fmt in CANONICAL_FORMATS
-        raw = _read_table(path, hashed=canonical, previous=previous if canonical else None)
+        raw = _read_table(
+            path, hashed=canonical, previous=previous if canonical else None, sha256=sha256
+        )
         structural, sha256, encoding = raw.rejects, raw.sha256, raw.encoding
         texts, known = raw.texts, raw.known
         if fmt == "kayako-csv":
@@ -362,7 +368,7 @@ def read_file(
         del raw  # the columns the mapping did not take are freed before the checks
     parser = _TimeParser(time_format, tz, file=report.source if fmt == "kayako-csv" else name)
     frame, rejects, keys = _check(table, text, parser)
-    if known is not None and _claims_known_key(keys["key"], known):
+    if known is not None and _claims_known_key(keys, known):
         # A record not parsed has the key of one parsed: only a full read rejects both.
         return read_file(path, format=fmt, mapping=mapping, tz=tz, kayako=kayako)
     all_rejects = _file_rejects(name, [structural, text.rejects, rejects], text.source_names)
@@ -374,7 +380,7 @@ def read_file(
             manifest_id=0,
             header=texts.header,
             hashes=texts.hashes[np.searchsorted(texts.lines, lines)],
-            keys=text_hashes(keys["key"])[np.searchsorted(text.lines, lines)],
+            keys=keys["hash"].to_numpy()[np.searchsorted(text.lines, lines)],
         )
         rows_read += 0 if known is None else len(known.hashes)
     return ParsedFile(
@@ -548,17 +554,15 @@ class _FileKeys:
         self._keys = _Spill(folder, "keys")
 
     def add(self, keys: pa.Table, lines: np.ndarray) -> None:
-        """Note a block's keys (``key``, ``value`` from :func:`_check`), one per line."""
+        """Note a block's keys (``key``, ``value``, ``hash`` from :func:`_check`), one per line."""
         valid = keys["key"].is_valid()
         keys = keys.filter(valid).append_column("line", pa.array(lines[_np(valid)]))
-        text = np.asarray(keys["key"].to_numpy(), dtype=object)
-        hashes = pd.util.hash_array(text, categorize=False)
-        self._hashes.append(hashes)
-        self._keys.append(keys.append_column("hash", pa.array(hashes)))
+        self._hashes.append(keys["hash"].to_numpy())
+        self._keys.append(keys)
 
     def rejects(self) -> pd.DataFrame:
         """One reject per copy of every key seen more than once (``line``, ``column``, …)."""
-        hashes = np.sort(np.concatenate([np.empty(0, np.uint64), *self._hashes]))
+        hashes = np.sort(np.concatenate([np.empty(0, np.int64), *self._hashes]))
         repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
         if not len(repeated):
             return no_rejects()
@@ -567,18 +571,34 @@ class _FileKeys:
             for block in self._keys
         )
         rej = _Rejects(suspects["line"].to_numpy())
-        _reject_duplicates(self._table, suspects["key"], suspects["value"], rej)
+        keys = suspects["key"]
+        _reject_duplicates(self._table, keys, suspects["value"], suspects["hash"].to_numpy(), rej)
         return rej.frame()
 
 
-def _import_contracts() -> None:
-    """Import pandera's models while the file is read (pyarrow and numpy release the GIL).
+_PANDERA_BACKENDS = (
+    "pandera.backends.pandas.builtin_checks",
+    "pandera.backends.pandas.builtin_hypotheses",
+    "pandera.backends.pandas.container",
+    "pandera.backends.pandas.components",
+    "pandera.api.geopandas.container",
+)
+"""What pandera imports on the first validate to register its pandas backends (~0.4 s, most
+of it hypothesis and pandera's strategies)."""
 
-    pandera takes ~0.8 s to import and only the checks at the end of a read need it. A failure
-    here is left to the import in :func:`_validate_contract`, which reports it.
+
+def _import_contracts(backends: bool) -> None:
+    """Import pandera's models while the file is read (arrow releases the GIL).
+
+    pandera takes ~0.8 s to import and only the checks at the end of a read need it. With
+    ``backends`` (a reload, which parses only the records it does not know: little else to
+    wait for), its pandas backends too; not on a first load, whose peak memory grew with them
+    (3M events: 1.81 → 1.90 GB, measured) for a 0.4 s gain in a 30 s load. A failure here is
+    left to the import in :func:`_validate_contract`, which reports it.
     """
     with suppress(Exception):
-        importlib.import_module("ipchange_core.contracts")
+        for module in ("ipchange_core.contracts", *(_PANDERA_BACKENDS if backends else ())):
+            importlib.import_module(module)
 
 
 def _check_zone(tz: str) -> None:
@@ -723,17 +743,27 @@ def _decode(data: bytes, name: str) -> tuple[bytes, str]:
 
 
 def _read_table(
-    path: Path, *, hashed: bool = False, previous: RecordHashes | None = None
+    path: Path,
+    *,
+    hashed: bool = False,
+    previous: RecordHashes | None = None,
+    sha256: str | None = None,
 ) -> _RawTable:
     """Read a CSV or XLSX file as stripped text columns with their line numbers.
 
     With ``hashed``, a CSV's records are also located and hashed (``texts``), unless some
     record spans lines; with ``previous`` as well, records found among those are not parsed
     when they are most of the file (``known``; lines and rejects keep the file's numbering).
+    The file's SHA-256 is ``sha256`` when given (see :func:`read_file`), else that of the bytes
+    read.
     """
     data = _read_bytes(path)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # hashing releases the GIL: overlap it
-        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        digest: Future[str] = Future()
+        if sha256 is None:  # hashing releases the GIL: overlap it
+            digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        else:
+            digest.set_result(sha256)
         if data.startswith(_XLSX_MAGIC):
             return replace(_read_xlsx(data, path.name, ""), sha256=digest.result())
         body, encoding = _decode(data, path.name)
@@ -1136,8 +1166,9 @@ def _check(
 
     Returns:
         The accepted typed frame, the rejects, and the keys of every row of ``text``: ``key``
-        (its natural key as one text, null where the key is blank or invalid) and ``value``
-        (its first key column), as :func:`_reject_duplicates` takes them.
+        (its natural key as one text, null where the key is blank or invalid), ``value``
+        (its first key column) and ``hash`` (int64 :func:`~ipchange_core.records.text_hashes`
+        of ``key``), as :func:`_reject_duplicates` takes them.
     """
     n = len(text.lines)
     rej = _Rejects(text.lines)
@@ -1164,11 +1195,10 @@ def _check(
     times = {name: r.us for name, r in checked.items() if r.us is not None}
     for start, end in ORDER_RULES.get(table, ()):
         _check_order(start, end, times, text.columns, rej)
-    keys = pa.table(
-        {"key": _key_text(table, typed, times, valid_key), "value": typed[KEYS[table][0]]}
-    )
+    key = _key_text(table, typed, times, valid_key)
+    keys = pa.table({"key": key, "value": typed[KEYS[table][0]], "hash": text_hashes(key)})
     if duplicates:
-        _reject_duplicates(table, keys["key"], keys["value"], rej)
+        _reject_duplicates(table, keys["key"], keys["value"], keys["hash"].to_numpy(), rej)
 
     for extra, dtype in typed_dtypes(table).items():
         if extra in typed:
@@ -1191,10 +1221,10 @@ def _check(
     return frame, rejects, keys
 
 
-def _claims_known_key(key: pa.ChunkedArray | pa.Array, known: RecordHashes) -> bool:
-    """Whether a parsed row's natural key (``_check``'s ``key``) is that of a known record."""
-    valid = ~_np(pc.is_null(key))
-    return bool(pd.Series(known.keys).isin(text_hashes(key)[valid]).any())
+def _claims_known_key(keys: pa.Table, known: RecordHashes) -> bool:
+    """Whether a parsed row's natural key (``_check``'s ``keys``) is that of a known record."""
+    valid = _np(keys["key"].is_valid())
+    return bool(pd.Series(known.keys).isin(keys["hash"].to_numpy()[valid]).any())
 
 
 def _typed_frame(table: str, arrow: pa.Table) -> pd.DataFrame:
@@ -1328,22 +1358,32 @@ def _reject_duplicates(
     table: str,
     key: pa.Array | pa.ChunkedArray,
     values: pa.Array | pa.ChunkedArray,
+    hashes: np.ndarray,
     rej: _Rejects,
 ) -> None:
     """Reject every copy of a key seen more than once, naming the other lines.
 
     Rows whose ``key`` (from :func:`_key_text`) is null are left out: their key is blank or
     invalid, and they are rejected for that already. ``values`` (the first key column) is the
-    value a reject shows.
+    value a reject shows. ``hashes`` (int64, of each ``key``) find the candidates: only keys
+    whose hash repeats are compared as texts (sorting 3M hashes takes a tenth of the time of
+    counting 3M texts).
     """
     keys = KEYS[table]
-    counts = pc.value_counts(key)
-    dup_values = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-    dup_values = dup_values.drop_null()
-    if not len(dup_values):
+    valid = _np(key.is_valid())
+    ordered = np.sort(hashes[valid])
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(repeated):
         return
-    dup = _np(pc.fill_null(pc.is_in(key, value_set=dup_values), False))
-    idx = np.flatnonzero(dup)
+    suspects = np.flatnonzero(valid & np.isin(hashes, repeated))
+    texts = key.take(pa.array(suspects))
+    counts = pc.value_counts(texts)
+    dup_values = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    if not len(dup_values):
+        return  # only hashes collide
+    idx = suspects[_np(pc.is_in(texts, value_set=dup_values))]
+    dup = np.zeros(len(hashes), dtype=bool)
+    dup[idx] = True
     dup_keys = key.take(pa.array(idx)).to_pylist()
     by_key: dict[str, list[int]] = {}
     for k, line in zip(dup_keys, rej.lines[idx].tolist(), strict=True):

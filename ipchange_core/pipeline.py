@@ -55,8 +55,8 @@ def load_file(
     path = Path(path)
     if fmt == "auto":
         fmt = detect_format(path, mapping=mapping)
+    digest = _FileDigest(path)
     if mapping is None and fmt in FORMAT_TABLES:
-        digest = functools.cache(lambda: file_sha256(path))
         repeat = store.repeat_load(
             engine,
             path,
@@ -74,7 +74,10 @@ def load_file(
         previous = store.previous_records(
             engine, FORMAT_TABLES[fmt], format=fmt, policy_version=latest.version
         )
-        parsed = read(previous=previous)
+        sha256 = digest.unchanged()  # the repeat check hashed the file: not again
+        parsed = read(previous=previous, sha256=sha256)
+        if sha256 is not None and digest.unchanged() is None:  # the file changed meanwhile
+            parsed = read(previous=previous)
         try:
             return store.load(engine, parsed, policy_version=latest.version), parsed
         except store.StaleRecords:
@@ -82,6 +85,36 @@ def load_file(
     parsed = read(spill=True)  # a Kayako XML export: its rows wait on disk, not in memory
     with parsed:  # (their temporary file goes once they are loaded)
         return store.load(engine, parsed, policy_version=latest.version), parsed
+
+
+class _FileDigest:
+    """A file's SHA-256, computed at most once, and whether the file is still as it was then.
+
+    Calling it returns the digest (computing it the first time, see
+    :func:`ipchange_core.ingest.file_sha256`).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._hex: str | None = None
+        self._stat: tuple[int, ...] | None = None
+
+    def __call__(self) -> str:
+        if self._hex is None:
+            self._stat = self._identity()
+            self._hex = file_sha256(self._path)
+        return self._hex
+
+    def unchanged(self) -> str | None:
+        """The digest if it was computed and the file's inode, size and times are as then."""
+        return self._hex if self._hex is not None and self._identity() == self._stat else None
+
+    def _identity(self) -> tuple[int, ...] | None:
+        try:
+            st = self._path.stat()
+        except OSError:  # the read reports it
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _repeated_file(

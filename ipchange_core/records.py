@@ -98,7 +98,12 @@ class RecordTexts:
         if previous.header != self.header or not index.is_unique:  # unique unless hashes collide
             return np.full(len(self.hashes), -1, dtype=np.int64)
         at = index.get_indexer(self.hashes)
-        at[pd.Series(self.hashes).duplicated(keep=False).to_numpy()] = -1
+        # Copies of one record find the same position (the hashes of ``previous`` are unique):
+        # counting positions finds the repeated records among those found, without a second
+        # hash table over this text's records.
+        found = np.flatnonzero(at >= 0)
+        twice = np.bincount(at[found], minlength=len(index)) > 1
+        at[found[twice[at[found]]]] = -1
         return at
 
     def select(self, body: bytes, rows: np.ndarray) -> bytes:

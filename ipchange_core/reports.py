@@ -98,10 +98,13 @@ class ReportData:
         policy: The policy the requests were judged by.
         requests: Evaluated requests received in the period (``[start, end)`` in UTC).
         history: Evaluated requests of the ``history_weeks`` ISO weeks ending with the period's
-            last week (for trends and "vs last week"); equals ``requests`` when not asked for.
+            last week and of the previous period (for trends and "vs last week"); equals
+            ``requests`` when not asked for.
         manifests: Every load manifest (input files and row counts).
         rejects: Every rejected input row.
         generated_at: When the data was read (UTC); running SLA clocks are judged at this time.
+        frames: The canonical frames ``history`` was evaluated from (see :func:`rejudge`).
+        start: First instant of ``history`` (UTC; ``history`` covers ``[start, period.end)``).
     """
 
     period: periods.Period
@@ -111,6 +114,8 @@ class ReportData:
     manifests: pd.DataFrame
     rejects: pd.DataFrame
     generated_at: pd.Timestamp
+    frames: dict[str, pd.DataFrame]
+    start: pd.Timestamp
 
     @property
     def tz(self) -> str:
@@ -177,7 +182,8 @@ def load(
         period: Report label (see :func:`period_from_label`).
         db_url: Database URL; "" for ``IPCHANGE_DB_URL`` or the default SQLite file.
         policy_file: Policy YAML extending the default; "" for the default policy.
-        history_weeks: Also evaluate this many ISO weeks ending with the period's last week.
+        history_weeks: Also evaluate this many ISO weeks ending with the period's last week
+            (``history_weeks=8`` for a week: it and the 7 before it) and the previous period.
         policy: A policy to use instead of ``policy_file`` (e.g. from :func:`what_if_policy`).
         input_files: Export files separated by ``;`` (any format ``ipchange ingest`` reads) to
             read directly instead of the database; later files win for the same ticket.
@@ -187,25 +193,53 @@ def load(
     span = period_from_label(period, tz)
     now = pd.Timestamp.now(tz="UTC")
     start = span.start
-    if history_weeks:
-        start = min(start, periods.week(span.last, tz).start - pd.Timedelta(weeks=history_weeks))
-        start = periods.week(start.tz_convert(tz).date(), tz).start
+    if history_weeks:  # the trend's weeks, and the previous period the tiles compare with
+        first = periods.week(span.last, tz).start - pd.Timedelta(weeks=history_weeks - 1)
+        first = periods.week(first.tz_convert(tz).date(), tz).start
+        start = min(start, first, span.previous().start)
     if input_files:
         frames, manifests, rejects = _read_exports(input_files.split(";"), policy, now)
-        evaluated = evaluate(frames, policy=policy, as_of=now)
-        in_span = (evaluated["received_at"] >= start) & (evaluated["received_at"] < span.end)
-        evaluated = evaluated[in_span].reset_index(drop=True)
     else:
         engine = store.connect(database_url(db_url or None))
         try:
             frames = store.read_frames(engine, start, span.end, policy=policy)
-            evaluated = evaluate(frames, policy=policy, as_of=now)
             manifests = store.manifests(engine)
             rejects = store.rejects(engine)
         finally:
             engine.dispose()
-    requests = evaluated[evaluated["received_at"] >= span.start].reset_index(drop=True)
-    return ReportData(span, policy, requests, evaluated, manifests, rejects, now)
+    requests, history = _judge(frames, policy, start, span, now)
+    return ReportData(span, policy, requests, history, manifests, rejects, now, frames, start)
+
+
+def _judge(
+    frames: dict[str, pd.DataFrame],
+    policy: PolicySet,
+    start: pd.Timestamp,
+    span: periods.Period,
+    now: pd.Timestamp,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluated requests received in ``span`` and in ``[start, span.end)``, judged at ``now``."""
+    evaluated = evaluate(frames, policy=policy, as_of=now)
+    received = evaluated["received_at"]
+    history = evaluated[(received >= start) & (received < span.end)].reset_index(drop=True)
+    requests = history[history["received_at"] >= span.start].reset_index(drop=True)
+    return requests, history
+
+
+def rejudge(data: ReportData, policy: PolicySet) -> ReportData:
+    """The same requests judged again under ``policy`` (e.g. from :func:`what_if_policy`).
+
+    The frames already read are evaluated again at the same ``generated_at``: no second read.
+
+    Raises:
+        ValueError: ``policy`` recognises other tickets as requests than ``data.policy`` (another
+            request filter or effective date), so the frames read may lack some of them.
+    """
+    recognising = [(v.effective_from, v.request_filter) for v in policy.versions]
+    if recognising != [(v.effective_from, v.request_filter) for v in data.policy.versions]:
+        raise ValueError("rejudge: the policy recognises other requests; load the data again")
+    requests, history = _judge(data.frames, policy, data.start, data.period, data.generated_at)
+    return dataclasses.replace(data, policy=policy, requests=requests, history=history)
 
 
 def _read_exports(

@@ -46,13 +46,9 @@ reports.distributions(data)
 # The same requests judged under the alternative threshold and fee (parameters of this notebook).
 
 # %%
-alternative = reports.load(
-    period,
-    db_url=db_url,
-    input_files=input_files,
-    policy=reports.what_if_policy(
-        data.policy, threshold_hours=what_if_threshold_hours, fee=what_if_fee
-    ),
+alternative = reports.rejudge(
+    data,
+    reports.what_if_policy(data.policy, threshold_hours=what_if_threshold_hours, fee=what_if_fee),
 )
 reports.what_if(data, alternative)
 

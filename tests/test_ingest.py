@@ -15,12 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ipchange_core import ingest
 from ipchange_core.errors import InvalidInputError, PolicyError
 from ipchange_core.ingest import (
     FORMAT_TABLES,
     REJECT_COLUMNS,
     ParsedFile,
     detect_format,
+    file_sha256,
     read_file,
     strftime_regex,
 )
@@ -389,6 +391,42 @@ def test_a_key_rejected_for_itself_is_not_also_a_duplicate(tmp_path: Path) -> No
     parsed = read_file(write(tmp_path, "tickets.csv", "\n".join(lines) + "\n"))
     assert_reconciles(parsed)
     assert parsed.rejects["reason"].str.contains("blank").all()
+
+
+@given(st.lists(st.sampled_from(["T-1", "T-2", "T-3", "T-4", " ", "T-2 "]), max_size=12))
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_duplicates_are_found_whatever_the_key_hashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ids: list[str]
+) -> None:
+    """Keys whose hashes repeat are compared as texts: if every hash collided, the same rows
+    would still be rejected as duplicates (and only those)."""
+    lines = [header("intake"), *(row("intake", ticket_id=t) for t in ids)]
+    path = write(tmp_path, "intake.csv", "\n".join(lines) + "\n")
+    honest = read_file(path)
+    with monkeypatch.context() as m:
+        m.setattr(ingest, "text_hashes", lambda values: np.zeros(len(values), dtype=np.int64))
+        colliding = read_file(path)
+    assert_reconciles(colliding)
+    shown = ["line", "column", "reason"]
+    assert colliding.rejects[shown].to_numpy().tolist() == honest.rejects[shown].to_numpy().tolist()
+    pd.testing.assert_frame_equal(colliding.frame, honest.frame)
+    stripped = [t.strip() for t in ids]
+    repeated = {line for line, t in enumerate(stripped, start=2) if t and stripped.count(t) > 1}
+    assert set(honest.rejects.loc[honest.rejects["reason"].str.contains("duplicate"), "line"]) == (
+        repeated
+    )
+
+
+def test_a_given_sha256_is_the_files_and_is_not_computed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "intake.csv", header("intake") + "\n" + row("intake") + "\n")
+    digest = file_sha256(path)
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert read_file(path).sha256 == digest
+    with monkeypatch.context() as m:
+        m.setattr(ingest, "hashlib", None)  # any hashing in ingest would fail
+        assert read_file(path, sha256=digest).sha256 == digest
 
 
 # --- CSV structure ------------------------------------------------------------------------------

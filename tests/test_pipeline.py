@@ -1,15 +1,87 @@
-"""pipeline.write_csv: the bytes of pandas' ``to_csv`` (CRLF, minimal quoting), built in Arrow."""
+"""ipchange_core.pipeline: load_file's hashing of a file, and write_csv (the bytes of pandas'
+``to_csv``: CRLF, minimal quoting, built in Arrow)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipchange_core.pipeline import write_csv
+from ipchange_core import ingest, pipeline, store
+from ipchange_core.pipeline import load_file, write_csv
+from ipchange_core.policy import load_policy
+
+HEADER = "ticket_id,subject,department,status,creator,created_at,updated_at\n"
+
+
+def tickets_csv(n: int, status: str = "New", *, changed: int = 0) -> str:
+    """``n`` tickets; the first ``changed`` of them with ``status`` and a later updated_at."""
+    return HEADER + "".join(
+        f"PIP-{i:04d},IP change {i},Implementation,{status if i < changed else 'New'},staff,"
+        f"2026-11-16T09:{i % 60:02d}:00-06:00,"
+        f"2026-11-16T{12 + (i < changed)}:00:00-06:00\n"
+        for i in range(n)
+    )
+
+
+def test_a_reload_hashes_the_file_once(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repeat check hashes the file; the read takes that digest instead of hashing it."""
+    policy = load_policy()
+    path = tmp_path / "tickets.csv"
+    path.write_text(tickets_csv(30))
+    load_file(engine, path, policy)
+    path.write_text(tickets_csv(30, "Closed", changed=3))  # a later export: not a repeat
+    digests: list[str] = []
+    real = hashlib.sha256
+
+    def counted(*args: Any) -> Any:
+        digests.append("")
+        return real(*args)
+
+    monkeypatch.setattr(ingest, "hashlib", SimpleNamespace(sha256=counted))
+    result, parsed = load_file(engine, path, policy)
+    monkeypatch.undo()
+    assert len(digests) == 1
+    assert parsed.sha256 == real(path.read_bytes()).hexdigest()
+    assert store.manifests(engine)["sha256"].tolist()[-1] == parsed.sha256
+    assert (result.updated, result.unchanged, parsed.rows_known) == (3, 27, 27)
+
+
+def test_a_file_changed_while_it_is_read_is_read_again(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest of the repeat check is not taken for bytes that changed since."""
+    policy = load_policy()
+    path = tmp_path / "tickets.csv"
+    path.write_text(tickets_csv(30))
+    load_file(engine, path, policy)
+    path.write_text(tickets_csv(30, "Closed", changed=3))
+    final = tickets_csv(31, "Open", changed=5)  # what the exporter writes meanwhile
+    real_read = pipeline.read_file
+    reads: list[str | None] = []
+
+    def read_then_rewrite(*args: Any, **kwargs: Any) -> ingest.ParsedFile:
+        reads.append(kwargs.get("sha256"))
+        parsed = real_read(*args, **kwargs)
+        if len(reads) == 1:
+            path.write_text(final)
+        return parsed
+
+    monkeypatch.setattr(pipeline, "read_file", read_then_rewrite)
+    result, parsed = load_file(engine, path, policy)
+    assert reads[0] is not None and reads[1:] == [None]  # the second read hashes what it reads
+    assert parsed.sha256 == hashlib.sha256(final.encode()).hexdigest()
+    assert (result.read, result.inserted, result.updated) == (31, 1, 5)
+    assert set(store.read_frames(engine)["tickets"]["status"]) == {"Open", "New"}
 
 
 def pandas_bytes(frame: pd.DataFrame) -> bytes:

@@ -122,3 +122,24 @@ def test_records_match_the_slow_reference(body: bytes) -> None:
     for begin, end, h in zip(texts.begins, texts.ends, texts.hashes, strict=True):
         assert by_text.setdefault(body[begin:end], int(h)) == int(h)
     assert len(set(by_text.values())) == len(by_text)  # different texts, different hashes
+
+
+texts_of_records = st.lists(st.sampled_from(["A,1", "B,2", "C,3", "D,4", "E,5"]), max_size=10)
+
+
+@given(texts_of_records, texts_of_records, st.booleans())
+def test_known_matches_the_slow_reference(old: list[str], new: list[str], renamed: bool) -> None:
+    """A record is known at its position in the old records when it appears once in the new
+    text, the old records are unique and the headers agree; else -1."""
+    old_texts = record_texts(("id,x\n" + "".join(f"{r}\n" for r in dict.fromkeys(old))).encode())
+    new_body = ("id,y\n" if renamed else "id,x\n") + "".join(f"{r}\n" for r in new)
+    new_texts = record_texts(new_body.encode())
+    if old_texts is None or new_texts is None:  # no records at all
+        return
+    old_records = list(dict.fromkeys(old))
+    previous = RecordHashes(1, old_texts.header, old_texts.hashes, np.arange(len(old_records)))
+    expected = [
+        old_records.index(r) if not renamed and r in old_records and new.count(r) == 1 else -1
+        for r in new
+    ]
+    assert new_texts.known(previous).tolist() == expected

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
+import pandas as pd
 import pytest
 from report_fixtures import EMAILS_AND_PHONES, build_db
 
 from ipchange_core import render, reports
+from ipchange_core.policy import RequestFilter
 
 pytestmark = pytest.mark.xdist_group("reports")  # one worker builds the reports once
 
@@ -132,3 +135,57 @@ def test_explorer_reads_export_files_without_a_database(built, tmp_path):
     text = page.html.read_text(encoding="utf-8")
     assert "Ticket explorer" in text
     assert from_files.requests["ticket_id"].iloc[0] in text  # requests came from the files
+
+
+@pytest.mark.parametrize(
+    ("period", "history_weeks", "weeks"),
+    [
+        ("2026-W45", 0, {"2026-W45"}),  # no history: the period alone
+        ("2026-W45", 1, {"2026-W44", "2026-W45"}),  # one trend week, and the week compared with
+        ("2026-W45", 2, {"2026-W44", "2026-W45"}),
+        ("2026-W46", 2, {"2026-W45", "2026-W46"}),  # W44 would be a third week: not read
+        ("2026-W46", 3, {"2026-W44", "2026-W45", "2026-W46"}),
+    ],
+)
+def test_history_is_the_trend_weeks_and_the_previous_period(built, period, history_weeks, weeks):
+    """``history_weeks`` ISO weeks ending with the period's last week, plus the previous period.
+
+    The sample's requests lie in W44, W45 and W46.
+    """
+    data = reports.load(period, db_url=built["db"], history_weeks=history_weeks)
+    assert set(reports._week_label(data.history["received_at"], data.tz)) == weeks
+    in_period = data.history["received_at"] >= data.period.start
+    assert data.requests.equals(data.history[in_period].reset_index(drop=True))
+
+
+def test_month_history_holds_the_whole_previous_month(built):
+    """The tiles compare a month with the month before: all of it is read, not only 8 weeks."""
+    data = reports.load("2026-12", db_url=built["db"], history_weeks=1)
+    november = reports.load("2026-11", db_url=built["db"])
+    assert len(november.requests) > 0
+    got = data.history[data.history["received_at"] < data.period.start].reset_index(drop=True)
+    assert got["ticket_id"].tolist() == november.requests["ticket_id"].tolist()
+
+
+def test_rejudge_equals_a_fresh_load_under_the_other_policy(built):
+    """The explorer's what-if judges the frames already read: the same as reading them again."""
+    data = reports.load(PERIOD, db_url=built["db"], history_weeks=2)
+    alt = reports.what_if_policy(data.policy, threshold_hours=72, fee=300)
+    again = reports.load(PERIOD, db_url=built["db"], history_weeks=2, policy=alt)
+    got = reports.rejudge(data, alt)
+    assert got.policy is alt and got.generated_at == data.generated_at
+    columns = ["ticket_id", "received_at", "short_notice", "fee_status", "fee_cents", "flags"]
+    for name in ("requests", "history"):
+        mine, fresh = getattr(got, name)[columns], getattr(again, name)[columns]
+        pd.testing.assert_frame_equal(mine, fresh, obj=name)
+    changed = got.requests["fee_status"] != data.requests["fee_status"]
+    assert changed.any()  # 72 h: more short-notice requests than at 48 h
+
+
+def test_rejudge_refuses_a_policy_that_recognises_other_requests(built):
+    data = reports.load(PERIOD, db_url=built["db"])
+    other = dataclasses.replace(
+        data.policy.latest, request_filter=RequestFilter(("Incident",), (), "")
+    )
+    with pytest.raises(ValueError, match="recognises other requests"):
+        reports.rejudge(data, dataclasses.replace(data.policy, versions=(other,)))

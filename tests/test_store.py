@@ -647,6 +647,21 @@ def test_a_small_file_into_a_large_table_is_compared_by_ticket(engine: sa.Engine
     assert stored.set_index("ticket_id").loc[small.loc[1, "ticket_id"], "owner"] == "Somebody New"
 
 
+@pytest.mark.parametrize("block", [1, 7, 50])
+def test_rows_sent_in_several_copy_blocks_all_arrive(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """PostgreSQL takes the rows in COPY blocks written one ahead by a worker (SQLite: as is)."""
+    monkeypatch.setattr(store, "_PG_COPY_ROWS", block)
+    old = tickets_frame(50)
+    first = store.load(engine, parsed("tickets", old), policy_version="t")  # into the empty table
+    new = pd.concat([old, tickets_frame(9, prefix="NEW")], ignore_index=True)
+    new.loc[[0, 13, 49], "status"] = "Closed (changed)"
+    second = store.load(engine, parsed("tickets", new), policy_version="t")  # staged and merged
+    assert (first.inserted, second.inserted, second.updated, second.unchanged) == (50, 9, 3, 47)
+    pd.testing.assert_frame_equal(store.read_frames(engine)["tickets"], expected("tickets", new))
+
+
 def test_changed_event_intake_and_change_rows_are_updated(engine: sa.Engine) -> None:
     data = four_tables()
     for table, frame in data.items():
