@@ -31,15 +31,21 @@ def tickets_csv(n: int, status: str = "New", *, changed: int = 0) -> str:
     )
 
 
+def reexported(engine: sa.Engine, tmp_path: Path) -> Path:
+    """tickets.csv loaded once, then rewritten as a later export with 3 tickets changed."""
+    path = tmp_path / "tickets.csv"
+    path.write_text(tickets_csv(30))
+    load_file(engine, path, load_policy())
+    path.write_text(tickets_csv(30, "Closed", changed=3))  # a later export: not a repeat
+    return path
+
+
 def test_a_reload_hashes_the_file_once(
     engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The repeat check hashes the file; the read takes that digest instead of hashing it."""
     policy = load_policy()
-    path = tmp_path / "tickets.csv"
-    path.write_text(tickets_csv(30))
-    load_file(engine, path, policy)
-    path.write_text(tickets_csv(30, "Closed", changed=3))  # a later export: not a repeat
+    path = reexported(engine, tmp_path)
     digests: list[str] = []
     real = hashlib.sha256
 
@@ -61,10 +67,7 @@ def test_a_file_changed_while_it_is_read_is_read_again(
 ) -> None:
     """The digest of the repeat check is not taken for bytes that changed since."""
     policy = load_policy()
-    path = tmp_path / "tickets.csv"
-    path.write_text(tickets_csv(30))
-    load_file(engine, path, policy)
-    path.write_text(tickets_csv(30, "Closed", changed=3))
+    path = reexported(engine, tmp_path)
     final = tickets_csv(31, "Open", changed=5)  # what the exporter writes meanwhile
     real_read = pipeline.read_file
     reads: list[str | None] = []
