@@ -63,6 +63,7 @@ from ipchange_core.records import (
     bare_cr,
     quoted_line_feeds,
     record_texts,
+    repeats,
     text_hashes,
 )
 from ipchange_core.schema import SOURCE_LINE, TABLES, Column, typed_dtypes
@@ -562,8 +563,7 @@ class _FileKeys:
 
     def rejects(self) -> pd.DataFrame:
         """One reject per copy of every key seen more than once (``line``, ``column``, …)."""
-        hashes = np.sort(np.concatenate([np.empty(0, np.int64), *self._hashes]))
-        repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+        repeated = repeats(np.concatenate([np.empty(0, np.int64), *self._hashes]))
         if not len(repeated):
             return no_rejects()
         suspects = pa.concat_tables(
@@ -1371,8 +1371,7 @@ def _reject_duplicates(
     """
     keys = KEYS[table]
     valid = _np(key.is_valid())
-    ordered = np.sort(hashes[valid])
-    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    repeated = repeats(hashes[valid])
     if not len(repeated):
         return
     suspects = np.flatnonzero(valid & np.isin(hashes, repeated))

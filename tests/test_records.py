@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ipchange_core.records import RecordHashes, record_texts, text_hashes
+from ipchange_core.records import RecordHashes, record_texts, repeats, text_hashes
 
 
 def reference(body: bytes) -> list[tuple[int, int, int]] | None:
@@ -143,3 +145,9 @@ def test_known_matches_the_slow_reference(old: list[str], new: list[str], rename
         for r in new
     ]
     assert new_texts.known(previous).tolist() == expected
+
+
+@given(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(-3, 3), max_size=60))
+def test_repeats_are_the_values_seen_twice(values: list[int]) -> None:
+    expected = sorted(v for v, n in Counter(values).items() if n > 1)
+    assert repeats(np.array(values, dtype=np.int64)).tolist() == expected
