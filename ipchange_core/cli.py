@@ -22,6 +22,7 @@ from ipchange_core.config import DEMO_DIR, LOADS_DIR, REPORTS_DIR, database_url,
 from ipchange_core.errors import InvalidInputError, IpchangeError
 
 if TYPE_CHECKING:
+    from ipchange_core.digest import FileDigest
     from ipchange_core.periods import Period
     from ipchange_core.policy import PolicySet
 
@@ -175,8 +176,27 @@ def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _hashed(
+    ctx: click.Context, param: click.Parameter, paths: tuple[Path, ...]
+) -> tuple[FileDigest, ...]:
+    """Start hashing the files in the background (:class:`ipchange_core.digest.FileDigest`).
+
+    The command then imports pandas and SQLAlchemy for seconds, while a reload's repeat check
+    needs each file's SHA-256 first.
+    """
+    from ipchange_core.digest import FileDigest
+
+    return FileDigest.start_all(paths)
+
+
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "files",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_hashed,
+)
 @click.option(
     "--format",
     "fmt",
@@ -200,7 +220,7 @@ def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @db_option
 @policy_option
 def ingest(
-    files: tuple[Path, ...],
+    files: tuple[FileDigest, ...],
     fmt: str,
     mapping: Path | None,
     rejects_dir: Path,
@@ -218,9 +238,12 @@ def ingest(
     engine = store.connect(db)
     click.echo(f"database: {display_url(db)}")
     exit_code = EXIT_OK
-    for path in files:
+    for digest in files:
+        path = digest.path
         try:
-            result, parsed = load_file(engine, path, policy, fmt=fmt, mapping=mapping)
+            result, parsed = load_file(
+                engine, path, policy, fmt=fmt, mapping=mapping, digest=digest
+            )
         except InvalidInputError as exc:
             click.echo(f"refused: {exc}", err=True)
             exit_code = EXIT_FATAL

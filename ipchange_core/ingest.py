@@ -75,7 +75,6 @@ __all__ = [
     "KayakoLookups",
     "ParsedFile",
     "detect_format",
-    "file_sha256",
     "read_file",
     "strftime_regex",
 ]
@@ -670,24 +669,6 @@ def _read_bytes(path: Path) -> bytes:
         raise InvalidInputError(
             f"cannot read the file: {err.strerror or err}", file=path.name
         ) from None
-
-
-def file_sha256(path: Path) -> str:
-    """Return the SHA-256 (hex) of a file's bytes, read in 1 MiB blocks (memory stays flat).
-
-    Raises:
-        InvalidInputError: The file cannot be read.
-    """
-    digest = hashlib.sha256()
-    try:
-        with Path(path).open("rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
-    except OSError as err:
-        raise InvalidInputError(
-            f"cannot read the file: {err.strerror or err}", file=Path(path).name
-        ) from None
-    return digest.hexdigest()
 
 
 def _line_of(data: bytes, offset: int) -> int:

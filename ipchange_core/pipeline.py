@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from ipchange_core import schema, store
 from ipchange_core.atomic import atomic_write
+from ipchange_core.digest import FileDigest
 from ipchange_core.export import formula_safe
 from ipchange_core.ingest import (
     CANONICAL_FORMATS,
@@ -20,7 +21,6 @@ from ipchange_core.ingest import (
     REJECT_COLUMNS,
     ParsedFile,
     detect_format,
-    file_sha256,
     read_file,
 )
 from ipchange_core.policy import PolicySet
@@ -36,6 +36,7 @@ def load_file(
     *,
     fmt: str = "auto",
     mapping: Path | None = None,
+    digest: FileDigest | None = None,
 ) -> tuple[store.LoadResult, ParsedFile]:
     """Read, validate and load one file in one transaction, under the latest policy version.
 
@@ -48,14 +49,27 @@ def load_file(
     A Kayako XML export is read and loaded in blocks (``read_file(spill=True)``): memory stays
     flat as the file grows, and the returned :class:`ParsedFile` has no rows in ``frame``.
 
+    Args:
+        engine: From :func:`store.connect`.
+        path: The file.
+        policy: The policy; its latest version reads the file and is recorded in the manifest.
+        fmt: ``auto`` (:func:`ipchange_core.ingest.detect_format`) or an input format.
+        mapping: Column mapping of a Kayako report CSV (``None``: the packaged one).
+        digest: The file's SHA-256, if the caller started computing it early
+            (:meth:`FileDigest.start_all`, on the same ``path``); else it is computed here
+            when needed.
+
     Raises:
         InvalidInputError: the file is refused whole (nothing is loaded).
     """
     latest = policy.latest
     path = Path(path)
+    if digest is None:
+        digest = FileDigest(path)
+    elif digest.path != path:
+        raise ValueError(f"the digest of {digest.path} given for {path}")
     if fmt == "auto":
         fmt = detect_format(path, mapping=mapping)
-    digest = _FileDigest(path)
     if mapping is None and fmt in FORMAT_TABLES:
         repeat = store.repeat_load(
             engine,
@@ -74,7 +88,7 @@ def load_file(
         previous = store.previous_records(
             engine, FORMAT_TABLES[fmt], format=fmt, policy_version=latest.version
         )
-        sha256 = digest.unchanged()  # the repeat check hashed the file: not again
+        sha256 = digest.unchanged()  # hashed for the repeat check or in the background: not again
         parsed = read(previous=previous, sha256=sha256)
         if sha256 is not None and digest.unchanged() is None:  # the file changed meanwhile
             parsed = read(previous=previous)
@@ -85,36 +99,6 @@ def load_file(
     parsed = read(spill=True)  # a Kayako XML export: its rows wait on disk, not in memory
     with parsed:  # (their temporary file goes once they are loaded)
         return store.load(engine, parsed, policy_version=latest.version), parsed
-
-
-class _FileDigest:
-    """A file's SHA-256, computed at most once, and whether the file is still as it was then.
-
-    Calling it returns the digest (computing it the first time, see
-    :func:`ipchange_core.ingest.file_sha256`).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._hex: str | None = None
-        self._stat: tuple[int, ...] | None = None
-
-    def __call__(self) -> str:
-        if self._hex is None:
-            self._stat = self._identity()
-            self._hex = file_sha256(self._path)
-        return self._hex
-
-    def unchanged(self) -> str | None:
-        """The digest if it was computed and the file's inode, size and times are as then."""
-        return self._hex if self._hex is not None and self._identity() == self._stat else None
-
-    def _identity(self) -> tuple[int, ...] | None:
-        try:
-            st = self._path.stat()
-        except OSError:  # the read reports it
-            return None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _repeated_file(

@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipchange_core import ingest
+from ipchange_core.digest import file_sha256
 from ipchange_core.errors import InvalidInputError, PolicyError
 from ipchange_core.ingest import (
     FORMAT_TABLES,
     REJECT_COLUMNS,
     ParsedFile,
     detect_format,
-    file_sha256,
     read_file,
     strftime_regex,
 )

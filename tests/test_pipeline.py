@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ipchange_core import digest as digest_module
 from ipchange_core import ingest, pipeline, store
+from ipchange_core.digest import FileDigest
 from ipchange_core.pipeline import load_file, write_csv
 from ipchange_core.policy import load_policy
 
@@ -40,10 +42,12 @@ def reexported(engine: sa.Engine, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("started", [False, True], ids=["hashed-when-needed", "started-early"])
 def test_a_reload_hashes_the_file_once(
-    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: bool
 ) -> None:
-    """The repeat check hashes the file; the read takes that digest instead of hashing it."""
+    """The repeat check hashes the file (or takes the digest started early, as the CLI does);
+    the read takes that digest instead of hashing it."""
     policy = load_policy()
     path = reexported(engine, tmp_path)
     digests: list[str] = []
@@ -53,13 +57,24 @@ def test_a_reload_hashes_the_file_once(
         digests.append("")
         return real(*args)
 
-    monkeypatch.setattr(ingest, "hashlib", SimpleNamespace(sha256=counted))
-    result, parsed = load_file(engine, path, policy)
+    for module in (ingest, digest_module):
+        monkeypatch.setattr(module, "hashlib", SimpleNamespace(sha256=counted))
+    early = FileDigest.start_all([path])[0] if started else None
+    result, parsed = load_file(engine, path, policy, digest=early)
     monkeypatch.undo()
     assert len(digests) == 1
     assert parsed.sha256 == real(path.read_bytes()).hexdigest()
     assert store.manifests(engine)["sha256"].tolist()[-1] == parsed.sha256
     assert (result.updated, result.unchanged, parsed.rows_known) == (3, 27, 27)
+
+
+def test_a_digest_of_another_file_is_refused(engine: sa.Engine, tmp_path: Path) -> None:
+    path, other = tmp_path / "tickets.csv", tmp_path / "other.csv"
+    path.write_text(tickets_csv(3))
+    other.write_text(tickets_csv(4))
+    with pytest.raises(ValueError, match=r"other\.csv"):
+        load_file(engine, path, load_policy(), digest=FileDigest(other))
+    assert store.manifests(engine).empty  # nothing was loaded
 
 
 def test_a_file_changed_while_it_is_read_is_read_again(
