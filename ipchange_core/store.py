@@ -88,7 +88,7 @@ from ipchange_core import config, schema
 from ipchange_core.errors import InvalidInputError, IpchangeError
 from ipchange_core.isotext import iso_text
 from ipchange_core.policy import PolicySet
-from ipchange_core.records import RecordHashes, repeats
+from ipchange_core.records import RecordHashes, repeats, text_hashes
 from ipchange_core.requests import (
     char_variants,
     filter_matcher,
@@ -721,7 +721,7 @@ class _Batch:
     table: str
     frame: pd.DataFrame
     kinds: dict[str, str]  # column -> text | instant | flag | bool
-    text: dict[str, tuple[np.ndarray, np.ndarray | None]]  # column -> (values, codes or None)
+    text: dict[str, tuple[np.ndarray, np.ndarray]]  # factorized text column -> (values, codes)
     numbers: dict[str, np.ndarray]  # column -> int64 (µs, NaT = min int) or int8 flags
     key_hash: np.ndarray
     row_hash: np.ndarray
@@ -736,7 +736,9 @@ class _Batch:
         for j, name in enumerate(self.kinds):
             if name in self.text:
                 values, codes = self.text[name]
-                matrix[:, j] = values[rows] if codes is None else values[codes[rows]]
+                matrix[:, j] = values[codes[rows]]
+            elif self.kinds[name] == "text":  # (nearly) all distinct: Python text block by block
+                matrix[:, j] = self.frame[name].array.take(rows).to_numpy(dtype=object)
             else:
                 matrix[:, j] = self.numbers[name][rows].astype(object)
         matrix[:, -2] = self.key_hash[rows].astype(object)
@@ -745,8 +747,9 @@ class _Batch:
 
     def ticket_ids(self) -> np.ndarray:
         """The distinct ticket_id values of the batch (an object array)."""
-        values, codes = self.text["ticket_id"]
-        return pd.unique(values) if codes is None else values
+        if "ticket_id" in self.text:
+            return self.text["ticket_id"][0]
+        return pd.unique(self.frame["ticket_id"].to_numpy(dtype=object))
 
     def arrow(self, rows: np.ndarray) -> pa.Table:
         """Arrow table of the selected rows: data columns, key_hash, row_hash."""
@@ -784,7 +787,7 @@ def _conform(frame: pd.DataFrame, table: str, file: str) -> pd.DataFrame:
 
 def _batch(frame: pd.DataFrame, table: str) -> _Batch:
     kinds: dict[str, str] = {}
-    text: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    text: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     numbers: dict[str, np.ndarray] = {}
     hashes: dict[str, np.ndarray] = {}
     for name, dtype in schema.typed_dtypes(table).items():
@@ -792,12 +795,12 @@ def _batch(frame: pd.DataFrame, table: str) -> _Batch:
         if dtype == "str":
             kinds[name] = "text"
             # Hash (and later bind) each distinct value once, unless a sample shows the values
-            # (nearly) all distinct, when factorizing them would cost more than it saves.
+            # (nearly) all distinct, when factorizing them would cost more than it saves: then
+            # they become Python text a block at a time, to be hashed and later to be bound
+            # (a whole column of 3M took ~0.2 GB, and hashing it as many again).
             sample = column.iloc[:: max(1, len(column) // 2000)]
             if len(sample) >= 100 and sample.nunique() >= 0.99 * len(sample):
-                values = column.to_numpy(dtype=object)
-                text[name] = (values, None)
-                hashes[name] = pd.util.hash_array(values, categorize=False)
+                hashes[name] = text_hashes(pa.array(column)).view(np.uint64)
             else:
                 codes, uniques = pd.factorize(column)
                 values = np.asarray(uniques, dtype=object)

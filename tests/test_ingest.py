@@ -417,6 +417,58 @@ def test_duplicates_are_found_whatever_the_key_hashes(
     )
 
 
+EVENT_TIMES = [
+    "2026-11-23T09:00:00-06:00",
+    "2026-11-23T15:00:00Z",  # the same instant as the first
+    "2026-11-23 09:15",
+    "2026-03-08 02:30",  # does not exist in America/Chicago
+    "2026-11-01 01:30",  # happens twice there
+    "2026-02-30T10:00:00Z",
+    "2026-11-23T09:00:00.1234567Z",
+    "31/02/2026 9am",
+    "",
+]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["T-1", "T-2", "T-3", ""]),
+            st.sampled_from(EVENT_TIMES),
+            st.sampled_from(["status", "Owner", "colour"]),
+        ),
+        min_size=1,
+        max_size=14,
+    ),
+    st.integers(min_value=1, max_value=4),
+)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_times_and_keys_checked_in_blocks_give_the_whole_file_result(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    events: list[tuple[str, str, str]],
+    block: int,
+) -> None:
+    """Times are parsed and natural keys hashed a block of rows at a time: any block size gives
+    the result of one block for the whole file (rows, rejects, record and key hashes)."""
+    lines = [
+        header("ticket_events"),
+        *(row("ticket_events", ticket_id=t, at=at, field=f) for t, at, f in events),
+    ]
+    path = write(tmp_path, "ticket_events.csv", "\n".join(lines) + "\n")
+    whole = read_file(path)
+    with monkeypatch.context() as m:
+        m.setattr(ingest, "_TIME_BLOCK", block)
+        m.setattr(ingest, "_KEY_BLOCK", block)
+        blocks = read_file(path)
+    assert_reconciles(blocks)
+    pd.testing.assert_frame_equal(blocks.frame, whole.frame)
+    pd.testing.assert_frame_equal(blocks.rejects, whole.rejects)
+    assert whole.records is not None and blocks.records is not None
+    assert blocks.records.hashes.tolist() == whole.records.hashes.tolist()
+    assert blocks.records.keys.tolist() == whole.records.keys.tolist()
+
+
 def test_a_given_sha256_is_the_files_and_is_not_computed_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -635,6 +635,23 @@ def test_a_newer_export_updates_only_the_changed_rows(engine: sa.Engine) -> None
     pd.testing.assert_frame_equal(store.read_frames(engine)["tickets"], expected("tickets", new))
 
 
+def test_distinct_and_repeated_text_hash_and_bind_alike() -> None:
+    """Text columns whose values are (nearly) all distinct are hashed and bound a block at a
+    time, others once per distinct value: a row gets the same hashes and bound values either
+    way (stored hashes decide what a reload changes)."""
+    distinct = tickets_frame(300)
+    repeated = pd.concat([distinct, distinct], ignore_index=True)
+    one = store._batch(store._conform(distinct, "tickets", "a.csv"), "tickets")
+    two = store._batch(store._conform(repeated, "tickets", "b.csv"), "tickets")
+    assert "ticket_id" not in one.text and "ticket_id" in two.text  # the two ways
+    assert two.key_hash[:300].tolist() == one.key_hash.tolist()
+    assert two.row_hash[:300].tolist() == one.row_hash.tolist()
+    assert len(set(one.key_hash.tolist())) == 300
+    rows = np.arange(0, 300, 7)
+    assert two.sqlite_rows(rows).tolist() == one.sqlite_rows(rows).tolist()
+    assert sorted(one.ticket_ids()) == sorted(distinct["ticket_id"])
+
+
 def test_a_small_file_into_a_large_table_is_compared_by_ticket(engine: sa.Engine) -> None:
     big = tickets_frame(500)
     store.load(engine, parsed("tickets", big), policy_version="t")
