@@ -27,6 +27,7 @@ import functools
 import gc
 import io
 import itertools
+import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,8 +43,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from sqlalchemy import (
-    ARRAY,
     DDL,
+    JSON,
     BigInteger,
     Column,
     ColumnElement,
@@ -75,7 +76,6 @@ from sqlalchemy import (
     select,
     true,
     type_coerce,
-    union,
 )
 from sqlalchemy import Table as SATable
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -1472,20 +1472,6 @@ def _window(column: Any, start: datetime | None, end: datetime | None) -> Column
     return and_(true(), *conditions)
 
 
-def _period_ids(
-    start: datetime | None,
-    end: datetime | None,
-    recognised: ColumnElement[bool] | None = None,
-    *,
-    walk: frozenset[str] = frozenset(),
-) -> Select[Any]:
-    """ticket_ids received in [start, end) (received = earliest known time), each once.
-
-    The union of :func:`_period_parts` (see there).
-    """
-    return union(*_period_parts(start, end, recognised, walk=walk))
-
-
 def _period_parts(
     start: datetime | None,
     end: datetime | None,
@@ -1548,26 +1534,15 @@ _SELECTED = SATable(
 """SQLite: the ticket_ids being read, computed once per read in the reading transaction."""
 
 
-def _recognised(
-    conn: Connection, policy: PolicySet, start: datetime | None, end: datetime | None
-) -> ColumnElement[bool]:
-    """A condition on ``tickets``: the request filter of the version in force at created_at.
+def _recognised(conn: Connection, policy: PolicySet) -> ColumnElement[bool]:
+    """SQLite: a condition on ``tickets``, the request filter of the version in force at created_at.
 
-    Only the tickets of :func:`_candidates` (plain SQL) reach the exact filter: SQLite evaluates
-    :func:`ipchange_core.requests.filter_matcher` itself (a function registered on this
-    connection); PostgreSQL cannot run Python, so the period's candidates are read (only the
-    filter's columns) and recognised with :func:`ipchange_core.requests.recognised_tickets`.
+    Only the tickets of :func:`_candidates` (plain SQL) reach the exact filter,
+    :func:`ipchange_core.requests.filter_matcher`, which SQLite evaluates itself (a function
+    registered on this connection). PostgreSQL cannot run Python: see :func:`_pg_selection`.
     """
     tickets = Ticket.__table__
     candidates = _candidates(conn.dialect.name, policy)
-    if conn.dialect.name != "sqlite":
-        needed = ("ticket_id", "created_at", "ticket_type", "tags", "subject")
-        where = _window(tickets.c.created_at, start, end)
-        if candidates is not None:
-            where = and_(where, candidates)
-        frame = _read_table(conn, "tickets", where, needed)
-        ids = frame["ticket_id"][recognised_tickets(frame, policy)].tolist()
-        return tickets.c.ticket_id == func.any(bindparam("recognised", ids, type_=ARRAY(Text)))
     matchers = [filter_matcher(version.request_filter) for version in policy.versions]
 
     @functools.lru_cache(maxsize=1 << 17)  # help-desk subjects repeat: one C call per ticket
@@ -1667,13 +1642,19 @@ def _any_time(conn: Connection, test: Callable[[Any], ColumnElement[bool]]) -> b
 
 @contextmanager
 def _selected(
-    conn: Connection, start: datetime | None, end: datetime | None, policy: PolicySet | None
-) -> Iterator[Callable[[Any], ColumnElement[bool]] | None]:
+    conn: Connection,
+    start: datetime | None,
+    end: datetime | None,
+    policy: PolicySet | None,
+    ticket_columns: Sequence[str] | None,
+) -> Iterator[tuple[Callable[[Any], ColumnElement[bool]] | None, dict[str, pd.DataFrame]]]:
     """Compute the ticket_ids to read once; yield a condition on a ticket_id column (or None).
 
     SQLite keeps them in a temporary table of the connection (dropped afterwards), PostgreSQL,
-    whose reading transaction is read-only, in one array parameter. A bound that no ticket or
-    intake row lies beyond is dropped first (two index look-ups): the same ids, fewer checks.
+    whose reading transaction is read-only, in one parameter (:func:`_pg_selection`, which
+    also reads the tickets, in the columns ``ticket_columns``: yielded beside the condition,
+    ``{"tickets": frame}``; SQLite yields ``{}``). A bound that no ticket or intake row lies
+    beyond is dropped first (two index look-ups): the same ids, fewer checks.
     """
     tickets, intake, changes = Ticket.__table__, Intake.__table__, Change.__table__
     if start is not None and not _any_time(conn, lambda at: at < start):
@@ -1681,16 +1662,15 @@ def _selected(
     if end is not None and not _any_time(conn, lambda at: at >= end):
         end = None
     if policy is None and start is None and end is None:
-        yield None
+        yield None, {}
         return
     if conn.dialect.name != "sqlite":
-        recognised = None if policy is None else _recognised(conn, policy, start, end)
-        ids = conn.execute(_period_ids(start, end, recognised)).scalars().all()
-        yield lambda column: column == func.any(bindparam("ids", ids, type_=ARRAY(Text)))
+        frame, ids = _pg_selection(conn, start, end, policy, ticket_columns)
+        yield _pg_any(ids), {"tickets": frame}
         return
     recognised, walk = None, frozenset()
     if policy is not None:
-        recognised = _recognised(conn, policy, start, end)
+        recognised = _recognised(conn, policy)
         walks = {"changes": select(func.count()).select_from(changes)}
         if end is not None:
             walks["intake"] = select(func.count()).where(intake.c.received_at >= end)
@@ -1702,9 +1682,92 @@ def _selected(
         for part in _period_parts(start, end, recognised, walk=walk):
             insert = _SELECTED.insert().prefix_with("OR IGNORE")
             conn.execute(insert.from_select(["ticket_id"], part))
-        yield lambda column: column.in_(select(_SELECTED.c.ticket_id))
+        yield lambda column: column.in_(select(_SELECTED.c.ticket_id)), {}
     finally:
         _SELECTED.drop(conn)
+
+
+_FILTER_COLUMNS = ("created_at", "ticket_type", "tags", "subject")
+"""The ticket columns :func:`ipchange_core.requests.recognised_tickets` reads."""
+
+
+def _pg_selection(
+    conn: Connection,
+    start: datetime | None,
+    end: datetime | None,
+    policy: PolicySet | None,
+    names: Sequence[str] | None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """PostgreSQL: the tickets (columns ``names``) of the requests received in [start, end).
+
+    The ids of :func:`_period_parts` (with the filter), found in one pass over the period's
+    tickets instead of part by part: the tickets created in the period, each joined (by hash)
+    with its intake and change row, that have either row or are :func:`_candidates` (plain
+    SQL, a superset of the request filter) and whose intake is not before the start. Only the
+    candidates without intake and change rows are judged by the exact filter, in Python
+    (:func:`ipchange_core.requests.recognised_tickets`). An intake row of the period whose
+    ticket was not found so (missing, or created after the period) is looked up on its own.
+    Without ``policy``, every ticket and intake row of the period.
+
+    Returns:
+        The typed tickets frame (unsorted) and the selected ticket_ids, intake rows without a
+        ticket included.
+    """
+    tickets, intake, changes = Ticket.__table__, Intake.__table__, Change.__table__
+    dtypes = schema.typed_dtypes("tickets")
+    names = list(names or dtypes)
+    needed = _FILTER_COLUMNS if policy is not None else ("created_at",)
+    read = [*names, *(n for n in needed if n not in names)]
+    conditions = [_window(tickets.c.created_at, start, end)]
+    if start is not None:  # received = the earlier of created_at and the intake's received_at
+        conditions.append(or_(intake.c.ticket_id.is_(None), intake.c.received_at >= start))
+    judged: ColumnElement[bool] = false()
+    if policy is not None:
+        known = or_(intake.c.ticket_id.is_not(None), changes.c.ticket_id.is_not(None))
+        candidates = _candidates(conn.dialect.name, policy)
+        if candidates is not None:
+            conditions.append(or_(known, candidates))  # in this order: most have an intake
+        judged = ~known
+    query = (
+        _storage_select(conn.dialect.name, tickets, and_(*conditions), read)
+        .add_columns(judged.label("judged"))
+        .select_from(
+            tickets.outerjoin(intake, intake.c.ticket_id == tickets.c.ticket_id).outerjoin(
+                changes, changes.c.ticket_id == tickets.c.ticket_id
+            )
+        )
+    )
+    arrays, n = _pg_columns(conn, query, {**{n: dtypes[n] for n in read}, "judged": "boolean"})
+    judge = arrays.pop("judged").to_numpy()
+    frame = _typed_frame("tickets", arrays, n)
+    if judge.any():
+        keep = ~judge
+        keep[judge] = recognised_tickets(frame[judge], policy).to_numpy(bool)  # type: ignore[arg-type]
+        frame = frame[keep]
+    received = select(func.array_agg(intake.c.ticket_id))  # one row: no Python object per row
+    received = received.where(_window(intake.c.received_at, start, end))
+    found = set(frame["ticket_id"])
+    elsewhere = [i for i in conn.execute(received).scalar_one() or () if i not in found]
+    if elsewhere:
+        late = _read_table(conn, "tickets", _pg_any(elsewhere)(tickets.c.ticket_id), read)
+        early = np.zeros(len(late), dtype=bool)  # created, hence received, before the start
+        if start is not None:
+            early = (late["created_at"] < start).to_numpy(bool)
+        frame = pd.concat([frame, late[~early]], ignore_index=True)
+        elsewhere = sorted(set(elsewhere) - set(late["ticket_id"][early]))
+    return frame[names].reset_index(drop=True), [*found, *elsewhere]
+
+
+def _pg_any(ids: Sequence[str]) -> Callable[[Any], ColumnElement[bool]]:
+    """PostgreSQL: a condition "a ticket_id column is one of ``ids``".
+
+    The ids travel as one JSON text made an array when the statement runs: unlike a literal
+    array (whose every element the planner weighs, and psycopg quotes one by one in Python),
+    the planner then looks each id up in the table's ticket_id index, never scans the table.
+    """
+    text = bindparam("ids", json.dumps(list(ids)), type_=Text)
+    array = func.array(select(func.json_array_elements_text(cast(text, JSON))).scalar_subquery())
+    return lambda column: column == func.any(array)
 
 
 def _storage_select(
@@ -1830,24 +1893,37 @@ def _read_table(
 ) -> pd.DataFrame:
     """The typed columns ``names`` (default all) of a canonical table's rows where ``where``."""
     sa_table = Base.metadata.tables[table]
-    names = list(names or schema.typed_dtypes(table))
+    dtypes = schema.typed_dtypes(table)
+    names = list(names or dtypes)
     query = _storage_select(conn.dialect.name, sa_table, where, names)
     if conn.dialect.name == "sqlite":
-        columns, n = _sqlite_columns(conn, query, names, schema.typed_dtypes(table))
-        return _typed_frame(table, columns, n)
+        columns, n = _sqlite_columns(conn, query, names, dtypes)
+    else:
+        columns, n = _pg_columns(conn, query, {name: dtypes[name] for name in names})
+    return _typed_frame(table, columns, n)
+
+
+def _pg_columns(
+    conn: Connection, query: Select[Any], dtypes: Mapping[str, str]
+) -> tuple[dict[str, pa.ChunkedArray], int]:
+    """The columns of a :func:`_storage_select`-like query on PostgreSQL, and the row count.
+
+    ``dtypes`` names the query's columns in order, each with its typed dtype (text, instant as
+    µs since the epoch, boolean); read in one ``COPY … TO STDOUT`` parsed by Arrow.
+    """
     compiled = query.compile(dialect=conn.dialect)
     data = _pg_copy_out(conn, str(compiled), compiled.params)
-    dtypes = schema.typed_dtypes(table)
+    names = list(dtypes)
     arrow_types = {
         name: pa.string()
-        if dtypes[name] == "str"
+        if dtype == "str"
         else pa.int64()
-        if dtypes[name] == schema.TIMESTAMP_DTYPE
+        if dtype == schema.TIMESTAMP_DTYPE
         else pa.bool_()
-        for name in names
+        for name, dtype in dtypes.items()
     }
     if not data:
-        return _typed_frame(table, {n: pa.array([], arrow_types[n]) for n in names}, 0)
+        return {n: pa.chunked_array([], arrow_types[n]) for n in names}, 0
     parsed = pa_csv.read_csv(
         io.BytesIO(data),
         read_options=pa_csv.ReadOptions(column_names=names, block_size=1 << 24),
@@ -1860,7 +1936,7 @@ def _read_table(
             false_values=["f"],
         ),
     )
-    return _typed_frame(table, {n: parsed[n] for n in names}, parsed.num_rows)
+    return {n: parsed[n] for n in names}, parsed.num_rows
 
 
 def read_frames(
@@ -1921,11 +1997,13 @@ def read_frames(
     with _gc_paused(), _reading(engine) as conn:
         if conn.dialect.name == "sqlite":  # pages by address, not copied in one read() each
             conn.exec_driver_sql(f"PRAGMA mmap_size = {_SQLITE_READ_MMAP}")
-        with _selected(conn, lo, hi, policy) as selected:
+        with _selected(conn, lo, hi, policy, columns.get("tickets")) as (selected, read):
             for table in schema.TABLES:
-                sa_table = Base.metadata.tables[table]
-                where = None if selected is None else selected(sa_table.c.ticket_id)
-                frame = _read_table(conn, table, where, columns.get(table))
+                frame = read.get(table)
+                if frame is None:
+                    sa_table = Base.metadata.tables[table]
+                    where = None if selected is None else selected(sa_table.c.ticket_id)
+                    frame = _read_table(conn, table, where, columns.get(table))
                 keys = list(_KEYS[table])
                 if len(keys) > 1 or not frame[keys[0]].is_monotonic_increasing:
                     frame = frame.sort_values(keys, ignore_index=True)

@@ -75,6 +75,8 @@ CASES = {  # ticket_id: (ticket fields or None, intake received_at or None, chan
     "intake-only": (None, INSIDE, False, True),
     "unrelated-later": ({"subject": "Printer jam", "created_at": AFTER}, None, False, False),
     "request-later": ({"created_at": AFTER}, None, False, False),
+    "ticket-earlier": ({"subject": "Router", "created_at": BEFORE}, INSIDE, False, False),
+    "ticket-later": ({"subject": "Router", "created_at": AFTER}, INSIDE, False, True),
 }
 
 
@@ -118,10 +120,10 @@ def test_sqlite_walks_the_smaller_side_and_uses_the_period_indexes(sqlite_url: s
     load(sqlite, case_data())
     lo, hi = store._utc(START, "start"), store._utc(END, "end")
     with store._reading(sqlite) as conn:
-        recognised = store._recognised(conn, POLICY, lo, hi)
+        recognised = store._recognised(conn, POLICY)
         for walk in (False, True):
             tables = frozenset({"changes", "intake"} if walk else ())
-            query = store._period_ids(lo, hi, recognised, walk=tables)
+            query = sa.union(*store._period_parts(lo, hi, recognised, walk=tables))
             sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
             plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
             assert any("USING INDEX ix_tickets_created_at" in p for p in plan), plan
@@ -193,6 +195,36 @@ def test_requests_only_equals_all_tickets_filtered_to_requests(
     fast = store.read_frames(engine, start, end, policy=policy)
     assert_typed(fast)
     assert_same(fast, requests_of(store.read_frames(engine, start, end), policy))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=help_desks(), start=bounds, end=bounds)
+def test_a_period_reads_every_row_received_in_it(
+    engine: sa.Engine,
+    data: dict[str, pd.DataFrame],
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+) -> None:
+    """Without a policy: the rows of the ids received in [start, end), by the unselected read."""
+    if start is not None and end is not None and end < start:
+        start, end = end, start
+    load(engine, data)
+    whole = store.read_frames(engine)  # no period and no policy: nothing is selected
+    times = [
+        whole["tickets"].set_index("ticket_id")["created_at"],
+        whole["intake"].set_index("ticket_id")["received_at"],
+    ]
+    received = pd.concat(times).groupby(level=0).min()
+    inside = pd.Series(True, index=received.index)
+    if start is not None:
+        inside &= received >= start
+    if end is not None:
+        inside &= received < end
+    ids = set(received.index[inside])
+    expected = {t: f[f["ticket_id"].isin(ids)].reset_index(drop=True) for t, f in whole.items()}
+    assert_same(store.read_frames(engine, start, end), expected)
 
 
 # --- the filter: one definition, in pandas and in the database ---------------------------------

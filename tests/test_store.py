@@ -994,7 +994,7 @@ def test_read_frames_filters_in_sql(sqlite_url: str) -> None:
         store.load(engine, parsed(table, frame), policy_version="t")
     store.read_frames(engine, START, END)
     with engine.connect() as conn:
-        query = store._period_ids(store._utc(START, "start"), store._utc(END, "end"))
+        query = sa.union(*store._period_parts(store._utc(START, "start"), store._utc(END, "end")))
         sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         plans = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
     assert any("USING INDEX ix_tickets_created_at" in p for p in plans), plans
