@@ -15,8 +15,10 @@ one command as a user runs it:
 3. reload of a tickets.csv in which 1 % of tickets changed (status and a newer updated_at);
 4. ``export requests`` for the last year of the data, and for all of it (at the default sizes
    about 100,000 requests, the issue's "100,000 requests in 5 s");
-5. ``report all`` for one week and ``report fees`` for one month out of the full database, and
-   ``report all`` for the same week out of a database holding only that week;
+5. ``report fees`` for one month out of the full database, and ``report all`` for one week out
+   of the full database and out of a database holding only that week, the two in turn
+   :data:`WEEK_RUNS` times (the median of each is compared: one run of 4 notebook kernels on
+   2 cores varies by over a second);
 6. memory of a Kayako XML load as the file grows: ``ingest`` of an export of 15 % of the tickets
    and of one of 150 % (at the default 1M tickets: about 100 MB and 1 GB, the data's XML sliced
    and repeated with new ids), each into a fresh database; the peak RSS of the large file should
@@ -43,6 +45,7 @@ import platform
 import re
 import shlex
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -62,6 +65,7 @@ CANONICAL = ("tickets.csv", "ticket_events.csv", "intake.csv", "changes.csv")
 KAYAKO = ("kayako-tickets.xml", "kayako-audit.csv")
 RSS_LIMIT_MB = 2048
 WEEK_TOLERANCE = 1.10  # "no slower than the week-only database", allowing 10 % timing noise
+WEEK_RUNS = 3  # step 5: the full and week-only report sets run in turn, this many times each
 XML_SIZES = (0.15, 1.5)  # step 6: Kayako XML exports of 15 % and 150 % of the data's tickets
 FLAT_TOLERANCE = 1.25  # step 6: "flat": a 10x larger XML may take at most 25 % more peak RSS
 
@@ -279,6 +283,35 @@ class Bench:
         self.write()
         return row
 
+    def alternating(self, steps: list[tuple[str, list[str]]], backend: str, times: int) -> None:
+        """Run the commands of ``steps`` in turn, ``times`` rounds; one row each, of the median.
+
+        Commands whose times are compared run alternately, so a slow minute of the shared machine
+        slows both. A row's seconds are the median of its runs, its peak RSS the largest.
+        """
+        runs: dict[str, list[tuple[float, float, int]]] = {step: [] for step, _ in steps}
+        for i, (step, args) in itertools.product(range(times), steps):
+            slug = "".join(c if c.isalnum() else "-" for c in f"{backend}-{step}-{i}")[:90]
+            print(f"[{backend}] {step} (run {i + 1} of {times}) …", end=" ", flush=True)
+            seconds, rss, rc = run(args, self.logs / f"{slug}.log")
+            bad = "" if rc == 0 else f"  FAILED rc={rc}, see {self.logs / slug}.log"
+            print(f"{seconds:.2f} s, {rss:.0f} MB{bad}", flush=True)
+            runs[step].append((seconds, rss, rc))
+        for step, _ in steps:
+            seconds = [s for s, _, _ in runs[step]]
+            shown = ", ".join(f"{s:.2f}" for s in seconds)
+            self.rows.append(
+                Row(
+                    f"{step}; median of {times} alternating runs ({shown} s)",
+                    backend,
+                    None,
+                    statistics.median(seconds),
+                    max(rss for _, rss, _ in runs[step]),
+                    next((rc for _, _, rc in runs[step] if rc != 0), 0),
+                )
+            )
+        self.write()
+
 
 def ingest(file: Path, url: str, rejects: Path) -> list[str]:
     return ["ingest", str(file), "--db", url, "--rejects-dir", str(rejects)]
@@ -478,13 +511,6 @@ def bench_backend(
 
     reports = out / "reports" / backend
     b.step(
-        f"5 report all --week {week} (full db)",
-        backend,
-        ["report", "all", "--week", week, "--db", canon, "--out", str(reports / "full")],
-        None,
-        (0,),
-    )
-    b.step(
         f"5 report fees --month {month} (full db)",
         backend,
         ["report", "fees", "--month", month, "--db", canon, "--out", str(reports / "full")],
@@ -500,12 +526,16 @@ def bench_backend(
     for name in CANONICAL:
         args = ingest(wdata / name, weekdb, rejects)
         b.step(f"  load week-only {name}", backend, args, wrows[name])
-    b.step(
-        f"5 report all --week {week} (week-only db)",
+    b.alternating(
+        [
+            (
+                f"5 report all --week {week} ({label} db)",
+                ["report", "all", "--week", week, "--db", db, "--out", str(reports / label)],
+            )
+            for label, db in (("full", canon), ("week-only", weekdb))
+        ],
         backend,
-        ["report", "all", "--week", week, "--db", weekdb, "--out", str(reports / "week")],
-        None,
-        (0,),
+        WEEK_RUNS,
     )
     for (xml, n), key in zip(
         xml_exports(out, data, counts["kayako-tickets.xml"]), XML_KEYS, strict=True
