@@ -27,6 +27,7 @@ from ipchange_core.evaluate import evaluate
 from ipchange_core.fees import FEE_STATUSES
 from ipchange_core.ingest import KEYS, REJECT_COLUMNS, read_file
 from ipchange_core.policy import PolicySet, load_policy
+from ipchange_core.requests import ASSEMBLED_COLUMNS
 from ipchange_core.schema import SOURCE_LINE, TABLES, empty_frame
 from ipchange_core.sla import METRICS, breaches, compliance
 from ipchange_core.textops import mask_contacts, money
@@ -103,7 +104,9 @@ class ReportData:
         manifests: Every load manifest (input files and row counts).
         rejects: Every rejected input row.
         generated_at: When the data was read (UTC); running SLA clocks are judged at this time.
-        frames: The canonical frames ``history`` was evaluated from (see :func:`rejudge`).
+        frames: The canonical frames ``history`` was evaluated from (see :func:`rejudge`); read
+            from the database, only the columns evaluation reads
+            (:data:`ipchange_core.requests.ASSEMBLED_COLUMNS`).
         start: First instant of ``history`` (UTC; ``history`` covers ``[start, period.end)``).
     """
 
@@ -202,7 +205,9 @@ def load(
     else:
         engine = store.connect(database_url(db_url or None))
         try:
-            frames = store.read_frames(engine, start, span.end, policy=policy)
+            frames = store.read_frames(
+                engine, start, span.end, policy=policy, columns=ASSEMBLED_COLUMNS
+            )
             manifests = store.manifests(engine)
             rejects = store.rejects(engine)
         finally:

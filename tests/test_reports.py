@@ -11,6 +11,7 @@ from report_fixtures import EMAILS_AND_PHONES, build_db
 
 from ipchange_core import render, reports
 from ipchange_core.policy import RequestFilter
+from ipchange_core.requests import ASSEMBLED_COLUMNS
 
 pytestmark = pytest.mark.xdist_group("reports")  # one worker builds the reports once
 
@@ -189,3 +190,11 @@ def test_rejudge_refuses_a_policy_that_recognises_other_requests(built):
     )
     with pytest.raises(ValueError, match="recognises other requests"):
         reports.rejudge(data, dataclasses.replace(data.policy, versions=(other,)))
+
+
+def test_reports_read_only_what_evaluation_needs(built):
+    """A report kernel reads the columns evaluate needs: never the requester's name or e-mail
+    (they appear in no report), nor the events' actor."""
+    data = reports.load(PERIOD, db_url=built["db"], history_weeks=2)
+    assert {t: tuple(f.columns) for t, f in data.frames.items()} == ASSEMBLED_COLUMNS
+    assert len(data.frames["tickets"]) > 0 and len(data.requests) > 0
