@@ -557,7 +557,7 @@ class _FileKeys:
         self._keys = _Spill(folder, "keys")
 
     def add(self, keys: pa.Table, lines: np.ndarray) -> None:
-        """Note a block's keys (``key``, ``value``, ``hash`` from :func:`_check`), one per line."""
+        """Note a block's keys (``valid``, ``hash``, ``key``, ``value`` of :func:`_check`)."""
         valid = keys["valid"]
         keys = keys.filter(valid).append_column("line", pa.array(lines[_np(valid)]))
         self._hashes.append(keys["hash"].to_numpy())
