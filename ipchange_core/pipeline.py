@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -88,17 +90,29 @@ def load_file(
         previous = store.previous_records(
             engine, FORMAT_TABLES[fmt], format=fmt, policy_version=latest.version
         )
-        sha256 = digest.unchanged()  # hashed for the repeat check or in the background: not again
-        parsed = read(previous=previous, sha256=sha256)
-        if sha256 is not None and digest.unchanged() is None:  # the file changed meanwhile
-            parsed = read(previous=previous)
+        parsed = _read_hashed(read, digest, previous=previous)
         try:
             return store.load(engine, parsed, policy_version=latest.version), parsed
         except store.StaleRecords:
             pass  # another load came between the two: read the file in full
-    parsed = read(spill=True)  # a Kayako XML export: its rows wait on disk, not in memory
-    with parsed:  # (their temporary file goes once they are loaded)
+    # A Kayako XML export hashes its bytes as it streams them; its rows wait on disk.
+    parsed = read(spill=True) if fmt == "kayako-xml" else _read_hashed(read, digest)
+    with parsed:  # (a spilled file's rows go once they are loaded)
         return store.load(engine, parsed, policy_version=latest.version), parsed
+
+
+def _read_hashed(read: Callable[..., ParsedFile], digest: FileDigest, **kwargs: Any) -> ParsedFile:
+    """``read(**kwargs)`` of a CSV or XLSX file, given its digest if one was computed already.
+
+    The digest (of the repeat check, or started in the background) is taken only for bytes
+    that did not change since; if the file changed during the read, it is read (and hashed)
+    again.
+    """
+    sha256 = digest.unchanged()
+    parsed = read(sha256=sha256, **kwargs)
+    if sha256 is not None and digest.unchanged() is None:  # the file changed meanwhile
+        parsed = read(**kwargs)
+    return parsed
 
 
 def _repeated_file(

@@ -20,6 +20,7 @@ from ipchange_core.digest import FileDigest
 from ipchange_core.pipeline import load_file, write_csv
 from ipchange_core.policy import load_policy
 
+FIXTURES = Path(__file__).parent / "fixtures"
 HEADER = "ticket_id,subject,department,status,creator,created_at,updated_at\n"
 
 
@@ -66,6 +67,29 @@ def test_a_reload_hashes_the_file_once(
     assert parsed.sha256 == real(path.read_bytes()).hexdigest()
     assert store.manifests(engine)["sha256"].tolist()[-1] == parsed.sha256
     assert (result.updated, result.unchanged, parsed.rows_known) == (3, 27, 27)
+
+
+@pytest.mark.parametrize("name", ["kayako-audit.csv", "kayako-report.csv"])
+def test_a_kayako_csv_started_early_is_hashed_once(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The read of a Kayako CSV takes the digest the CLI started, as a canonical CSV's does."""
+    path = tmp_path / name
+    path.write_bytes((FIXTURES / name).read_bytes())
+    digests: list[str] = []
+    real = hashlib.sha256
+
+    def counted(*args: Any) -> Any:
+        digests.append("")
+        return real(*args)
+
+    for module in (ingest, digest_module):
+        monkeypatch.setattr(module, "hashlib", SimpleNamespace(sha256=counted))
+    _, parsed = load_file(engine, path, load_policy(), digest=FileDigest.start_all([path])[0])
+    monkeypatch.undo()
+    assert len(digests) == 1
+    assert parsed.sha256 == real(path.read_bytes()).hexdigest()
+    assert store.manifests(engine)["sha256"].tolist() == [parsed.sha256]
 
 
 def test_a_digest_of_another_file_is_refused(engine: sa.Engine, tmp_path: Path) -> None:
