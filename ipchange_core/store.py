@@ -1487,9 +1487,10 @@ def _period_parts(
     with an intake row is found through that row (in the window, or after it for a ticket
     created in it), so the part for change rows looks only at those without one.
 
-    With ``recognised`` (a condition on ``tickets``: the request filter), only the requests:
-    tickets that have an intake or change row or that the condition holds for, and intake rows
-    without a ticket. Without it, every ticket and intake row of the period.
+    With ``recognised`` (a condition on ``tickets``: the request filter, which needs to hold
+    only for the tickets without intake and change rows, see :func:`_recognised`), only the
+    requests: tickets that have an intake or change row or that the condition holds for, and
+    intake rows without a ticket. Without it, every ticket and intake row of the period.
     ``walk`` names the tables (``changes``, ``intake``) in which the period's tickets with a
     change row, or an intake row after the period, are found by walking the table's rows and
     looking each ticket up, instead of probing the table for every ticket of the period
@@ -1535,13 +1536,18 @@ _SELECTED = SATable(
 
 
 def _recognised(conn: Connection, policy: PolicySet) -> ColumnElement[bool]:
-    """SQLite: a condition on ``tickets``, the request filter of the version in force at created_at.
+    """SQLite: the condition on ``tickets`` of :func:`_period_parts`'s ``recognised``.
 
-    Only the tickets of :func:`_candidates` (plain SQL) reach the exact filter,
-    :func:`ipchange_core.requests.filter_matcher`, which SQLite evaluates itself (a function
-    registered on this connection). PostgreSQL cannot run Python: see :func:`_pg_selection`.
+    It holds for a ticket without intake and change rows that the request filter of the
+    version in force at its created_at recognises, and for no other ticket: a ticket with such
+    a row is a request whatever its text, found through that row by the other parts (most
+    requests have one, so the filter is not run for them). Only the tickets of
+    :func:`_candidates` (plain SQL) are looked up in intake and changes, and only those with
+    neither row reach the exact filter, :func:`ipchange_core.requests.filter_matcher`, which
+    SQLite evaluates itself (a function registered on this connection). PostgreSQL cannot run
+    Python: see :func:`_pg_selection`.
     """
-    tickets = Ticket.__table__
+    tickets, intake, changes = Ticket.__table__, Intake.__table__, Change.__table__
     candidates = _candidates(conn.dialect.name, policy)
     matchers = [filter_matcher(version.request_filter) for version in policy.versions]
 
@@ -1563,7 +1569,12 @@ def _recognised(conn: Connection, policy: PolicySet) -> ColumnElement[bool]:
     recognise = func.ipchange_recognised(
         version, tickets.c.ticket_type, tickets.c.tags, tickets.c.subject
     )
-    if candidates is not None:  # CASE: Python is called for the candidates only
+    linked = or_(
+        exists().where(intake.c.ticket_id == tickets.c.ticket_id),
+        exists().where(changes.c.ticket_id == tickets.c.ticket_id),
+    )
+    recognise = case((linked, 0), else_=recognise)  # CASE: Python only for the unlinked
+    if candidates is not None:  # ... among the candidates
         recognise = case((candidates, recognise), else_=0)
     return recognise == 1
 

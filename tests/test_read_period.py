@@ -135,6 +135,50 @@ def test_sqlite_walks_the_smaller_side_and_uses_the_period_indexes(sqlite_url: s
     sqlite.dispose()
 
 
+def test_sqlite_runs_the_filter_only_for_tickets_without_intake_or_change_rows(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linked tickets are requests whatever their subject: found by their row, never judged."""
+    judged: list[str] = []
+
+    def spying(request_filter: RequestFilter) -> Any:
+        matcher = filter_matcher(request_filter)
+
+        def match(ticket_type: str, tags: str, subject: str) -> bool:
+            judged.append(subject)
+            return matcher(ticket_type, tags, subject)
+
+        return match
+
+    monkeypatch.setattr(store, "filter_matcher", spying)
+    subjects = {  # ticket_id: (subject, intake?, change?), each a candidate of the prefilter
+        "with-intake": ("IP change A", True, False),
+        "with-change": ("IP change B", False, True),
+        "with-both": ("IP change C", True, True),
+        "unlinked": ("IP change D", False, False),
+        "unlinked-other": ("Shipping update", False, False),
+    }
+    data = case_data()
+    data["tickets"] = typed(
+        "tickets", [ticket(t, subject=s, created_at=INSIDE) for t, (s, _, _) in subjects.items()]
+    )
+    data["intake"] = typed(
+        "intake",
+        [{"ticket_id": t, "received_at": INSIDE} for t, (_, i, _) in subjects.items() if i],
+    )
+    data["changes"] = typed(
+        "changes",
+        [{"ticket_id": t, "completed_at": AFTER} for t, (_, _, c) in subjects.items() if c],
+    )
+    sqlite = store.connect(sqlite_url)
+    load(sqlite, data)
+    read = store.read_frames(sqlite, START, END, policy=POLICY)
+    sqlite.dispose()
+    assert sorted(judged) == ["IP change D", "Shipping update"]
+    expected = ["unlinked", "with-both", "with-change", "with-intake"]
+    assert read["tickets"]["ticket_id"].tolist() == expected
+
+
 # --- property: the same rows as the all-tickets read, filtered to requests ---------------------
 
 SUBJECTS = ["IP change for site 12", "Printer jam", "New static IP", "Invoice", "printer offline"]
