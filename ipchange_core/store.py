@@ -1657,15 +1657,16 @@ def _selected(
     start: datetime | None,
     end: datetime | None,
     policy: PolicySet | None,
-    ticket_columns: Sequence[str] | None,
+    columns: Mapping[str, Sequence[str]],
 ) -> Iterator[tuple[Callable[[Any], ColumnElement[bool]] | None, dict[str, pd.DataFrame]]]:
     """Compute the ticket_ids to read once; yield a condition on a ticket_id column (or None).
 
     SQLite keeps them in a temporary table of the connection (dropped afterwards), PostgreSQL,
     whose reading transaction is read-only, in one parameter (:func:`_pg_selection`, which
-    also reads the tickets, in the columns ``ticket_columns``: yielded beside the condition,
-    ``{"tickets": frame}``; SQLite yields ``{}``). A bound that no ticket or intake row lies
-    beyond is dropped first (two index look-ups): the same ids, fewer checks.
+    also reads the tickets, intake and changes, in the columns of ``columns`` (default all):
+    yielded beside the condition, ``{table: frame}``; SQLite yields ``{}``). A bound that no
+    ticket or intake row lies beyond is dropped first (two index look-ups): the same ids,
+    fewer checks.
     """
     tickets, intake, changes = Ticket.__table__, Intake.__table__, Change.__table__
     if start is not None and not _any_time(conn, lambda at: at < start):
@@ -1676,8 +1677,8 @@ def _selected(
         yield None, {}
         return
     if conn.dialect.name != "sqlite":
-        frame, ids = _pg_selection(conn, start, end, policy, ticket_columns)
-        yield _pg_any(ids), {"tickets": frame}
+        frames, ids = _pg_selection(conn, start, end, policy, columns)
+        yield _pg_any(ids), frames
         return
     recognised, walk = None, frozenset()
     if policy is not None:
@@ -1707,66 +1708,90 @@ def _pg_selection(
     start: datetime | None,
     end: datetime | None,
     policy: PolicySet | None,
-    names: Sequence[str] | None,
-) -> tuple[pd.DataFrame, list[str]]:
-    """PostgreSQL: the tickets (columns ``names``) of the requests received in [start, end).
+    columns: Mapping[str, Sequence[str]],
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """PostgreSQL: the tickets, intake and changes rows of the requests received in [start, end).
 
     The ids of :func:`_period_parts` (with the filter), found in one pass over the period's
     tickets instead of part by part: the tickets created in the period, each joined (by hash)
     with its intake and change row, that have either row or are :func:`_candidates` (plain
-    SQL, a superset of the request filter) and whose intake is not before the start. Only the
-    candidates without intake and change rows are judged by the exact filter, in Python
-    (:func:`ipchange_core.requests.recognised_tickets`). An intake row of the period whose
-    ticket was not found so (missing, or created after the period) is looked up on its own.
-    Without ``policy``, every ticket and intake row of the period.
+    SQL, a superset of the request filter) and whose intake is not before the start. The
+    joined intake and change rows come with them (``ticket_id`` is unique in both tables), so
+    neither table is read again. Only the candidates without intake and change rows are
+    judged by the exact filter, in Python (:func:`ipchange_core.requests.recognised_tickets`).
+    An intake row of the period whose ticket was not found so (missing, or created after the
+    period) is looked up on its own, with its ticket and change rows. Without ``policy``,
+    every ticket and intake row of the period.
+
+    Args:
+        conn: The reading connection (its snapshot).
+        start: First instant of the period, or ``None``.
+        end: First instant after the period, or ``None``.
+        policy: The request filter's policy, or ``None`` for every ticket of the period.
+        columns: Per table, the columns to return (default all), as :func:`read_frames`.
 
     Returns:
-        The typed tickets frame (unsorted) and the selected ticket_ids, intake rows without a
-        ticket included.
+        ``{"tickets", "intake", "changes"}`` → typed frames (unsorted), and the selected
+        ticket_ids, intake rows without a ticket included.
     """
     tickets, intake, changes = Ticket.__table__, Intake.__table__, Change.__table__
-    dtypes = schema.typed_dtypes("tickets")
-    names = list(names or dtypes)
+    linked = {"intake": intake, "changes": changes}
+    names = {t: list(columns.get(t) or schema.typed_dtypes(t)) for t in ("tickets", *linked)}
     needed = _FILTER_COLUMNS if policy is not None else ("created_at",)
-    read = [*names, *(n for n in needed if n not in names)]
+    read = [*names["tickets"], *(n for n in needed if n not in names["tickets"])]
     conditions = [_window(tickets.c.created_at, start, end)]
     if start is not None:  # received = the earlier of created_at and the intake's received_at
         conditions.append(or_(intake.c.ticket_id.is_(None), intake.c.received_at >= start))
-    judged: ColumnElement[bool] = false()
+    found = {t: table.c.ticket_id.is_not(None) for t, table in linked.items()}
     if policy is not None:
-        known = or_(intake.c.ticket_id.is_not(None), changes.c.ticket_id.is_not(None))
         candidates = _candidates(conn.dialect.name, policy)
-        if candidates is not None:
-            conditions.append(or_(known, candidates))  # in this order: most have an intake
-        judged = ~known
+        if candidates is not None:  # in this order: most have an intake
+            conditions.append(or_(*found.values(), candidates))
+    exprs = _storage_columns(conn.dialect.name, tickets, read)
+    dtypes = {name: schema.typed_dtypes("tickets")[name] for name in read}
+    for t, table in linked.items():
+        exprs.append(found[t].label(f"{t}?"))
+        dtypes[f"{t}?"] = "boolean"
+        exprs.extend(_storage_columns(conn.dialect.name, table, names[t], prefix=f"{t}."))
+        dtypes.update({f"{t}.{n}": schema.typed_dtypes(t)[n] for n in names[t]})
     query = (
-        _storage_select(conn.dialect.name, tickets, and_(*conditions), read)
-        .add_columns(judged.label("judged"))
+        select(*exprs)
         .select_from(
             tickets.outerjoin(intake, intake.c.ticket_id == tickets.c.ticket_id).outerjoin(
                 changes, changes.c.ticket_id == tickets.c.ticket_id
             )
         )
+        .where(and_(*conditions))
     )
-    arrays, n = _pg_columns(conn, query, {**{n: dtypes[n] for n in read}, "judged": "boolean"})
-    judge = arrays.pop("judged").to_numpy()
+    arrays, n = _pg_columns(conn, query, dtypes)
+    has = {t: arrays.pop(f"{t}?").to_numpy() for t in linked}
+    parts = {t: {name: arrays.pop(f"{t}.{name}") for name in names[t]} for t in linked}
     frame = _typed_frame("tickets", arrays, n)
-    if judge.any():
-        keep = ~judge
-        keep[judge] = recognised_tickets(frame[judge], policy).to_numpy(bool)  # type: ignore[arg-type]
-        frame = frame[keep]
+    keep = np.ones(n, dtype=bool)
+    judge = ~(has["intake"] | has["changes"])
+    if policy is not None and judge.any():
+        keep[judge] = recognised_tickets(frame[judge], policy).to_numpy(bool)
+    frames = {"tickets": frame[keep]}
+    for t in linked:
+        part = _typed_frame(t, parts[t], n)
+        frames[t] = part[has[t] & keep]  # (a judged ticket has neither row)
     received = select(func.array_agg(intake.c.ticket_id))  # one row: no Python object per row
     received = received.where(_window(intake.c.received_at, start, end))
-    found = set(frame["ticket_id"])
-    elsewhere = [i for i in conn.execute(received).scalar_one() or () if i not in found]
+    ids = set(frames["tickets"]["ticket_id"])
+    elsewhere = [i for i in conn.execute(received).scalar_one() or () if i not in ids]
     if elsewhere:
         late = _read_table(conn, "tickets", _pg_any(elsewhere)(tickets.c.ticket_id), read)
         early = np.zeros(len(late), dtype=bool)  # created, hence received, before the start
         if start is not None:
             early = (late["created_at"] < start).to_numpy(bool)
-        frame = pd.concat([frame, late[~early]], ignore_index=True)
+        frames["tickets"] = pd.concat([frames["tickets"], late[~early]], ignore_index=True)
         elsewhere = sorted(set(elsewhere) - set(late["ticket_id"][early]))
-    return frame[names].reset_index(drop=True), [*found, *elsewhere]
+    if elsewhere:
+        for t, table in linked.items():
+            rows = _read_table(conn, t, _pg_any(elsewhere)(table.c.ticket_id), names[t])
+            frames[t] = pd.concat([frames[t], rows], ignore_index=True)
+    frames = {t: frame[names[t]].reset_index(drop=True) for t, frame in frames.items()}
+    return frames, [*ids, *elsewhere]
 
 
 def _pg_any(ids: Sequence[str]) -> Callable[[Any], ColumnElement[bool]]:
@@ -1788,6 +1813,20 @@ def _storage_select(
     names: Sequence[str] | None = None,
 ) -> Select[Any]:
     """SELECT of a canonical table's columns (``names``, default all) in a raw, cheap form."""
+    query = select(*_storage_columns(dialect, table, names))
+    if where is not None:
+        query = query.where(where)
+    return query  # sorted afterwards: on SQLite, walking an index is far slower than a scan
+
+
+def _storage_columns(
+    dialect: str, table: SATable, names: Sequence[str] | None = None, *, prefix: str = ""
+) -> list[Any]:
+    """A canonical table's columns (``names``, default all) in a raw, cheap form.
+
+    Each is labelled ``prefix`` + its name: instants as µs since the epoch (SQLite: NULL as
+    :data:`_NAT`), SQLite booleans as 0/1 (NULL as :data:`_NA_FLAG`), the rest as stored.
+    """
     dtypes = schema.typed_dtypes(table.name)
     exprs = []
     for name in names or dtypes:
@@ -1801,11 +1840,8 @@ def _storage_select(
             expr = func.coalesce(type_coerce(column, Integer), _NA_FLAG)
         else:
             expr = column
-        exprs.append(expr.label(name))
-    query = select(*exprs)
-    if where is not None:
-        query = query.where(where)
-    return query  # sorted afterwards: on SQLite, walking an index is far slower than a scan
+        exprs.append(expr.label(prefix + name))
+    return exprs
 
 
 def _typed_frame(table: str, columns: dict[str, Any], n: int) -> pd.DataFrame:
@@ -2008,7 +2044,7 @@ def read_frames(
     with _gc_paused(), _reading(engine) as conn:
         if conn.dialect.name == "sqlite":  # pages by address, not copied in one read() each
             conn.exec_driver_sql(f"PRAGMA mmap_size = {_SQLITE_READ_MMAP}")
-        with _selected(conn, lo, hi, policy, columns.get("tickets")) as (selected, read):
+        with _selected(conn, lo, hi, policy, columns) as (selected, read):
             for table in schema.TABLES:
                 frame = read.get(table)
                 if frame is None:

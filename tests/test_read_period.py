@@ -179,6 +179,43 @@ def test_sqlite_runs_the_filter_only_for_tickets_without_intake_or_change_rows(
     assert read["tickets"]["ticket_id"].tolist() == expected
 
 
+@pytest.mark.xdist_group("postgres")
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_postgresql_reads_intake_and_changes_with_their_tickets(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch, elsewhere: bool
+) -> None:
+    """The selection pass joins each ticket's intake and change row: they are not read again.
+
+    Only the intake rows of the period whose ticket that pass did not find (without a ticket,
+    or with one created outside the period) have their rows looked up: their tickets, and the
+    intake and change rows of those that are requests of the period.
+    """
+    reads: list[str] = []
+    read_table = store._read_table
+
+    def spying(conn: Any, table: str, *args: Any) -> pd.DataFrame:
+        reads.append(table)
+        return read_table(conn, table, *args)
+
+    monkeypatch.setattr(store, "_read_table", spying)
+    data = case_data()
+    away = () if elsewhere else ("intake-only", "ticket-later", "ticket-earlier")
+    data = {t: f[~f["ticket_id"].isin(away)].reset_index(drop=True) for t, f in data.items()}
+    engine = store.connect(pg_schema_url)
+    load(engine, data)
+    for columns in (None, ASSEMBLED_COLUMNS):
+        reads.clear()
+        fast = store.read_frames(engine, START, END, policy=POLICY, columns=columns)
+        if elsewhere:
+            assert sorted(reads) == ["changes", "intake", "ticket_events", "tickets"]
+        else:
+            assert reads == ["ticket_events"]
+        wanted = [n for n, case in CASES.items() if case[3] and case[1] and n not in away]
+        assert sorted(fast["intake"]["ticket_id"]) == sorted(wanted)
+        assert fast["changes"]["ticket_id"].tolist() == ["with-change"]
+    engine.dispose()
+
+
 # --- property: the same rows as the all-tickets read, filtered to requests ---------------------
 
 SUBJECTS = ["IP change for site 12", "Printer jam", "New static IP", "Invoice", "printer offline"]
