@@ -324,9 +324,9 @@ def read_file(
         spill: Kayako XML only: keep the accepted rows in a temporary file, block by block
             (``ParsedFile.spill``), instead of in ``frame``: memory then stays flat however
             large the file. Other formats are read whole either way.
-        sha256: CSV and XLSX only: the SHA-256 (hex) of the file's bytes, when the caller has
-            just computed it (``pipeline.load_file`` does, to recognise a repeated file) and
-            the file has not changed since; else it is computed from the bytes read.
+        sha256: The SHA-256 (hex) of the file's bytes, when the caller has just computed it
+            (``pipeline.load_file`` does, to recognise a repeated file) and the file has not
+            changed since; else it is computed from the bytes read.
 
     Returns:
         The accepted rows, the rejects and the counts; see :class:`ParsedFile`.
@@ -351,7 +351,7 @@ def read_file(
     structural = no_rejects()
     time_format: str | None = "epoch"
     if fmt == "kayako-xml":
-        return _read_xml(path, kayako, tz, block_rows=block_rows, spill=spill)
+        return _read_xml(path, kayako, tz, block_rows=block_rows, spill=spill, sha256=sha256)
     else:
         canonical = fmt in CANONICAL_FORMATS
         raw = _read_table(
@@ -416,7 +416,13 @@ def _file_rejects(
 
 
 def _read_xml(
-    path: Path, kayako: KayakoLookups, tz: str, *, block_rows: int, spill: bool
+    path: Path,
+    kayako: KayakoLookups,
+    tz: str,
+    *,
+    block_rows: int,
+    spill: bool,
+    sha256: str | None,
 ) -> ParsedFile:
     """Read a Kayako ticket XML export block by block (``read_file`` for ``kayako-xml``).
 
@@ -426,7 +432,7 @@ def _read_xml(
     """
     name = path.name
     table = FORMAT_TABLES["kayako-xml"]
-    xml = TicketXml(path, kayako, file=name, block_tickets=block_rows)
+    xml = TicketXml(path, kayako, file=name, block_tickets=block_rows, sha256=sha256)
     parser = _TimeParser("epoch", tz, file=name)
     folder = tempfile.TemporaryDirectory(prefix="ipchange-") if spill else None
     try:

@@ -165,24 +165,33 @@ def _blank(n: int) -> pa.Array:
 
 
 class _HashingReader:
-    """A binary file wrapper that feeds every byte read through SHA-256."""
+    """A binary file wrapper that keeps the first bytes read and hashes every byte read.
 
-    def __init__(self, raw: BinaryIO) -> None:
+    Given the file's SHA-256 (``sha256``, hex), it does not hash the bytes again.
+    """
+
+    def __init__(self, raw: BinaryIO, sha256: str | None = None) -> None:
         self._raw = raw
-        self.hash = hashlib.sha256()
+        self._known = sha256
+        self._hash = hashlib.sha256() if sha256 is None else None
         self.head = b""
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._raw.read(size)
-        self.hash.update(chunk)
+        if self._hash is not None:
+            self._hash.update(chunk)
         if len(self.head) < 512:
             self.head += chunk[:512]
         return chunk
 
     def drain(self) -> None:
-        """Hash whatever the parser left unread."""
-        while chunk := self._raw.read(1 << 20):
-            self.hash.update(chunk)
+        """Hash whatever the parser left unread (nothing to do when the digest was given)."""
+        while self._hash is not None and (chunk := self._raw.read(1 << 20)):
+            self._hash.update(chunk)
+
+    def hexdigest(self) -> str:
+        """The file's SHA-256 (hex): the one given, or that of the bytes read and drained."""
+        return self._hash.hexdigest() if self._hash is not None else str(self._known)
 
 
 def xml_encoding(head: bytes) -> str:
@@ -231,8 +240,9 @@ class TicketXml:
     element means "no time"; space-separated ``<tags>`` become comma-separated. A row's line is
     the ticket's ordinal (first ticket = 1).
 
-    Once :meth:`blocks` is exhausted, ``sha256`` (hex, of the file's bytes), ``encoding`` (the
-    declared one) and ``notes`` describe the whole file.
+    Once :meth:`blocks` is exhausted, ``sha256`` (hex, of the file's bytes: the one given, else
+    computed from the bytes read), ``encoding`` (the declared one) and ``notes`` describe the
+    whole file.
     """
 
     source_names = XML_SOURCE
@@ -245,14 +255,20 @@ class TicketXml:
         *,
         file: str,
         block_tickets: int = XML_BLOCK_TICKETS,
+        sha256: str | None = None,
     ) -> None:
-        """Prepare to read ``path`` (named ``file`` in messages) in blocks of ``block_tickets``."""
+        """Prepare to read ``path`` (named ``file`` in messages) in blocks of ``block_tickets``.
+
+        ``sha256`` is the file's SHA-256 (hex) if the caller computed it already and the file
+        has not changed since: its bytes are then not hashed again.
+        """
         if block_tickets < 1:
             raise ValueError(f"block_tickets must be at least 1, got {block_tickets}")
         self.path = path
         self.lookups = lookups
         self.file = file
         self.block_tickets = block_tickets
+        self._known_sha256 = sha256
         self.sha256 = ""
         self.encoding = ""
         self.notes: tuple[str, ...] = ()
@@ -277,7 +293,7 @@ class TicketXml:
         blocks = others = depth = 0
         try:
             with self.path.open("rb") as raw:
-                reader = _HashingReader(raw)
+                reader = _HashingReader(raw, self._known_sha256)
                 root = None
                 for event, elem in ET.iterparse(reader, events=("start", "end")):
                     if event == "start":
@@ -316,7 +332,7 @@ class TicketXml:
             ) from None
         if values["displayid"] or not blocks:
             yield values
-        self.sha256 = reader.hash.hexdigest()
+        self.sha256 = reader.hexdigest()
         self.encoding = xml_encoding(reader.head)
         if others:
             self.notes = (f"ignored {others} element(s) under <{XML_ROOT}> that are not <ticket>",)

@@ -95,22 +95,22 @@ def load_file(
             return store.load(engine, parsed, policy_version=latest.version), parsed
         except store.StaleRecords:
             pass  # another load came between the two: read the file in full
-    # A Kayako XML export hashes its bytes as it streams them; its rows wait on disk.
-    parsed = read(spill=True) if fmt == "kayako-xml" else _read_hashed(read, digest)
-    with parsed:  # (a spilled file's rows go once they are loaded)
+    # (a Kayako XML export's rows wait on disk, and go once they are loaded)
+    with _read_hashed(read, digest, **({"spill": True} if fmt == "kayako-xml" else {})) as parsed:
         return store.load(engine, parsed, policy_version=latest.version), parsed
 
 
 def _read_hashed(read: Callable[..., ParsedFile], digest: FileDigest, **kwargs: Any) -> ParsedFile:
-    """``read(**kwargs)`` of a CSV or XLSX file, given its digest if one was computed already.
+    """``read(**kwargs)`` of a file, given its digest if one was computed already.
 
     The digest (of the repeat check, or started in the background) is taken only for bytes
     that did not change since; if the file changed during the read, it is read (and hashed)
-    again.
+    again, and the first read is closed.
     """
     sha256 = digest.unchanged()
     parsed = read(sha256=sha256, **kwargs)
     if sha256 is not None and digest.unchanged() is None:  # the file changed meanwhile
+        parsed.close()
         parsed = read(**kwargs)
     return parsed
 

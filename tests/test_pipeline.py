@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipchange_core import digest as digest_module
-from ipchange_core import ingest, pipeline, store
+from ipchange_core import ingest, kayako, pipeline, store
 from ipchange_core.digest import FileDigest
 from ipchange_core.pipeline import load_file, write_csv
 from ipchange_core.policy import load_policy
@@ -69,11 +69,12 @@ def test_a_reload_hashes_the_file_once(
     assert (result.updated, result.unchanged, parsed.rows_known) == (3, 27, 27)
 
 
-@pytest.mark.parametrize("name", ["kayako-audit.csv", "kayako-report.csv"])
-def test_a_kayako_csv_started_early_is_hashed_once(
+@pytest.mark.parametrize("name", ["kayako-audit.csv", "kayako-report.csv", "kayako-tickets.xml"])
+def test_a_kayako_export_started_early_is_hashed_once(
     engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    """The read of a Kayako CSV takes the digest the CLI started, as a canonical CSV's does."""
+    """The read of a Kayako export takes the digest the CLI started, as a canonical CSV's does
+    (the XML stream then only parses the bytes it reads)."""
     path = tmp_path / name
     path.write_bytes((FIXTURES / name).read_bytes())
     digests: list[str] = []
@@ -83,7 +84,7 @@ def test_a_kayako_csv_started_early_is_hashed_once(
         digests.append("")
         return real(*args)
 
-    for module in (ingest, digest_module):
+    for module in (ingest, digest_module, kayako):
         monkeypatch.setattr(module, "hashlib", SimpleNamespace(sha256=counted))
     _, parsed = load_file(engine, path, load_policy(), digest=FileDigest.start_all([path])[0])
     monkeypatch.undo()
@@ -124,6 +125,38 @@ def test_a_file_changed_while_it_is_read_is_read_again(
     assert parsed.sha256 == hashlib.sha256(final.encode()).hexdigest()
     assert (result.read, result.inserted, result.updated) == (31, 1, 5)
     assert set(store.read_frames(engine)["tickets"]["status"]) == {"Open", "New"}
+
+
+def test_a_kayako_xml_changed_while_it_is_streamed_is_read_again(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The early digest is not taken for an XML export rewritten during its read: it is read
+    again, and the first read's spilled rows are deleted."""
+    path = tmp_path / "kayako-tickets.xml"
+    original = (FIXTURES / "kayako-tickets.xml").read_text()
+    path.write_text(original)
+    final = original.replace("<subject>", "<subject>Re: ")
+    assert final != original
+    real_read = pipeline.read_file
+    reads: list[ingest.ParsedFile] = []
+
+    def read_then_rewrite(*args: Any, **kwargs: Any) -> ingest.ParsedFile:
+        parsed = real_read(*args, **kwargs)
+        reads.append(parsed)
+        if len(reads) == 1:
+            assert kwargs["sha256"] is not None and parsed.spill is not None
+            path.write_text(final)
+        return parsed
+
+    monkeypatch.setattr(pipeline, "read_file", read_then_rewrite)
+    early = FileDigest.start_all([path])[0]
+    early()
+    _, parsed = load_file(engine, path, load_policy(), digest=early)
+    assert len(reads) == 2
+    assert reads[0].spill is not None and not Path(reads[0].spill.folder.name).exists()
+    assert parsed.sha256 == hashlib.sha256(final.encode()).hexdigest()
+    subjects = store.read_frames(engine)["tickets"]["subject"]
+    assert len(subjects) > 0 and subjects.str.startswith("Re: ").all()
 
 
 def pandas_bytes(frame: pd.DataFrame) -> bytes:
