@@ -389,6 +389,24 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def code_version() -> str:
+    """The commit measured, and whether the working tree differed from it (at the start)."""
+    git = ["git", "-C", str(ROOT)]
+    try:
+        commit = subprocess.run(
+            [*git, "log", "-1", "--format=%h %s"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", ":!bench/RESULTS.md"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return f"commit `{commit}`" + (" with uncommitted changes" if dirty else "")
+
+
 def machine() -> list[str]:
     mem = "?"
     for line in Path("/proc/meminfo").read_text().splitlines():
@@ -576,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         command = command.replace(a.pg, make_url(a.pg).render_as_string(hide_password=True))
     header = [
         f"- command: `{command[2:]}`",
+        f"- code: {code_version()}",
         f"- data: {a.tickets:,} tickets, {a.requests:,} IP change requests, {a.years} years"
         f" to {END} (seed {SEED}), in `{out.relative_to(ROOT)}/data`",
     ]
