@@ -389,6 +389,21 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def export_starts(years: int) -> tuple[dt.date, dt.date]:
+    """First days of step 4's periods: the last year, and all the data's years."""
+    return periods(years)[0], dt.date(END.year - years, END.month, END.day)
+
+
+def same_exports(out: Path, years: int) -> bool:
+    """Whether step 4 wrote the same bytes on both backends, for each period (a missing file
+    counts as different)."""
+    for start in export_starts(years):
+        files = [out / f"export-{backend}-{start}.csv" for backend in ("sqlite", "postgresql")]
+        if not all(f.exists() for f in files) or files[0].read_bytes() != files[1].read_bytes():
+            return False
+    return True
+
+
 def code_version() -> str:
     """The commit measured, and whether the working tree differed from it (at the start)."""
     git = ["git", "-C", str(ROOT)]
@@ -515,10 +530,10 @@ def bench_backend(
         counts["tickets.csv"],
     )
 
-    year_start, last, week, month, mon, sun = periods(years)
-    first_day = dt.date(END.year - years, END.month, END.day)
-    for start in (year_start, first_day):
+    _, last, week, month, mon, sun = periods(years)
+    for start in export_starts(years):
         export = out / f"export-{backend}-{start}.csv"
+        export.unlink(missing_ok=True)  # (compared across backends: never last run's file)
         export_args = ["export", "requests", "--db", canon, "-o", str(export)]
         export_args += ["--start", start.isoformat(), "--end", last.isoformat()]
         r = b.step(f"4 export requests {start}..{last}", backend, export_args, None, (0,))
@@ -624,12 +639,18 @@ def main(argv: list[str] | None = None) -> int:
         created = pg_databases(a.pg, list(names.values()))
         urls = {k: created[v] for k, v in names.items()}
         bench_backend(b, "postgresql", urls, out / "data", counts, a.years)
+    same = None if a.no_sqlite or not a.pg else same_exports(out, a.years)
+    if same is not None:
+        header.append(
+            "- `export requests` CSVs of both periods byte-identical on SQLite and PostgreSQL: "
+            + ("yes" if same else "**NO**")
+        )
     header.append(f"- wall time of the whole run: {time.perf_counter() - t_start:,.0f} s")
     write(done=True)
     print()
     print(table(rows))
     print(f"\nwritten {a.results}")
-    return 0 if all(r.met for r in rows) else 1
+    return 0 if all(r.met for r in rows) and same is not False else 1
 
 
 if __name__ == "__main__":
