@@ -1736,7 +1736,8 @@ def _pg_selection(
     """
     tickets, intake, changes = Ticket.__table__, Intake.__table__, Change.__table__
     linked = {"intake": intake, "changes": changes}
-    names = {t: list(columns.get(t) or schema.typed_dtypes(t)) for t in ("tickets", *linked)}
+    typed = {t: schema.typed_dtypes(t) for t in ("tickets", *linked)}
+    names = {t: list(columns.get(t) or typed[t]) for t in typed}
     needed = _FILTER_COLUMNS if policy is not None else ("created_at",)
     read = [*names["tickets"], *(n for n in needed if n not in names["tickets"])]
     conditions = [_window(tickets.c.created_at, start, end)]
@@ -1748,12 +1749,12 @@ def _pg_selection(
         if candidates is not None:  # in this order: most have an intake
             conditions.append(or_(*found.values(), candidates))
     exprs = _storage_columns(conn.dialect.name, tickets, read)
-    dtypes = {name: schema.typed_dtypes("tickets")[name] for name in read}
+    dtypes = {name: typed["tickets"][name] for name in read}
     for t, table in linked.items():
         exprs.append(found[t].label(f"{t}?"))
         dtypes[f"{t}?"] = "boolean"
         exprs.extend(_storage_columns(conn.dialect.name, table, names[t], prefix=f"{t}."))
-        dtypes.update({f"{t}.{n}": schema.typed_dtypes(t)[n] for n in names[t]})
+        dtypes.update({f"{t}.{n}": typed[t][n] for n in names[t]})
     query = (
         select(*exprs)
         .select_from(
