@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -238,27 +239,29 @@ def ingest(
     engine = store.connect(db)
     click.echo(f"database: {display_url(db)}")
     exit_code = EXIT_OK
-    for digest in files:
-        path = digest.path
-        try:
-            result, parsed = load_file(
-                engine, path, policy, fmt=fmt, mapping=mapping, digest=digest
-            )
-        except InvalidInputError as exc:
-            click.echo(f"refused: {exc}", err=True)
-            exit_code = EXIT_FATAL
-            continue
-        click.echo(f"{path}: {parsed.format} → {parsed.table}")
-        for note in parsed.notes:
-            click.echo(f"  note: {note}")
-        click.echo(f"  {load_summary(result)}")
-        if result.rejected:
-            written = write_load_report(rejects_dir, parsed, result)
-            click.echo(f"  {result.rejected} rejected row(s), reasons in {written}", err=True)
-            for message in parsed.reject_messages()[:5]:
-                click.echo(f"    {message}", err=True)
-            exit_code = max(exit_code, EXIT_REJECTS)
-    engine.dispose()
+    try:
+        for digest in files:
+            path = digest.path
+            try:
+                result, parsed = load_file(
+                    engine, path, policy, fmt=fmt, mapping=mapping, digest=digest
+                )
+            except InvalidInputError as exc:
+                click.echo(f"refused: {exc}", err=True)
+                exit_code = EXIT_FATAL
+                continue
+            click.echo(f"{path}: {parsed.format} → {parsed.table}")
+            for note in parsed.notes:
+                click.echo(f"  note: {note}")
+            click.echo(f"  {load_summary(result)}")
+            if result.rejected:
+                written = write_load_report(rejects_dir, parsed, result)
+                click.echo(f"  {result.rejected} rejected row(s), reasons in {written}", err=True)
+                for message in parsed.reject_messages()[:5]:
+                    click.echo(f"    {message}", err=True)
+                exit_code = max(exit_code, EXIT_REJECTS)
+    finally:
+        engine.dispose()
     raise SystemExit(exit_code)
 
 
@@ -287,9 +290,12 @@ def export_requests(output: Path, period: Period, db: str, policy: PolicySet) ->
     from ipchange_core.requests import ASSEMBLED_COLUMNS
 
     engine = store.connect(db)
-    frames = store.read_frames(
-        engine, period.start, period.end, policy=policy, columns=ASSEMBLED_COLUMNS
-    )
+    try:
+        frames = store.read_frames(
+            engine, period.start, period.end, policy=policy, columns=ASSEMBLED_COLUMNS
+        )
+    finally:
+        engine.dispose()
     evaluated = evaluate(frames, policy=policy)
     table = requests_table(evaluated, policy.latest.timezone)
     write_csv(table, output)
@@ -358,11 +364,13 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
     engine = store.connect(db)
     click.echo(f"database: {display_url(db)}")
     loads = [p for name, p in dataset.paths.items() if name != "kayako-audit.csv"]
-    for path in tqdm(loads, desc="loading", unit="file"):
-        result, _ = load_file(engine, path, policy)
-        tqdm.write(f"{path.name}: {load_summary(result)}")
-    click.echo(demo_summary(engine, policy))
-    engine.dispose()
+    try:
+        for path in tqdm(loads, desc="loading", unit="file"):
+            result, _ = load_file(engine, path, policy)
+            tqdm.write(f"{path.name}: {load_summary(result)}")
+        click.echo(demo_summary(engine, policy))
+    finally:
+        engine.dispose()
     tz = policy.latest.timezone
     today = dt.datetime.now(ZoneInfo(tz)).date()
     week, month = periods.week(today, tz).previous(), periods.month(today, tz).previous()
@@ -500,5 +508,20 @@ def fees_export(
         click.echo(str(path))
 
 
+def run() -> None:
+    """The ``ipchange`` console script: :func:`main`, then the collector is frozen for the exit.
+
+    While the interpreter tears its modules down it runs the cyclic collector, which walks
+    every object pandas, SQLAlchemy and pyarrow made: 0.3–0.5 s after an export of 100,000
+    requests. :func:`gc.freeze` takes them out of its sight first (the memory goes back with the
+    process). Nothing is left for a collection to close by then: each command closes its files
+    and disposes of its engine itself. Tests call :func:`main`, and keep their collector.
+    """
+    try:
+        main()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":
-    main()
+    run()

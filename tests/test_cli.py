@@ -118,6 +118,34 @@ def test_unrecognised_file_is_refused_with_exit_2_and_no_traceback(tmp_path):
     assert "matches none of the formats" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "code"), [(["policy", "show"], 0), (["ingest", "nowhere.csv"], 2)]
+)
+def test_the_console_script_freezes_the_collector_before_the_interpreter_exits(args, code):
+    # The freeze must outlast main()'s SystemExit (click exits in standalone mode), whatever
+    # the exit code, and reach the interpreter's teardown, where atexit handlers run first.
+    script = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+        "from ipchange_core.cli import run\n"
+        f"sys.argv = ['ipchange', *{args!r}]\n"
+        "run()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "frozen True"
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_ipchange_script_is_the_freezing_entry_point():
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="ipchange")
+    assert script.value == "ipchange_core.cli:run"
+
+
 def test_a_database_error_outside_a_load_is_one_line_exit_2(tmp_path):
     # A database whose fee ledger lacks columns (e.g. made by another tool): every table is
     # there, so connecting works, and the fee export's query is the first to fail.
