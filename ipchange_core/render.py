@@ -209,6 +209,7 @@ def render(
     _import_notebook_tools()
     import papermill
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
     began = time.perf_counter()
     stem, name, title = REPORTS[key]
@@ -238,6 +239,12 @@ def render(
                 cwd=str(NOTEBOOKS_DIR),
                 progress_bar=False,
                 log_output=False,
+                # every output is in by then, and the notebook disposed of its engine: a
+                # graceful shutdown only waits 0.8 s for the kernel's own exit
+                shutdown_kernel="immediate",
+                # CurveZMQ keys for the kernel's sockets when its kernelspec supports them
+                # (ipykernel 7 warns about plain TCP at every kernel start)
+                config=Config(KernelManager={"transport_encryption": "auto"}),
             )
         except PapermillExecutionError as exc:
             failed = folder / f"{name}.failed.ipynb"

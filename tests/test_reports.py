@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -89,6 +91,26 @@ def test_failing_notebook_keeps_previous_report_and_names_the_cell(built, tmp_pa
     assert page.read_bytes() == before
     assert (page.parent / "intake-log.failed.ipynb").is_file()
     assert not list(page.parent.glob(".*.tmp"))
+
+
+def test_a_report_command_prints_the_page_and_no_kernel_warning(tmp_path):
+    # The kernel talks over CurveZMQ-encrypted sockets: ipykernel 7 warns on every start
+    # over plain TCP, which `ipchange report` would pass on to the user's terminal.
+    db = build_db(tmp_path, hostile=False)
+    out = tmp_path / "reports"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "ipchange_core.cli", "report", "intake", "--week", PERIOD),
+            *("--db", db, "--out", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    page = out / PERIOD / "intake-log.html"
+    assert page.is_file() and str(page) in proc.stdout + proc.stderr
 
 
 def test_html_helpers_escape_everything():
