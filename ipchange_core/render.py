@@ -208,6 +208,7 @@ def render(
     """
     _import_notebook_tools()
     import papermill
+    import zmq
     from papermill.exceptions import PapermillExecutionError
     from traitlets.config import Config
 
@@ -243,8 +244,13 @@ def render(
                 # graceful shutdown only waits 0.8 s for the kernel's own exit
                 shutdown_kernel="immediate",
                 # CurveZMQ keys for the kernel's sockets when its kernelspec supports them
-                # (ipykernel 7 warns about plain TCP at every kernel start)
-                config=Config(KernelManager={"transport_encryption": "auto"}),
+                # (ipykernel 7 warns about plain TCP at every kernel start); jupyter_client
+                # refuses "auto" outright where libzmq was built without CurveZMQ
+                config=Config(
+                    KernelManager={
+                        "transport_encryption": "auto" if zmq.has("curve") else "disabled"
+                    }
+                ),
             )
         except PapermillExecutionError as exc:
             failed = folder / f"{name}.failed.ipynb"
