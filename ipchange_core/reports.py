@@ -203,15 +203,12 @@ def load(
     if input_files:
         frames, manifests, rejects = _read_exports(input_files.split(";"), policy, now)
     else:
-        engine = store.connect(database_url(db_url or None))
-        try:
+        with store.connected(database_url(db_url or None)) as engine:
             frames = store.read_frames(
                 engine, start, span.end, policy=policy, columns=ASSEMBLED_COLUMNS
             )
             manifests = store.manifests(engine)
             rejects = store.rejects(engine)
-        finally:
-            engine.dispose()
     requests, history = _judge(frames, policy, start, span, now)
     return ReportData(span, policy, requests, history, manifests, rejects, now, frames, start)
 

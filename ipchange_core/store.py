@@ -113,6 +113,7 @@ __all__ = [
     "UTCDateTime",
     "append_fees",
     "connect",
+    "connected",
     "correct_fee",
     "db_error_reason",
     "fee_ledger",
@@ -595,6 +596,20 @@ def connect(url: str) -> Engine:
         shown = config.display_url(parsed.render_as_string(hide_password=False))
         raise IpchangeError(f"cannot open the database {shown}: {db_error_reason(exc)}") from exc
     return engine
+
+
+@contextmanager
+def connected(url: str) -> Iterator[Engine]:
+    """:func:`connect` for the length of a ``with`` block, then dispose of the engine.
+
+    Disposing closes every pooled connection (on SQLite, the last close also checkpoints the
+    write-ahead log and releases the read mapping), whether the block ended or raised.
+    """
+    engine = connect(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager

@@ -210,6 +210,17 @@ def test_sqlite_connection_settings(sqlite_url: str) -> None:
     engine.dispose()
 
 
+def test_connected_closes_its_connections_when_the_block_raises(sqlite_url: str) -> None:
+    wal = Path(sqlite_url.removeprefix("sqlite:///") + "-wal")
+    with pytest.raises(RuntimeError), store.connected(sqlite_url) as engine:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM tickets").scalar_one() == 0
+        assert wal.exists() and engine.pool.checkedin() == 1  # pooled, the database open
+        raise RuntimeError("the block failed")
+    assert engine.pool.checkedin() == 0
+    assert not wal.exists()  # the last connection closed: SQLite removed its log
+
+
 def test_sqlite_writers_queue_and_readers_are_not_blocked(sqlite_url: str) -> None:
     first, second = store.connect(sqlite_url), store.connect(sqlite_url)
     store.load(first, parsed("tickets", typed("tickets", [ticket("A-1")])), policy_version="t")
