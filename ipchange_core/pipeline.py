@@ -61,9 +61,28 @@ def load_file(
             (:meth:`FileDigest.start_all`, on the same ``path``); else it is computed here
             when needed.
 
+    After a load into ``tickets``, :func:`store.index_requests` keeps SQLite's index of the
+    policy's request candidates (built once, in a transaction of its own).
+
     Raises:
         InvalidInputError: the file is refused whole (nothing is loaded).
     """
+    result, parsed = _load(engine, path, policy, fmt=fmt, mapping=mapping, digest=digest)
+    if result.table == "tickets":
+        store.index_requests(engine, policy)
+    return result, parsed
+
+
+def _load(
+    engine: Engine,
+    path: Path,
+    policy: PolicySet,
+    *,
+    fmt: str,
+    mapping: Path | None,
+    digest: FileDigest | None,
+) -> tuple[store.LoadResult, ParsedFile]:
+    """:func:`load_file` but the index."""
     latest = policy.latest
     path = Path(path)
     if digest is None:

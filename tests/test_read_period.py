@@ -135,6 +135,41 @@ def test_sqlite_walks_the_smaller_side_and_uses_the_period_indexes(sqlite_url: s
     sqlite.dispose()
 
 
+def test_sqlite_keeps_one_index_of_the_policys_candidates(sqlite_url: str) -> None:
+    sqlite = store.connect(sqlite_url)
+    load(sqlite, case_data())
+    assert requests_indexes(sqlite) == []
+    assert store.index_requests(sqlite, POLICY)  # built
+    assert not store.index_requests(sqlite, POLICY)  # already there
+    [first] = requests_indexes(sqlite)
+    assert store.index_requests(sqlite, TWO_VERSIONS)  # another filter: replaced
+    [second] = requests_indexes(sqlite)
+    assert second != first
+    anything = dataclasses.replace(POLICY.latest, request_filter=RequestFilter((), (), r"."))
+    assert store.index_requests(sqlite, PolicySet(versions=(anything,), sources=POLICY.sources))
+    assert requests_indexes(sqlite) == []  # any ticket may be a request: no index helps
+    sqlite.dispose()
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_sqlite_finds_the_candidates_through_their_index(sqlite_url: str, indexed: bool) -> None:
+    sqlite = store.connect(sqlite_url)
+    load(sqlite, case_data())
+    if indexed:
+        store.index_requests(sqlite, POLICY)
+    [name] = requests_indexes(sqlite) if indexed else [None]
+    lo = store._utc(START, "start")
+    with store._reading(sqlite) as conn:
+        parts = store._period_parts(lo, None, store._recognised(conn, POLICY), walk=frozenset())
+        by_ticket = parts[1]
+        sql = str(by_ticket.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+        assert plan[0].startswith("SEARCH tickets USING INDEX"), plan
+        assert (f"USING INDEX {name} " in plan[0]) == indexed, plan
+        assert set(conn.execute(by_ticket).scalars()) == {"by-subject", "by-tag", "by-type", "request-later"}
+    sqlite.dispose()
+
+
 def test_sqlite_runs_the_filter_only_for_tickets_without_intake_or_change_rows(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -259,20 +294,46 @@ def help_desks(draw: st.DrawFn) -> dict[str, pd.DataFrame]:
 bounds = st.one_of(st.none(), st.integers(-20, 500).map(hours))
 
 
+def requests_indexes(engine: sa.Engine) -> list[str]:
+    """The names of the SQLite request-candidate indexes (store.index_requests)."""
+    find = "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_tickets_req%'"
+    with engine.begin() as conn:
+        return sorted(conn.exec_driver_sql(find).scalars())
+
+
+def drop_requests_indexes(engine: sa.Engine) -> None:
+    names = requests_indexes(engine)
+    with engine.begin() as conn:
+        for name in names:
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(data=help_desks(), start=bounds, end=bounds, policy=st.sampled_from([POLICY, TWO_VERSIONS]))
+@given(
+    data=help_desks(),
+    start=bounds,
+    end=bounds,
+    policy=st.sampled_from([POLICY, TWO_VERSIONS]),
+    indexed=st.booleans(),
+)
 def test_requests_only_equals_all_tickets_filtered_to_requests(
     engine: sa.Engine,
     data: dict[str, pd.DataFrame],
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
     policy: PolicySet,
+    indexed: bool,
 ) -> None:
+    """With or without SQLite's index of the policy's candidates: the same rows."""
     if start is not None and end is not None and end < start:
         start, end = end, start
     load(engine, data)
+    if engine.dialect.name == "sqlite":
+        drop_requests_indexes(engine)
+        if indexed:
+            assert store.index_requests(engine, policy)
     fast = store.read_frames(engine, start, end, policy=policy)
     assert_typed(fast)
     assert_same(fast, requests_of(store.read_frames(engine, start, end), policy))
