@@ -2150,10 +2150,29 @@ def read_frames(
                     where = None if selected is None else selected(sa_table.c.ticket_id)
                     frame = _read_table(conn, table, where, columns.get(table))
                 keys = list(_KEYS[table])
-                if len(keys) > 1 or not frame[keys[0]].is_monotonic_increasing:
+                if not _in_order(frame, keys):
                     frame = frame.sort_values(keys, ignore_index=True)
                 frames[table] = frame
     return frames
+
+
+def _in_order(frame: pd.DataFrame, keys: Sequence[str]) -> bool:
+    """Whether ``frame``'s rows ascend by ``keys`` (compared in turn; ties allowed).
+
+    Rows read through an index on the keys mostly arrive in order: checking that (one pass of
+    vectorised comparisons) is several times quicker than sorting them again. The key columns
+    hold no missing values.
+    """
+    if len(frame) < 2:
+        return True
+    before = np.zeros(len(frame) - 1, dtype=bool)  # ordered by the keys compared so far
+    tied = np.ones(len(frame) - 1, dtype=bool)
+    for key in keys:
+        values = frame[key].array
+        earlier, later = values[:-1], values[1:]
+        before |= tied & np.asarray(earlier < later, dtype=bool)
+        tied &= np.asarray(earlier == later, dtype=bool)
+    return bool((before | tied).all())
 
 
 def _frame(rows: Sequence[Any], dtypes: dict[str, str]) -> pd.DataFrame:

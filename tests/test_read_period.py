@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from typing import Any
 
 import pandas as pd
@@ -513,3 +514,58 @@ def test_columns_must_be_known_and_hold_the_key(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         store.read_frames(store.connect(sqlite_url), columns=columns)
+
+
+def _keyed(rows: list[tuple[str, int]]) -> pd.DataFrame:
+    """A frame of (text, instant in µs) key rows, typed as read_frames types them."""
+    return pd.DataFrame(
+        {
+            "ticket_id": pd.Series([r[0] for r in rows], dtype="str"),
+            "at": pd.to_datetime(
+                pd.Series([r[1] for r in rows], dtype="int64"), unit="us", utc=True
+            ),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "keys", "in_order"),
+    [
+        ([], ["ticket_id", "at"], True),
+        ([("b", 5)], ["ticket_id", "at"], True),
+        ([("a", 5), ("a", 5)], ["ticket_id", "at"], True),  # ties allowed
+        ([("a", 9), ("b", 1)], ["ticket_id", "at"], True),  # a later key decides only on a tie
+        ([("a", 9), ("a", 1)], ["ticket_id", "at"], False),
+        ([("a", 9), ("a", 1)], ["ticket_id"], True),
+        ([("b", 1), ("a", 1)], ["ticket_id", "at"], False),
+        ([("Z", 1), ("a", 1), ("é", 1)], ["ticket_id"], True),  # code points: Z < a < é
+        ([("é", 1), ("z", 1)], ["ticket_id"], False),
+        ([("a", -5), ("a", 0)], ["ticket_id", "at"], True),  # instants before 1970
+    ],
+)
+def test_in_order(rows: list[tuple[str, int]], keys: list[str], in_order: bool) -> None:
+    assert store._in_order(_keyed(rows), keys) is in_order
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet="aAzé İı😀", max_size=3),
+            st.integers(min_value=-(10**12), max_value=10**12),
+        ),
+        max_size=8,
+    ),
+    st.booleans(),
+    st.sampled_from([["ticket_id"], ["at"], ["ticket_id", "at"], ["at", "ticket_id"]]),
+)
+def test_in_order_is_python_tuple_order(
+    rows: list[tuple[str, int]], presort: bool, keys: list[str]
+) -> None:
+    """Same answer as comparing the key tuples of neighbouring rows in Python."""
+    position = {"ticket_id": 0, "at": 1}
+    key = lambda row: tuple(row[position[k]] for k in keys)  # noqa: E731
+    if presort:
+        rows = sorted(rows, key=key)
+    expected = all(key(a) <= key(b) for a, b in itertools.pairwise(rows))
+    assert store._in_order(_keyed(rows), keys) is expected
