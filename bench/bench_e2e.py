@@ -304,16 +304,8 @@ class Bench:
         runs = []
         for i in range(FLOOR_RUNS):
             runs.append(run(["-c", FLOOR_IMPORT], self.logs / f"start-floor-{i}.log", python))
-        seconds = [s for s, _, _ in runs]
-        shown = ", ".join(f"{s:.2f}" for s in seconds)
-        row = Row(
-            f"{FLOOR_STEP}: `python -c '{FLOOR_IMPORT}'`; quickest of {FLOOR_RUNS} ({shown} s)",
-            "—",
-            None,
-            min(seconds),
-            max(rss for _, rss, _ in runs),
-            next((rc for _, _, rc in runs if rc != 0), 0),
-        )
+        step = f"{FLOOR_STEP}: `python -c '{FLOOR_IMPORT}'`"
+        row = repeated(step, "—", runs, f"quickest of {FLOOR_RUNS}", min)
         print(f"{row.step}: {row.seconds:.2f} s", flush=True)
         self.rows.append(row)
         self.write()
@@ -333,19 +325,33 @@ class Bench:
             print(f"{seconds:.2f} s, {rss:.0f} MB{bad}", flush=True)
             runs[step].append((seconds, rss, rc))
         for step, _ in steps:
-            seconds = [s for s, _, _ in runs[step]]
-            shown = ", ".join(f"{s:.2f}" for s in seconds)
-            self.rows.append(
-                Row(
-                    f"{step}; median of {times} alternating runs ({shown} s)",
-                    backend,
-                    None,
-                    statistics.median(seconds),
-                    max(rss for _, rss, _ in runs[step]),
-                    next((rc for _, _, rc in runs[step] if rc != 0), 0),
-                )
-            )
+            how = f"median of {times} alternating runs"
+            self.rows.append(repeated(step, backend, runs[step], how, statistics.median))
         self.write()
+
+
+def repeated(
+    step: str,
+    backend: str,
+    runs: list[tuple[float, float, int]],
+    how: str,
+    pick: Callable[[list[float]], float],
+) -> Row:
+    """One row for several runs (seconds, peak RSS MB, rc) of a command.
+
+    Its seconds are ``pick`` of theirs (``how`` names it in the step, beside every run's
+    seconds), its peak RSS the largest, its exit code the first that is not 0.
+    """
+    seconds = [s for s, _, _ in runs]
+    shown = ", ".join(f"{s:.2f}" for s in seconds)
+    return Row(
+        f"{step}; {how} ({shown} s)",
+        backend,
+        None,
+        pick(seconds),
+        max(rss for _, rss, _ in runs),
+        next((rc for _, _, rc in runs if rc != 0), 0),
+    )
 
 
 def ingest(file: Path, url: str, rejects: Path) -> list[str]:
