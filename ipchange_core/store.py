@@ -1758,7 +1758,8 @@ def _selected(
 ) -> Iterator[tuple[Callable[[Any], ColumnElement[bool]] | None, dict[str, pd.DataFrame]]]:
     """Compute the ticket_ids to read once; yield a condition on a ticket_id column (or None).
 
-    SQLite keeps them in a temporary table of the connection (dropped afterwards), PostgreSQL,
+    SQLite gathers them in a temporary table of the connection (dropped before the yield) and
+    reads them out as one JSON array (:func:`_sqlite_any`), PostgreSQL,
     whose reading transaction is read-only, in one parameter (:func:`_pg_selection`, which
     also reads the tickets, intake and changes, in the columns of ``columns`` (default all):
     yielded beside the condition, ``{table: frame}``; SQLite yields ``{}``). A bound that no
@@ -1791,9 +1792,10 @@ def _selected(
         for part in _period_parts(start, end, recognised, walk=walk):
             insert = _SELECTED.insert().prefix_with("OR IGNORE")
             conn.execute(insert.from_select(["ticket_id"], part))
-        yield lambda column: column.in_(select(_SELECTED.c.ticket_id)), {}
+        ids = conn.execute(select(func.json_group_array(_SELECTED.c.ticket_id))).scalar_one()
     finally:
         _SELECTED.drop(conn)
+    yield _sqlite_any(ids), {}
 
 
 _FILTER_COLUMNS = ("created_at", "ticket_type", "tags", "subject")
@@ -1890,6 +1892,16 @@ def _pg_selection(
             frames[t] = pd.concat([frames[t], rows], ignore_index=True)
     frames = {t: frame[names[t]].reset_index(drop=True) for t, frame in frames.items()}
     return frames, [*ids, *elsewhere]
+
+
+def _sqlite_any(ids: str) -> Callable[[Any], ColumnElement[bool]]:
+    """SQLite: a condition "a ticket_id column is one of ``ids``" (a JSON array of texts).
+
+    The ids travel in the statement, not in a temporary table, so that any connection can read
+    with it (:func:`_read_tables`); SQLite looks each up in the table's ticket_id index.
+    """
+    each = func.json_each(bindparam("ids", ids, type_=Text)).table_valued("value")
+    return lambda column: column.in_(select(each.c.value))
 
 
 def _pg_any(ids: Sequence[str]) -> Callable[[Any], ColumnElement[bool]]:
@@ -2143,17 +2155,64 @@ def read_frames(
         if conn.dialect.name == "sqlite":  # pages by address, not copied in one read() each
             conn.exec_driver_sql(f"PRAGMA mmap_size = {_SQLITE_READ_MMAP}")
         with _selected(conn, lo, hi, policy, columns) as (selected, read):
-            for table in schema.TABLES:
-                frame = read.get(table)
-                if frame is None:
-                    sa_table = Base.metadata.tables[table]
-                    where = None if selected is None else selected(sa_table.c.ticket_id)
-                    frame = _read_table(conn, table, where, columns.get(table))
-                keys = list(_KEYS[table])
-                if not _in_order(frame, keys):
-                    frame = frame.sort_values(keys, ignore_index=True)
-                frames[table] = frame
+            rest = [table for table in schema.TABLES if table not in read]
+            read = {**read, **_read_tables(engine, conn, rest, selected, columns)}
+        for table in schema.TABLES:
+            frame, keys = read[table], list(_KEYS[table])
+            if not _in_order(frame, keys):
+                frame = frame.sort_values(keys, ignore_index=True)
+            frames[table] = frame
     return frames
+
+
+def _read_tables(
+    engine: Engine,
+    conn: Connection,
+    tables: Sequence[str],
+    selected: Callable[[Any], ColumnElement[bool]] | None,
+    columns: Mapping[str, Sequence[str]],
+) -> dict[str, pd.DataFrame]:
+    """The rows of ``tables`` whose ticket_id ``selected`` holds for, in ``conn``'s snapshot.
+
+    Each table comes typed and unsorted, in the columns of ``columns`` (default all). SQLite
+    runs a query in the calling thread without holding Python's lock, so from a database file
+    a second reading connection, in a worker thread, reads every other table meanwhile. It
+    reads only if it sees the same snapshot as ``conn``: a load commits its rows with a new
+    ``load_manifests`` row, so the same latest manifest means that no load committed in
+    between. Otherwise ``conn`` reads every table. The second connection reads pages with
+    ``read()``, not mapped: a second mapping of the file would count its pages twice in the
+    process's resident memory.
+    """
+
+    def read(using: Connection, table: str) -> pd.DataFrame:
+        column = Base.metadata.tables[table].c.ticket_id
+        where = None if selected is None else selected(column)
+        return _read_table(using, table, where, columns.get(table))
+
+    if len(tables) < 2 or not _sqlite_file(conn):
+        return {table: read(conn, table) for table in tables}
+    with _reading(engine) as other:
+        if _latest_load(other) != _latest_load(conn):
+            return {table: read(conn, table) for table in tables}
+        other.exec_driver_sql("PRAGMA mmap_size = 0")  # (a pooled connection may have mapped)
+        with ThreadPoolExecutor(1) as worker:  # every other table, beginning with the second
+            theirs = worker.submit(lambda: {table: read(other, table) for table in tables[1::2]})
+            frames = {table: read(conn, table) for table in tables[::2]}
+            frames.update(theirs.result())
+    return frames
+
+
+def _sqlite_file(conn: Connection) -> bool:
+    """Whether ``conn`` reads a SQLite database file (which other connections can open too)."""
+    if conn.dialect.name != "sqlite":
+        return False
+    main = [row for row in conn.exec_driver_sql("PRAGMA database_list") if row[1] == "main"]
+    return bool(main and main[0][2])
+
+
+def _latest_load(conn: Connection) -> int | None:
+    """The id of the newest ``load_manifests`` row that ``conn`` sees (``None``: no load yet)."""
+    return conn.execute(select(func.max(LoadManifest.__table__.c.id))).scalar_one()
 
 
 def _in_order(frame: pd.DataFrame, keys: Sequence[str]) -> bool:

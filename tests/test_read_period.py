@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import threading
 from typing import Any
 
 import pandas as pd
@@ -417,6 +418,64 @@ def test_filter_matcher_and_recognised_tickets_agree(
 
 
 # --- SQLite reads each column in one piece: every value comes back exactly ----------------------
+
+
+def with_other_values(data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """``data`` with a value of every row changed (an event row's change is a new key)."""
+    other = {table: frame.copy() for table, frame in data.items()}
+    other["tickets"]["owner"] = "someone else"
+    other["intake"]["site"] = "another site"
+    other["changes"]["engineer"] = "another engineer"
+    other["ticket_events"]["new_value"] = "Closed"
+    return other
+
+
+@pytest.mark.parametrize("load_between", [False, True], ids=["alone", "load-between"])
+def test_sqlite_reads_on_two_connections_only_in_one_snapshot(
+    sqlite_url: str, load_between: bool
+) -> None:
+    """A second connection reads tables beside the first, unless a load committed in between.
+
+    The load lands after the first connection's snapshot and before the second's: a second
+    connection that read then would return the new values of whichever tables it took.
+    """
+    engine = store.connect(sqlite_url)
+    data = case_data()
+    load(engine, data)
+    before = store.read_frames(engine, START, END, policy=POLICY)
+    begins: list[int] = []
+    readers: set[str] = set()
+
+    @sa.event.listens_for(engine, "begin")
+    def load_after_the_first_snapshot(conn: sa.Connection) -> None:
+        begins.append(1)
+        if load_between and len(begins) == 2:  # the second reading connection's BEGIN
+            for table, frame in with_other_values(data).items():
+                store.load(engine, parsed(table, frame, name=f"{table}-2.csv"), policy_version="t")
+
+    def trace(statement: str) -> None:
+        if "group_concat" in statement:  # a table's read (store._sqlite_columns)
+            readers.add(threading.current_thread().name)
+
+    @sa.event.listens_for(engine, "checkout")
+    def traced(dbapi_connection: Any, *args: Any) -> None:
+        dbapi_connection.set_trace_callback(trace)
+
+    frames = store.read_frames(engine, START, END, policy=POLICY)
+    sa.event.remove(engine, "begin", load_after_the_first_snapshot)
+    sa.event.remove(engine, "checkout", traced)
+    engine.dispose()  # (the pooled connections, traced)
+    assert_same(frames, before)
+    assert len(readers) == (1 if load_between else 2)
+    after = store.read_frames(engine, START, END, policy=POLICY)
+    if load_between:  # the load did commit: a read now sees its values
+        assert set(after["tickets"]["owner"]) == {"someone else"}
+        assert set(after["intake"]["site"]) == {"another site"}
+        assert set(after["changes"]["engineer"]) == {"another engineer"}
+        assert len(after["ticket_events"]) == 2 * len(before["ticket_events"])
+    else:
+        assert_same(after, before)
+    engine.dispose()
 
 
 def test_sqlite_columns_keep_nul_characters_and_empty_values(sqlite_url: str) -> None:
