@@ -922,9 +922,11 @@ def _stored_hashes(conn: Connection, table: str, ids: np.ndarray | None) -> np.n
     packed = (
         f"SELECT string_agg(int8send(key_hash) || int8send(row_hash), ''::bytea) FROM {table_sql}"
     )
-    with conn.connection.driver_connection.cursor() as cursor:
-        if ids is not None:
-            cursor.execute(packed + " WHERE ticket_id = ANY(%s)", (ids.tolist(),))
+    # (binary: bytea as its bytes, not as hex text to decode)
+    with conn.connection.driver_connection.cursor(binary=True) as cursor:
+        if ids is not None:  # an array made on the server: each id is looked up in the index
+            of_ids = " WHERE ticket_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
+            cursor.execute(packed + of_ids, (json.dumps(ids.tolist()),))
             chunks = [cursor.fetchone()[0]]
         else:
             low, high = cursor.execute(f"SELECT min(id), max(id) FROM {table_sql}").fetchone()
@@ -1259,10 +1261,18 @@ def previous_records(
         latest = _latest_manifest(conn, table)
         if latest is None or latest.format != format or latest.policy_version != policy_version:
             return None
-        row = conn.execute(select(records).where(records.c.manifest_id == latest.id)).first()
+        query = select(records.c.header_hash, records.c.record_hashes, records.c.key_hashes)
+        query = query.where(records.c.manifest_id == latest.id)
+        if conn.dialect.name == "sqlite":
+            row = conn.execute(query).first()
+        else:  # in binary: bytea as its bytes (16 MB a million records), not as hex text
+            compiled = query.compile(dialect=conn.dialect)
+            with conn.connection.driver_connection.cursor(binary=True) as cursor:
+                row = cursor.execute(str(compiled), compiled.params).fetchone()
     if row is None:
         return None
-    return RecordHashes.from_bytes(latest.id, row.header_hash, row.record_hashes, row.key_hashes)
+    header, hashes, keys = row
+    return RecordHashes.from_bytes(latest.id, header, hashes, keys)
 
 
 def _keep_records(conn: Connection, table: str, manifest_id: int, parsed: ParsedInput) -> None:
