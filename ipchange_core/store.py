@@ -1609,16 +1609,18 @@ def _recognised(conn: Connection, policy: PolicySet) -> ColumnElement[bool]:
         exists().where(intake.c.ticket_id == tickets.c.ticket_id),
         exists().where(changes.c.ticket_id == tickets.c.ticket_id),
     )
-    recognise = case((linked, 0), else_=recognise)  # CASE: Python only for the unlinked
     if candidates is None:
-        return recognise == 1
-    recognise = case((candidates, recognise), else_=0)  # ... among the candidates
+        return case((linked, 0), else_=recognise) == 1  # CASE: Python only for the unlinked
     index = _requests_index(policy)
-    if index is None or not _has_index(conn, index[0]):
-        return recognise == 1
+    if index is None or not _has_index(conn, index[0]):  # every ticket's text is tested first
+        return case((candidates, case((linked, 0), else_=recognise)), else_=0) == 1
     # The index's condition, word for word (values inline: SQLite matches a partial index only
-    # to literal values), so that SQLite reads the candidates from the index.
-    return and_(literal_column(f"({index[1]})"), recognise == 1)
+    # to literal values), so that SQLite reads the candidates from the index. Each candidate's
+    # links are looked up before its text is tested again: most have one.
+    return and_(
+        literal_column(f"({index[1]})"),
+        case((linked, 0), (candidates, recognise), else_=0) == 1,
+    )
 
 
 _REQUESTS_INDEX = "ix_tickets_requests_"
