@@ -924,9 +924,10 @@ def _stored_hashes(conn: Connection, table: str, ids: np.ndarray | None) -> np.n
     )
     # (binary: bytea as its bytes, not as hex text to decode)
     with conn.connection.driver_connection.cursor(binary=True) as cursor:
-        if ids is not None:  # an array made on the server: each id is looked up in the index
-            of_ids = " WHERE ticket_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
-            cursor.execute(packed + of_ids, (json.dumps(ids.tolist()),))
+        if ids is not None:
+            of_ids = _pg_any(ids.tolist())(Base.metadata.tables[table].c.ticket_id)
+            compiled = of_ids.compile(dialect=conn.dialect)
+            cursor.execute(f"{packed} WHERE {compiled}", compiled.params)
             chunks = [cursor.fetchone()[0]]
         else:
             low, high = cursor.execute(f"SELECT min(id), max(id) FROM {table_sql}").fetchone()
@@ -2201,17 +2202,17 @@ def _read_tables(
         where = None if selected is None else selected(column)
         return _read_table(using, table, where, columns.get(table))
 
-    if len(tables) < 2 or not _sqlite_file(conn):
-        return {table: read(conn, table) for table in tables}
-    with _reading(engine) as other:
-        if _latest_load(other) != _latest_load(conn):
-            return {table: read(conn, table) for table in tables}
-        other.exec_driver_sql("PRAGMA mmap_size = 0")  # (a pooled connection may have mapped)
-        with ThreadPoolExecutor(1) as worker:  # every other table, beginning with the second
-            theirs = worker.submit(lambda: {table: read(other, table) for table in tables[1::2]})
-            frames = {table: read(conn, table) for table in tables[::2]}
-            frames.update(theirs.result())
-    return frames
+    if len(tables) > 1 and _sqlite_file(conn):
+        with _reading(engine) as other:
+            if _latest_load(other) == _latest_load(conn):
+                other.exec_driver_sql("PRAGMA mmap_size = 0")  # (a pooled one may have mapped)
+                with ThreadPoolExecutor(1) as worker:  # every other table, from the second on
+                    theirs = worker.submit(
+                        lambda: {table: read(other, table) for table in tables[1::2]}
+                    )
+                    frames = {table: read(conn, table) for table in tables[::2]}
+                    return {**frames, **theirs.result()}
+    return {table: read(conn, table) for table in tables}
 
 
 def _sqlite_file(conn: Connection) -> bool:
