@@ -417,7 +417,7 @@ def test_filter_matcher_and_recognised_tickets_agree(
     assert recognised_tickets(frame, POLICY).tolist() == [recognised]
 
 
-# --- SQLite reads each column in one piece: every value comes back exactly ----------------------
+# --- SQLite reads on two connections only when both see one snapshot ----------------------------
 
 
 def with_other_values(data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -476,6 +476,9 @@ def test_sqlite_reads_on_two_connections_only_in_one_snapshot(
     else:
         assert_same(after, before)
     engine.dispose()
+
+
+# --- SQLite reads each column in one piece: every value comes back exactly ----------------------
 
 
 def test_sqlite_columns_keep_nul_characters_and_empty_values(sqlite_url: str) -> None:
