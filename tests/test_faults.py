@@ -36,14 +36,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import _unavailable
-from report_fixtures import build_db
 
 from ipchange_core import render, schema, store
 from ipchange_core.cli import main
 from ipchange_core.errors import IpchangeError
 from ipchange_core.pipeline import load_file
 from ipchange_core.policy import load_policy
+from tests.conftest import _unavailable
+from tests.report_fixtures import build_db
 
 ROOT = Path(__file__).resolve().parents[1]
 IPCHANGE = [sys.executable, "-m", "ipchange_core.cli"]  # = the `ipchange` entry point

@@ -24,13 +24,13 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from report_fixtures import FREE_TEXT
 
 from ipchange_core import billing, render, store
 from ipchange_core.cli import main
 from ipchange_core.export import FORMULA_PREFIXES
 from ipchange_core.policy import load_policy
 from ipchange_core.schema import TABLES
+from tests.report_fixtures import FREE_TEXT
 
 pytestmark = pytest.mark.xdist_group("reports")  # one worker renders the reports once
 

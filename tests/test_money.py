@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from report_fixtures import CANONICAL, SAMPLE
 
 from ipchange_core import billing, reports, store
 from ipchange_core.cli import main
@@ -32,6 +31,7 @@ from ipchange_core.pipeline import load_file
 from ipchange_core.policy import PolicySet, load_policy
 from ipchange_core.schema import TABLES
 from ipchange_core.textops import money
+from tests.report_fixtures import CANONICAL, SAMPLE
 
 MONTH = "2026-11"
 KINDS = ("billable", "standard", "unsigned", "waived")

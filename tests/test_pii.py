@@ -22,11 +22,11 @@ import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from report_fixtures import CANONICAL, FREE_TEXT, SAMPLE
 
 from ipchange_core import render
 from ipchange_core.cli import main
 from ipchange_core.textops import mask_contacts
+from tests.report_fixtures import CANONICAL, FREE_TEXT, SAMPLE
 
 pytestmark = pytest.mark.xdist_group("reports")  # one worker renders the reports once
 

@@ -9,11 +9,11 @@ import sys
 
 import pandas as pd
 import pytest
-from report_fixtures import EMAILS_AND_PHONES, build_db
 
 from ipchange_core import render, reports
 from ipchange_core.policy import RequestFilter
 from ipchange_core.requests import ASSEMBLED_COLUMNS
+from tests.report_fixtures import EMAILS_AND_PHONES, build_db
 
 pytestmark = pytest.mark.xdist_group("reports")  # one worker builds the reports once
 
