@@ -21,9 +21,9 @@ from ipchange_core.ingest import ParsedFile, read_file
 from ipchange_core.pipeline import load_file
 from ipchange_core.policy import load_policy
 from ipchange_core.schema import SOURCE_LINE, typed_dtypes
+from tests.store.helpers import table_rows
 from tests.test_ingest import assert_reconciles, write
 from tests.test_kayako import _ticket
-from tests.test_store import table_rows
 
 BLOCK = 4
 T0 = 1795446900  # 2026-11-23 15:15 UTC, in epoch seconds

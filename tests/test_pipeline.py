@@ -19,7 +19,8 @@ from ipchange_core import ingest, kayako, pipeline, store
 from ipchange_core.digest import FileDigest
 from ipchange_core.pipeline import load_file, write_csv
 from ipchange_core.policy import load_policy
-from tests.test_read_period import TWO_VERSIONS, requests_indexes
+from ipchange_core.store import sqlite as store_sqlite
+from tests.store.test_read import TWO_VERSIONS, requests_indexes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HEADER = "ticket_id,subject,department,status,creator,created_at,updated_at\n"
@@ -259,7 +260,7 @@ def test_a_tickets_load_keeps_the_index_of_its_policy(sqlite_url: str, tmp_path:
     load_file(engine, FIXTURES / "intake.csv", load_policy())
     assert requests_indexes(engine) == []  # not a tickets load
     load_file(engine, FIXTURES / "tickets.csv", load_policy())
-    assert requests_indexes(engine) == [store._requests_index(load_policy())[0]]
+    assert requests_indexes(engine) == [store_sqlite.requests_index(load_policy())[0]]
     load_file(engine, FIXTURES / "tickets.csv", TWO_VERSIONS)
-    assert requests_indexes(engine) == [store._requests_index(TWO_VERSIONS)[0]]
+    assert requests_indexes(engine) == [store_sqlite.requests_index(TWO_VERSIONS)[0]]
     engine.dispose()

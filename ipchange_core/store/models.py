@@ -12,7 +12,7 @@ Storage conventions:
 * text is ``NOT NULL DEFAULT ''`` (blank is the empty string, never NULL);
 * instants are UTC: PostgreSQL ``timestamptz``; SQLite, which has no date type and would drop
   offsets, stores the integer number of microseconds since 1970-01-01T00:00:00Z (exact, sortable
-  and about twice as fast to load as ISO text; ``datetime(col / 1e6, 'unixepoch')`` shows it);
+  and quicker to load than ISO text; ``datetime(col / 1e6, 'unixepoch')`` shows it);
 * yes/no flags are nullable booleans (``NULL`` = not given);
 * money is integer cents.
 

@@ -307,27 +307,16 @@ def _has_index(conn: Connection, name: str) -> bool:
 
 
 def index_requests(engine: Engine, policy: PolicySet) -> bool:
-    """SQLite: keep one partial index on ``tickets``, of the request candidates of ``policy``.
+    """Keep one partial index on ``tickets``, of the request candidates of ``policy``.
 
-    The index holds ``created_at`` of the tickets that :func:`_candidates` (plain SQL: type,
-    tags and subject) says may be requests, about one ticket in ten on a help desk. Reading a
-    period's requests (:func:`read_frames` with a policy) then looks those up in it instead of
-    testing the text of every ticket of the period: for three years of a million tickets,
-    0.39 s instead of 1.2-1.4 s (measured). SQLite keeps it up to date as rows are written;
-    building it over a million tickets takes about 1.2 s (in a :func:`_small_cache`, so memory
-    does not grow with the table). The index of another policy (whose filter changed) is
-    dropped. PostgreSQL, which finds the requests in one join (:func:`_pg_selection`), gets
-    none.
-
-    Args:
-        engine: From :func:`connect`.
-        policy: The policy whose request filter (all its versions) the index serves.
+    The index holds ``created_at`` of the tickets that
+    :func:`~ipchange_core.store.read.candidates` says may be requests. SQLite keeps it up to
+    date as rows are written; it is built in a :func:`small_cache`, so memory does not grow with
+    the table (figures: bench/RESULTS.md). See :func:`ipchange_core.store.read.index_requests`.
 
     Returns:
         Whether an index was created or dropped.
     """
-    if engine.dialect.name != "sqlite":
-        return False
     index = requests_index(policy)
     find = f"SELECT name FROM sqlite_master WHERE type = 'index' AND name GLOB '{_REQUESTS_INDEX}*'"
     with reading(engine) as conn:
