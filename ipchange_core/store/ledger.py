@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 
 from ipchange_core import schema
 from ipchange_core.errors import IpchangeError
-from ipchange_core.store.connection import reading
-from ipchange_core.store.load import rows_frame
+from ipchange_core.store.load import table_frame
 from ipchange_core.store.models import ExportBatch, FeeLedger
 
 LEDGER_DTYPES = {
@@ -196,9 +195,4 @@ def correct_fee(
 
 def fee_ledger(engine: Engine) -> pd.DataFrame:
     """Return the whole fee ledger in id order (nullable ids as ``Int64``)."""
-    table = FeeLedger.__table__
-    with reading(engine) as conn:
-        rows = conn.execute(
-            select(*(table.c[name] for name in LEDGER_DTYPES)).order_by(table.c.id)
-        ).all()
-    return rows_frame(rows, LEDGER_DTYPES)
+    return table_frame(engine, FeeLedger.__table__, LEDGER_DTYPES)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy import Table as SATable
 from sqlalchemy.exc import DBAPIError
 
 from ipchange_core import schema
@@ -510,12 +511,14 @@ _REJECT_DTYPES = {
 
 def manifests(engine: Engine) -> pd.DataFrame:
     """Return every load manifest, oldest first (columns as in ``load_manifests``)."""
-    table = LoadManifest.__table__
+    return table_frame(engine, LoadManifest.__table__, _MANIFEST_DTYPES)
+
+
+def table_frame(engine: Engine, table: SATable, dtypes: dict[str, str]) -> pd.DataFrame:
+    """Every row of ``table`` (it has an ``id``) in id order, in the columns of ``dtypes``."""
     with reading(engine) as conn:
-        rows = conn.execute(
-            select(*(table.c[name] for name in _MANIFEST_DTYPES)).order_by(table.c.id)
-        ).all()
-    return rows_frame(rows, _MANIFEST_DTYPES)
+        rows = conn.execute(select(*(table.c[name] for name in dtypes)).order_by(table.c.id)).all()
+    return rows_frame(rows, dtypes)
 
 
 def rejects(engine: Engine, manifest_id: int | None = None) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -376,19 +376,6 @@ def _bulk(conn: Connection) -> Iterator[None]:
     yield
 
 
-@contextmanager
-def _selected(
-    conn: Connection,
-    start: datetime | None,
-    end: datetime | None,
-    policy: PolicySet | None,
-    columns: Mapping[str, Sequence[str]],
-) -> Iterator[tuple[Condition, dict[str, pd.DataFrame]]]:
-    """The ids in one parameter (the reading transaction is read-only: no temporary table)."""
-    frames, ids = _selection(conn, start, end, policy, columns)
-    yield _any(ids), frames
-
-
 class PostgresBackend(Backend):
     """PostgreSQL through psycopg 3."""
 
@@ -467,7 +454,7 @@ class PostgresBackend(Backend):
         """None: the requests are found in one join (:func:`_selection`)."""
         return False
 
-    def selection(  # noqa: D102
+    def selection(
         self,
         conn: Connection,
         start: datetime | None,
@@ -475,7 +462,9 @@ class PostgresBackend(Backend):
         policy: PolicySet | None,
         columns: Mapping[str, Sequence[str]],
     ) -> AbstractContextManager[tuple[Condition, dict[str, pd.DataFrame]]]:
-        return _selected(conn, start, end, policy, columns)
+        """The ids in one parameter (the reading transaction is read-only: no temporary table)."""
+        frames, ids = _selection(conn, start, end, policy, columns)
+        return nullcontext((_any(ids), frames))
 
     def instant_column(self, column: Any) -> Any:
         """Exact: ``EXTRACT(EPOCH …)`` is numeric from PostgreSQL 14 on."""

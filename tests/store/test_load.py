@@ -106,7 +106,7 @@ def test_round_trip_preserves_every_value(engine: sa.Engine, table: str) -> None
 
 
 def test_load_accepts_an_ingest_parsed_file(engine: sa.Engine) -> None:
-    fixture = Path(__file__).parent / "fixtures" / "tickets.csv"
+    fixture = Path(__file__).parents[1] / "fixtures" / "tickets.csv"
     parsed_file = ingest.read_file(fixture)
     result = store.load(engine, parsed_file, policy_version="t")
     assert result.read == parsed_file.rows_read
