@@ -382,8 +382,7 @@ class PostgresBackend(Backend):
     name = "postgresql"
     differs = "IS DISTINCT FROM"
 
-    def create_engine(self, url: URL) -> Engine:  # noqa: D102
-        return _create_engine(url)
+    create_engine = staticmethod(_create_engine)
 
     def before_create(self, conn: Connection) -> None:
         """Serialise concurrent first connections."""
@@ -408,18 +407,11 @@ class PostgresBackend(Backend):
         """Lock ``table`` against other writers (readers are not blocked)."""
         conn.exec_driver_sql(f"LOCK TABLE {quote(conn, table)} IN SHARE ROW EXCLUSIVE MODE")
 
-    def stored_hashes(  # noqa: D102
-        self, conn: Connection, table: str, ids: np.ndarray | None
-    ) -> np.ndarray:
-        return _stored_hashes(conn, table, ids)
+    stored_hashes = staticmethod(_stored_hashes)
 
-    def write(  # noqa: D102
-        self, conn: Connection, batch: Batch, rows: np.ndarray, *, empty: bool
-    ) -> int:
-        return _write(conn, batch, rows, empty=empty)
+    write = staticmethod(_write)
 
-    def bulk(self, conn: Connection) -> AbstractContextManager[None]:  # noqa: D102
-        return _bulk(conn)
+    bulk = staticmethod(_bulk)
 
     def insert(self, table: SATable) -> Any:
         """``INSERT … ON CONFLICT`` (its dialect imported now, not with the package)."""
@@ -473,10 +465,7 @@ class PostgresBackend(Backend):
     def flag_column(self, column: Any) -> Any:  # noqa: D102
         return column
 
-    def read_columns(  # noqa: D102
-        self, conn: Connection, query: Select[Any], dtypes: Mapping[str, str]
-    ) -> tuple[dict[str, Any], int]:
-        return _read_columns(conn, query, dtypes)
+    read_columns = staticmethod(_read_columns)
 
     def second_reader(self, conn: Connection) -> bool:  # noqa: D102
         return False

@@ -464,8 +464,7 @@ class SQLiteBackend(Backend):
     name = "sqlite"
     differs = "IS NOT"
 
-    def create_engine(self, url: URL) -> Engine:  # noqa: D102
-        return _create_engine(url)
+    create_engine = staticmethod(_create_engine)
 
     def before_create(self, conn: Connection) -> None:  # noqa: D102
         pass  # BEGIN IMMEDIATE already serialises writers
@@ -494,18 +493,11 @@ class SQLiteBackend(Backend):
     def lock_table(self, conn: Connection, table: str) -> None:  # noqa: D102
         pass  # BEGIN IMMEDIATE took the database's write lock
 
-    def stored_hashes(  # noqa: D102
-        self, conn: Connection, table: str, ids: np.ndarray | None
-    ) -> np.ndarray:
-        return _stored_hashes(conn, table, ids)
+    stored_hashes = staticmethod(_stored_hashes)
 
-    def write(  # noqa: D102
-        self, conn: Connection, batch: Batch, rows: np.ndarray, *, empty: bool
-    ) -> int:
-        return _write(conn, batch, rows, empty=empty)
+    write = staticmethod(_write)
 
-    def bulk(self, conn: Connection) -> AbstractContextManager[None]:  # noqa: D102
-        return small_cache(conn)
+    bulk = staticmethod(small_cache)
 
     def insert(self, table: SATable) -> Any:  # noqa: D102
         return sqlite_insert(table)
@@ -529,8 +521,7 @@ class SQLiteBackend(Backend):
         """Every value that is not all ASCII: LIKE folds ASCII letters only."""
         return [func.length(cast(column, LargeBinary)) != func.length(column) for column in columns]
 
-    def index_requests(self, engine: Engine, policy: PolicySet) -> bool:  # noqa: D102
-        return index_requests(engine, policy)
+    index_requests = staticmethod(index_requests)
 
     def selection(  # noqa: D102
         self,
@@ -549,10 +540,7 @@ class SQLiteBackend(Backend):
         """0/1, NULL as :data:`~ipchange_core.store.batch.NA_FLAG`."""
         return func.coalesce(type_coerce(column, Integer), NA_FLAG)
 
-    def read_columns(  # noqa: D102
-        self, conn: Connection, query: Select[Any], dtypes: Mapping[str, str]
-    ) -> tuple[dict[str, Any], int]:
-        return _read_columns(conn, query, dtypes)
+    read_columns = staticmethod(_read_columns)
 
     def second_reader(self, conn: Connection) -> bool:
         """Whether ``conn`` reads a database file (which other connections can open too)."""
