@@ -15,16 +15,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipchange_core import ingest
 from ipchange_core.digest import file_sha256
 from ipchange_core.errors import InvalidInputError, PolicyError
 from ipchange_core.ingest import (
     FORMAT_TABLES,
     REJECT_COLUMNS,
     ParsedFile,
+    checks,
     detect_format,
     read_file,
     strftime_regex,
+    tabular,
 )
 from ipchange_core.schema import FRAME_MODELS, SOURCE_LINE, TABLES, typed_dtypes
 
@@ -404,7 +405,7 @@ def test_duplicates_are_found_whatever_the_key_hashes(
     path = write(tmp_path, "intake.csv", "\n".join(lines) + "\n")
     honest = read_file(path)
     with monkeypatch.context() as m:
-        m.setattr(ingest, "text_hashes", lambda values: np.zeros(len(values), dtype=np.int64))
+        m.setattr(checks, "text_hashes", lambda values: np.zeros(len(values), dtype=np.int64))
         colliding = read_file(path)
     assert_reconciles(colliding)
     shown = ["line", "column", "reason"]
@@ -458,8 +459,8 @@ def test_times_and_keys_checked_in_blocks_give_the_whole_file_result(
     path = write(tmp_path, "ticket_events.csv", "\n".join(lines) + "\n")
     whole = read_file(path)
     with monkeypatch.context() as m:
-        m.setattr(ingest, "_TIME_BLOCK", block)
-        m.setattr(ingest, "_KEY_BLOCK", block)
+        m.setattr(checks, "TIME_BLOCK", block)
+        m.setattr(checks, "KEY_BLOCK", block)
         blocks = read_file(path)
     assert_reconciles(blocks)
     pd.testing.assert_frame_equal(blocks.frame, whole.frame)
@@ -477,7 +478,7 @@ def test_a_given_sha256_is_the_files_and_is_not_computed_again(
     assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
     assert read_file(path).sha256 == digest
     with monkeypatch.context() as m:
-        m.setattr(ingest, "hashlib", None)  # any hashing in ingest would fail
+        m.setattr(tabular, "hashlib", None)  # any hashing while reading would fail
         assert read_file(path, sha256=digest).sha256 == digest
 
 

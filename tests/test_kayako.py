@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ipchange_core import kayako
 from ipchange_core.errors import InvalidInputError
-from ipchange_core.ingest import ParsedFile, read_file
-from ipchange_core.kayako import DEFAULT_LOOKUPS, KayakoLookups, load_mapping
+from ipchange_core.ingest import ParsedFile, kayako_xml, read_file
+from ipchange_core.ingest.kayako_report import load_mapping
+from ipchange_core.ingest.kayako_values import DEFAULT_LOOKUPS
+from ipchange_core.policy import KayakoLookups
 from ipchange_core.schema import SOURCE_LINE
 from tests.test_ingest import assert_reconciles, write
 
@@ -174,7 +175,7 @@ def test_xml_holds_one_block_at_a_time(tmp_path: Path) -> None:
     path.write_text("<tickets>" + "".join(_ticket(n) for n in range(20_000)) + "</tickets>")
     peaks = {}
     for block in (1_000, 20_000):
-        xml = kayako.TicketXml(path, DEFAULT_LOOKUPS, file=path.name, block_tickets=block)
+        xml = kayako_xml.TicketXml(path, DEFAULT_LOOKUPS, file=path.name, block_tickets=block)
         tracemalloc.start()
         rows = sum(len(text.lines) for text in xml.blocks())
         peaks[block] = tracemalloc.get_traced_memory()[1]

@@ -1,16 +1,7 @@
-"""Kayako Classic exports turned into canonical text columns (SPEC 3.1–3.3).
+"""Kayako ticket XML exports (REST ``ListAll``, ``TicketSearch``) → ``tickets`` text (SPEC 3.1).
 
-Three source formats feed the canonical tables:
-
-* the ticket XML of the REST ``ListAll`` / ``TicketSearch`` calls → ``tickets``;
-* a KQL report exported to CSV, whose human column labels a :class:`ReportMapping` maps onto
-  the canonical fields → ``tickets``;
-* the ticket audit log as CSV → ``ticket_events`` (department, status and owner changes only).
-
-This module only renames, looks up and normalises text; :mod:`ipchange_core.ingest` then checks
-and types the result exactly like a canonical CSV, so every format obeys the same rules. Times stay
-text here: Unix epoch seconds (UTC) for the XML and the audit log, the mapping's ``date_format``
-(local wall-clock time in the policy zone) for the report.
+Only renames, looks up and normalises text; :mod:`ipchange_core.ingest.checks` then checks and
+types the result like any other format. Times stay text: Unix epoch seconds (UTC).
 """
 
 from __future__ import annotations
@@ -19,8 +10,6 @@ import hashlib
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
@@ -29,26 +18,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import yaml
 
 from ipchange_core.errors import InvalidInputError
-from ipchange_core.policy import KayakoLookups, load_policy
-from ipchange_core.schema import TABLES
-
-UNASSIGNED = "-- Unassigned --"
-"""How Kayako writes "no owner" in reports and the audit log; read as a blank owner."""
-
-REPORT_FIELDS = (*(col.name for col in TABLES["tickets"]), "ticket_type")
-"""Canonical fields a report column may be mapped to."""
-
-REPORT_REQUIRED = ("ticket_id", "department", "status", "created_at")
-"""Fields whose report column must be present (``creator`` may come from ``defaults`` instead)."""
-
-DEFAULT_MAPPING = "kayako_report_mapping.yaml"
-"""Packaged mapping used when ``--mapping`` is not given."""
+from ipchange_core.ingest.columns import CanonicalText, no_rejects, text_array
+from ipchange_core.ingest.kayako_values import UNASSIGNED, normalise_tags, replace_known
+from ipchange_core.policy import KayakoLookups
 
 XML_ROOT = "tickets"
 """Root element of a Kayako ticket export."""
+
 
 XML_SOURCE = MappingProxyType(
     {
@@ -69,99 +47,16 @@ XML_SOURCE = MappingProxyType(
 )
 """Canonical ``tickets`` field → the ``<ticket>`` child element it is read from."""
 
+
 _XML_ELEMENTS = (*XML_SOURCE.values(), "ownerstaffid")
+
 
 XML_BLOCK_TICKETS = 50_000
 """Tickets of a Kayako XML export read, checked and loaded at a time (:class:`TicketXml`)."""
 
+
 XML_CREATORS = MappingProxyType({"1": "staff", "2": "user"})
 """Kayako's ``<creator>`` codes (SPEC 3.1)."""
-
-AUDIT_COLUMNS = (
-    "ticketid",
-    "ticketmaskid",
-    "dateline",
-    "departmenttitle",
-    "actiontype",
-    "actionmsg",
-    "oldvaluestring",
-    "newvaluestring",
-    "creatorfullname",
-)
-"""Columns of a Kayako audit log CSV (SPEC 3.3)."""
-
-AUDIT_REQUIRED = ("ticketmaskid", "dateline", "actionmsg", "oldvaluestring", "newvaluestring")
-"""Audit columns without which no event can be built."""
-
-AUDIT_SOURCE = MappingProxyType(
-    {
-        "ticket_id": "ticketmaskid",
-        "at": "dateline",
-        "field": "actionmsg",
-        "old_value": "oldvaluestring",
-        "new_value": "newvaluestring",
-        "actor": "creatorfullname",
-    }
-)
-"""Canonical ``ticket_events`` field → the audit column it is read from."""
-
-AUDIT_CHANGE = r"(?i)^(?:ticket\s+)?(?P<field>department|status|owner)\s+changed\b"
-"""An ``actionmsg`` that records a routing change, e.g. ``Status changed from New to Open``."""
-
-
-DEFAULT_LOOKUPS: KayakoLookups = load_policy().latest.kayako
-"""The default policy's Kayako ids (``kayako:`` in ``policy.yaml``)."""
-
-
-@dataclass(frozen=True)
-class CanonicalText:
-    """Rows of one input, as text in canonical columns, ready for :mod:`ipchange_core.ingest`.
-
-    Attributes:
-        columns: Canonical column → stripped text (``large_string``, no nulls, one per row),
-            as an arrow array or chunked array.
-        lines: Line in the source file of each row (header = line 1; XML: the ticket's ordinal).
-        rejects: Problems found while mapping (columns ``line``, ``column``, ``value``,
-            ``reason``); those lines are rejected whatever else they hold.
-        source_names: Canonical column → its name in the source, used in reject messages.
-        rows_skipped: Source rows that are not rows of the table at all (audit entries that are
-            not department, status or owner changes).
-        notes: Plain-words remarks on the file as a whole (ignored columns, skipped rows).
-    """
-
-    columns: dict[str, pa.Array | pa.ChunkedArray]
-    lines: np.ndarray
-    rejects: pd.DataFrame
-    source_names: Mapping[str, str] = field(default_factory=dict)
-    rows_skipped: int = 0
-    notes: tuple[str, ...] = ()
-
-
-def no_rejects() -> pd.DataFrame:
-    """Return an empty frame of mapping problems (``line``, ``column``, ``value``, ``reason``)."""
-    return pd.DataFrame(
-        {
-            "line": pd.Series(dtype="int64"),
-            "column": pd.Series(dtype="str"),
-            "value": pd.Series(dtype="str"),
-            "reason": pd.Series(dtype="str"),
-        }
-    )
-
-
-def text_array(values: object) -> pa.Array:
-    """Return ``values`` (a list, a pandas Series or an arrow array) as a ``large_string`` array."""
-    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    return arr.cast(pa.large_string())
-
-
-def _blank(n: int) -> pa.Array:
-    return text_array(pa.repeat("", n))
-
-
-# --- ticket XML ----------------------------------------------------------------------------------
 
 
 class _HashingReader:
@@ -360,7 +255,7 @@ def _ticket_text(
             text[XML_SOURCE[column]], table, lines, XML_SOURCE[column], what
         )
         rejects.append(bad)
-    columns["creator"] = _replace_known(text["creator"], XML_CREATORS)
+    columns["creator"] = replace_known(text["creator"], XML_CREATORS)
     unassigned = pc.or_(
         pc.equal(text["ownerstaffid"], "0"), pc.equal(text["ownerstaffname"], UNASSIGNED)
     )
@@ -401,250 +296,3 @@ def _lookup(
             }
         )
     return text_array(names.astype("str")), bad
-
-
-def _replace_known(values: pa.Array, table: Mapping[str, str]) -> pa.Array:
-    """Replace the values found in ``table``; leave the others for the canonical checks."""
-    keys = pa.array(list(table), pa.large_string())
-    index = pc.index_in(values, value_set=keys)
-    mapped = pc.take(pa.array(list(table.values()), pa.large_string()), index)
-    return pc.if_else(pc.is_null(index), values, mapped)
-
-
-def normalise_tags(tags: pa.Array) -> pa.Array:
-    """Return tags separated by single commas (Kayako separates them with spaces)."""
-    joined = pc.replace_substring_regex(tags, r"[\s,]+", ",")
-    return pc.utf8_trim(joined, ",")
-
-
-# --- report CSV ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReportMapping:
-    """How the columns of a Kayako report CSV map onto canonical ``tickets`` fields.
-
-    Attributes:
-        columns: Canonical field → report column labels, the first present one is used.
-        date_format: ``strftime`` format of the report's dates, local time in the policy zone.
-        defaults: Canonical field → value used when the report has no column for it.
-        translations: Canonical field → {report value: canonical value} (the YAML ``values``
-            section), applied before the checks.
-        source: Name of the mapping file, for messages.
-    """
-
-    columns: Mapping[str, tuple[str, ...]]
-    date_format: str = "%d %B %Y %I:%M %p"
-    defaults: Mapping[str, str] = field(default_factory=dict)
-    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    source: str = DEFAULT_MAPPING
-
-    @property
-    def ticket_id_labels(self) -> frozenset[str]:
-        """Labels that mark a CSV as a report (those mapped to ``ticket_id``)."""
-        return frozenset(self.columns.get("ticket_id", ()))
-
-
-def load_mapping(path: Path | None = None) -> ReportMapping:
-    """Read a report column mapping (YAML); ``None`` reads the packaged default.
-
-    Args:
-        path: The mapping file, or ``None`` for :data:`DEFAULT_MAPPING`.
-
-    Returns:
-        The mapping.
-
-    Raises:
-        InvalidInputError: The file is unreadable, not YAML, or names unknown fields.
-    """
-    if path is None:
-        name = DEFAULT_MAPPING
-        text = resources.files("ipchange_core").joinpath(DEFAULT_MAPPING).read_text("utf-8")
-    else:
-        name = Path(path).name
-        try:
-            text = Path(path).read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise InvalidInputError(f"cannot read the column mapping: {err}", file=name) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise InvalidInputError(f"column mapping is not valid YAML: {err}", file=name) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("columns"), dict):
-        raise InvalidInputError("column mapping needs a 'columns' section", file=name)
-    unknown_keys = set(doc) - {"columns", "date_format", "defaults", "values"}
-    if unknown_keys:
-        raise InvalidInputError(
-            f"column mapping has unknown key(s): {', '.join(sorted(unknown_keys))}", file=name
-        )
-    columns: dict[str, tuple[str, ...]] = {}
-    for fld, labels in doc["columns"].items():
-        labels = [labels] if isinstance(labels, str) else labels
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise InvalidInputError(
-                f"columns.{fld} must be a column label or a list of labels", file=name
-            )
-        columns[str(fld)] = tuple(x.strip() for x in labels)
-    defaults = {str(k): str(v) for k, v in (doc.get("defaults") or {}).items()}
-    values = {
-        str(k): {str(a): str(b) for a, b in (v or {}).items()}
-        for k, v in (doc.get("values") or {}).items()
-    }
-    for section, fields in (("columns", columns), ("defaults", defaults), ("values", values)):
-        bad = sorted(set(fields) - set(REPORT_FIELDS))
-        if bad:
-            raise InvalidInputError(
-                f"{section} names unknown field(s) {', '.join(bad)}; "
-                f"known: {', '.join(REPORT_FIELDS)}",
-                file=name,
-            )
-    date_format = doc.get("date_format", ReportMapping.date_format)
-    if not isinstance(date_format, str) or not date_format.strip():
-        raise InvalidInputError("date_format must be a strftime format string", file=name)
-    return ReportMapping(columns, date_format, defaults, values, name)
-
-
-def map_report(
-    header: list[str],
-    columns: list[pa.Array],
-    lines: np.ndarray,
-    mapping: ReportMapping,
-    *,
-    file: str,
-) -> CanonicalText:
-    """Map the columns of a Kayako report CSV onto canonical ``tickets`` text.
-
-    Args:
-        header: Column labels as read (stripped).
-        columns: Stripped text of each column, in header order.
-        lines: Line of each row (header = line 1).
-        mapping: The column mapping.
-        file: Name of the report file, for messages.
-
-    Returns:
-        The rows. ``-- Unassigned --`` owners become blank; tags become comma-separated.
-
-    Raises:
-        InvalidInputError: A required field has no column (``creator`` may be given by
-            ``defaults`` instead), naming the labels the mapping looks for.
-    """
-    index = {label: i for i, label in enumerate(header)}
-    n = len(lines)
-    text: dict[str, pa.Array] = {}
-    source: dict[str, str] = {}
-    for fld in REPORT_FIELDS:
-        labels = mapping.columns.get(fld, ())
-        found = next((label for label in labels if label in index), None)
-        if found is not None:
-            text[fld] = columns[index[found]]
-            source[fld] = found
-        elif fld in mapping.defaults:
-            text[fld] = text_array(pa.repeat(mapping.defaults[fld], n))
-            source[fld] = f"defaults.{fld}"
-        elif fld in REPORT_REQUIRED or fld == "creator":
-            wanted = " or ".join(repr(x) for x in labels) or "(none mapped)"
-            extra = f" and {mapping.source} sets no defaults.{fld}" if fld == "creator" else ""
-            raise InvalidInputError(
-                f"report has no column for {fld}: {mapping.source} looks for {wanted}{extra}",
-                file=file,
-            )
-        else:
-            text[fld] = _blank(n)
-    for fld, table in mapping.translations.items():
-        text[fld] = _replace_known(text[fld], table)
-    text["owner"] = pc.if_else(pc.equal(text["owner"], UNASSIGNED), "", text["owner"])
-    text["tags"] = normalise_tags(text["tags"])
-    used = set(source.values())
-    ignored = [label for label in header if label not in used]
-    notes = []
-    if ignored:
-        notes.append(f"ignored report column(s) not in the mapping: {', '.join(ignored)}")
-    return CanonicalText(
-        columns={k: text_array(v) for k, v in text.items()},
-        lines=lines,
-        rejects=no_rejects(),
-        source_names=source,
-        notes=tuple(notes),
-    )
-
-
-# --- audit log CSV -------------------------------------------------------------------------------
-
-
-def map_audit(
-    header: list[str], columns: list[pa.Array], lines: np.ndarray, *, file: str
-) -> CanonicalText:
-    """Turn Kayako audit log rows into canonical ``ticket_events`` text.
-
-    Only rows whose ``actionmsg`` records a department, status or owner change become events
-    (``field`` from the message, old/new values from ``oldvaluestring``/``newvaluestring``,
-    ``-- Unassigned --`` owners blank). The other rows are counted in ``rows_skipped`` with a
-    summary by ``actiontype`` in ``notes``.
-
-    Args:
-        header: Column names as read (stripped).
-        columns: Stripped text of each column, in header order.
-        lines: Line of each row (header = line 1).
-        file: Name of the audit file, for messages.
-
-    Returns:
-        The event rows.
-
-    Raises:
-        InvalidInputError: A required audit column is missing.
-    """
-    index = {name: i for i, name in enumerate(header)}
-    missing = [name for name in AUDIT_REQUIRED if name not in index]
-    if missing:
-        raise InvalidInputError(
-            f"missing required audit column(s) {', '.join(missing)}; "
-            f"the header has: {', '.join(header)}",
-            file=file,
-        )
-    n = len(lines)
-
-    def col(name: str) -> pa.Array:
-        return text_array(columns[index[name]]) if name in index else _blank(n)
-
-    found = pc.extract_regex(col("actionmsg"), AUDIT_CHANGE)
-    change = found.is_valid().to_numpy(zero_copy_only=False)
-    keep = pa.array(change)
-
-    def changes(values: pa.Array) -> pa.Array:
-        return values if change.all() else values.filter(keep)  # a filter copies the column
-
-    fld = pc.utf8_lower(changes(found).field("field"))
-    del found
-    events = {
-        "ticket_id": changes(col("ticketmaskid")),
-        "at": changes(col("dateline")),
-        "field": fld,
-        "old_value": changes(col("oldvaluestring")),
-        "new_value": changes(col("newvaluestring")),
-        "actor": changes(col("creatorfullname")),
-    }
-    is_owner = pc.equal(fld, "owner")
-    for name in ("old_value", "new_value"):
-        unassigned = pc.and_(is_owner, pc.equal(events[name], UNASSIGNED))
-        events[name] = pc.if_else(unassigned, "", events[name])
-    skipped = int(n - change.sum())
-    notes: list[str] = []
-    if skipped:
-        kinds = col("actiontype").filter(pa.array(~change)).to_pandas().replace("", "(blank)")
-        top = kinds.value_counts().head(5)
-        by_kind = ", ".join(f"{kind} {count}" for kind, count in top.items())
-        more = " …" if kinds.nunique() > len(top) else ""
-        notes.append(
-            f"skipped {skipped} audit row(s) that are not department, status or owner changes "
-            f"(by actiontype: {by_kind}{more})"
-        )
-    if "creatorfullname" not in index:
-        notes.append("no creatorfullname column: event actors are blank")
-    return CanonicalText(
-        columns={k: text_array(v) for k, v in events.items()},
-        lines=lines[change],
-        rejects=no_rejects(),
-        source_names=dict(AUDIT_SOURCE),
-        rows_skipped=skipped,
-        notes=tuple(notes),
-    )
