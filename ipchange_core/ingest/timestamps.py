@@ -34,7 +34,7 @@ _ISO_EXAMPLE = "2026-11-23T09:15:00-06:00, or 2026-11-23 09:15 for local time"
 _ISO_PAIRS = (5, 8, 11, 14, 17)  # where month, day, hour, minute, second start in ISO-8601
 
 
-OK, _BAD_FORMAT, _BAD_VALUE, _BAD_YEAR, _BAD_PRECISION, _BAD_OFFSET, _GAP, _OVERLAP = range(8)
+OK, BAD_FORMAT, BAD_VALUE, BAD_YEAR, BAD_PRECISION, BAD_OFFSET, GAP, OVERLAP = range(8)
 
 
 _YEARS = (1900, 2999)
@@ -148,21 +148,21 @@ class TimeParser:
     def reason(self, code: int, value: str) -> str:
         """Explain why ``value`` was refused."""
         q = quote(value)
-        if code == _BAD_FORMAT:
+        if code == BAD_FORMAT:
             if self.format == "epoch":
                 return f"{q} is not a Unix time in whole seconds"
             if self.regex is not None:
                 return f"{q} does not match the date format {self.format!r} of the column mapping"
             return f"{q} is not an ISO-8601 date and time (e.g. {_ISO_EXAMPLE})"
         return {
-            _BAD_VALUE: f"{q} is not a real date and time (a month, day, hour, minute or second "
+            BAD_VALUE: f"{q} is not a real date and time (a month, day, hour, minute or second "
             "is out of range)",
-            _BAD_YEAR: f"{q} has a year outside {_YEARS[0]}–{_YEARS[1]}",
-            _BAD_PRECISION: f"{q} is more precise than a microsecond",
-            _BAD_OFFSET: f"{q} has an impossible UTC offset",
-            _GAP: f"{q} does not exist in {self.tz}: clocks skip that time when daylight saving "
+            BAD_YEAR: f"{q} has a year outside {_YEARS[0]}–{_YEARS[1]}",
+            BAD_PRECISION: f"{q} is more precise than a microsecond",
+            BAD_OFFSET: f"{q} has an impossible UTC offset",
+            GAP: f"{q} does not exist in {self.tz}: clocks skip that time when daylight saving "
             "time starts",
-            _OVERLAP: f"{q} is ambiguous in {self.tz}: that time happens twice when daylight "
+            OVERLAP: f"{q} is ambiguous in {self.tz}: that time happens twice when daylight "
             "saving time ends; write it with its UTC offset",
         }[code]
 
@@ -209,7 +209,7 @@ def _iso_fields(values: pa.Array) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """
     n = len(values)
     shape = bools(pc.match_substring_regex(values, _ISO_SHAPE))
-    codes = np.where(shape, OK, _BAD_FORMAT).astype(np.int8)
+    codes = np.where(shape, OK, BAD_FORMAT).astype(np.int8)
     idx = np.flatnonzero(shape)
     offs, _ = buffers(values)
     start, end = offs[idx], offs[idx + 1]
@@ -235,7 +235,7 @@ def _iso_fields(values: pa.Array) -> tuple[dict[str, np.ndarray], np.ndarray]:
     minus = np.where(long_off, tail[:, 2], tail[:, 3]) == ord("-")
     offset = np.where(minus, -1, 1) * (hours * 60 + minutes)
     offset = np.where(has_off, offset, np.where(zulu, 0, NAT))
-    codes[idx[has_off & ((hours > 23) | (minutes > 59))]] = _BAD_OFFSET
+    codes[idx[has_off & ((hours > 23) | (minutes > 59))]] = BAD_OFFSET
     core = (end - start) - np.where(long_off, 6, np.where(short_off, 5, zulu.astype(np.int64)))
     seconds = np.where(core >= 19, two[4], 0).astype(np.int64)
     frac_len = np.clip(core - 20, 0, 9)
@@ -258,7 +258,7 @@ def _strftime_fields(values: pa.Array, regex: str) -> tuple[dict[str, np.ndarray
     """Split times written in a ``strftime`` format into integer fields (local time)."""
     found = pc.extract_regex(values, regex)
     matched = bools(found.is_valid())
-    codes = np.where(matched, OK, _BAD_FORMAT).astype(np.int8)
+    codes = np.where(matched, OK, BAD_FORMAT).astype(np.int8)
     names = {found.type.field(i).name for i in range(found.type.num_fields)}
 
     def number(name: str) -> np.ndarray:
@@ -282,7 +282,7 @@ def _strftime_fields(values: pa.Array, regex: str) -> tuple[dict[str, np.ndarray
     if "I" in names:
         twelve = number("I")
         pm = bools(pc.equal(pc.utf8_lower(found.field("p")), "pm"))
-        codes[matched & ((twelve < 1) | (twelve > 12))] = _BAD_VALUE
+        codes[matched & ((twelve < 1) | (twelve > 12))] = BAD_VALUE
         hour = twelve % 12 + np.where(pm, 12, 0)
     fraction = pc.utf8_rpad(found.field("f"), width=9, padding="0") if "f" in names else None
     ns = (
@@ -319,15 +319,15 @@ def _assemble(
     """Range-check the fields and build UTC microseconds; naive times are local to ``tz``."""
     y, m, d = f["Y"], f["m"], f["d"]
     ok = codes == OK
-    codes[ok & ((y < _YEARS[0]) | (y > _YEARS[1]))] = _BAD_YEAR
+    codes[ok & ((y < _YEARS[0]) | (y > _YEARS[1]))] = BAD_YEAR
     ok = codes == OK
     month = np.clip(m, 1, 12)
     leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
     dim = _DAYS_IN_MONTH[month - 1] + ((month == 2) & leap)
     out_of_range = (m < 1) | (m > 12) | (d < 1) | (d > dim) | (f["H"] > 23) | (f["M"] > 59)
-    codes[ok & (out_of_range | (f["S"] > 59))] = _BAD_VALUE
+    codes[ok & (out_of_range | (f["S"] > 59))] = BAD_VALUE
     ok = codes == OK
-    codes[ok & (f["ns"] % 1000 != 0)] = _BAD_PRECISION
+    codes[ok & (f["ns"] % 1000 != 0)] = BAD_PRECISION
     ok = codes == OK
     days = _days_from_civil(y, month, np.clip(d, 1, 31))
     wall = (((days * 24 + f["H"]) * 60 + f["M"]) * 60 + f["S"]) * _US_PER_S + f["ns"] // 1000
@@ -353,7 +353,7 @@ def _localize(wall: np.ndarray, tz: str) -> tuple[np.ndarray, np.ndarray]:
         standard = index[failed].tz_localize(
             tz, ambiguous=np.zeros(int(failed.sum()), dtype=bool), nonexistent="NaT"
         )
-        codes[failed] = np.where(np.asarray(standard.isna()), _GAP, _OVERLAP)
+        codes[failed] = np.where(np.asarray(standard.isna()), GAP, OVERLAP)
         utc[failed] = NAT
     return utc, codes
 
@@ -361,10 +361,10 @@ def _localize(wall: np.ndarray, tz: str) -> tuple[np.ndarray, np.ndarray]:
 def _parse_epoch(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Unix seconds (UTC) as microseconds; at most 11 digits, year up to 2999."""
     shape = bools(pc.match_substring_regex(values, r"^\d{1,11}$"))
-    codes = np.where(shape, OK, _BAD_FORMAT).astype(np.int8)
+    codes = np.where(shape, OK, BAD_FORMAT).astype(np.int8)
     digits = pc.if_else(pa.array(shape), values, "0")
     seconds = np.asarray(pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False))
     limit = (_days_from_civil(np.array([_YEARS[1] + 1]), np.array([1]), np.array([1]))[0]) * 86400
-    codes[shape & (seconds >= limit)] = _BAD_YEAR
+    codes[shape & (seconds >= limit)] = BAD_YEAR
     us = np.where(codes == OK, seconds * _US_PER_S, NAT)
     return us, codes
