@@ -62,6 +62,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "RESULTS.md"
+HAND_WRITTEN = "\n## Figures moved from code comments"
+"""Where the hand-written sections of RESULTS.md start; :func:`write_results` keeps them."""
 IPCHANGE = ROOT / ".venv" / "bin" / "ipchange"
 TIME = "/usr/bin/time"
 
@@ -513,7 +515,9 @@ def write_results(rows: list[Row], header: list[str], done: bool, path: Path = R
         table(rows),
         "",
     ]
-    path.write_text("\n".join(text), encoding="utf-8")
+    kept = path.read_text(encoding="utf-8") if path.exists() else ""
+    at = kept.find(HAND_WRITTEN)  # figures moved from code comments are not this run's: keep them
+    path.write_text("\n".join(text) + (kept[at:] if at >= 0 else ""), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------------------------

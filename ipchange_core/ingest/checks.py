@@ -192,7 +192,7 @@ def check_text(
     for start, end in ORDER_RULES.get(table, ()):
         _check_order(start, end, times, text.columns, rej)
     hashes = np.empty(n, dtype=np.int64)
-    for start in range(0, n, KEY_BLOCK):  # the key texts of a block at a time (3M: ~0.4 GB)
+    for start in range(0, n, KEY_BLOCK):  # the key texts of a block at a time
         rows = slice(start, start + KEY_BLOCK)
         hashes[rows] = text_hashes(_key_text(table, typed, times, valid_key, rows))
     keys = pa.table({"valid": valid_key, "hash": hashes})
@@ -325,8 +325,8 @@ def _check_time(
     """Parse the non-blank times of a column; return UTC microseconds (``NAT`` = none) and bad.
 
     The times are parsed :data:`TIME_BLOCK` rows at a time: a parse makes a score of
-    temporary integer arrays the length of its input, which for a whole 3M-row column took
-    ~0.5 GB at once.
+    temporary integer arrays the length of its input, too much memory at once for a whole
+    column of millions of rows (figures: bench/RESULTS.md).
     """
     n = len(values)
     us = np.full(n, NAT, dtype=np.int64)
@@ -388,7 +388,7 @@ def reject_duplicates(
     that already. ``key_text`` gives the key texts (:func:`_key_text`) of the rows it is given;
     ``values`` (the first key column) is the value a reject shows. ``hashes`` (int64, of each
     row's key text) find the candidates: only the keys whose hash repeats are written out and
-    compared as texts (sorting 3M hashes takes a tenth of the time of counting 3M texts).
+    compared as texts (sorting hashes is much quicker than counting texts).
     """
     keys = NATURAL_KEYS[table]
     repeated = repeats(hashes[valid])
@@ -427,17 +427,17 @@ _PANDERA_BACKENDS = (
     "pandera.backends.pandas.components",
     "pandera.api.geopandas.container",
 )
-"""What pandera imports on the first validate to register its pandas backends (~0.4 s, most
-of it hypothesis and pandera's strategies)."""
+"""What pandera imports on the first validate to register its pandas backends (most of the
+time goes to hypothesis and pandera's strategies)."""
 
 
 def import_contracts(backends: bool) -> None:
     """Import pandera's models while the file is read (arrow releases the GIL).
 
-    pandera takes ~0.8 s to import and only the checks at the end of a read need it. With
+    pandera is slow to import and only the checks at the end of a read need it. With
     ``backends`` (a reload, which parses only the records it does not know: little else to
     wait for), its pandas backends too; not on a first load, whose peak memory grew with them
-    (3M events: 1.81 → 1.90 GB, measured) for a 0.4 s gain in a 30 s load. A failure here is
+    for a gain small beside the load's time (figures: bench/RESULTS.md). A failure here is
     left to the import in :func:`_validate_contract`, which reports it.
     """
     with suppress(Exception):
@@ -451,7 +451,7 @@ def _validate_contract(table: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, p
     The checks above should leave nothing for the model to find; a row that still fails is
     rejected with the failed check, and a failure not tied to a row is a bug (``RuntimeError``).
     """
-    from pandera.errors import SchemaErrors  # pandera loads in ~1 s: only when validating
+    from pandera.errors import SchemaErrors  # pandera is slow to load: only when validating
 
     from ipchange_core.schema import FRAME_MODELS
 

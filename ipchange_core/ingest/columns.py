@@ -20,7 +20,7 @@ from ipchange_core.schema import SOURCE_LINE, typed_dtypes
 
 @dataclass(frozen=True)
 class CanonicalText:
-    """Rows of one input, as text in canonical columns, ready for :mod:`ipchange_core.ingest`.
+    """Rows of one input as text in canonical columns, ready for :mod:`ipchange_core.ingest.checks`.
 
     Attributes:
         columns: Canonical column → stripped text (``large_string``, no nulls, one per row),

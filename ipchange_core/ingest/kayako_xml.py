@@ -211,7 +211,7 @@ class TicketXml:
                             for name, column in values.items():
                                 column.append(children.get(name, ""))
                             if len(values["displayid"]) == self.block_tickets:
-                                yield values  # Python strings cost ~4x their text: one block
+                                yield values  # as Python strings: one block at a time
                                 values = {name: [] for name in _XML_ELEMENTS}
                                 blocks += 1
                         else:

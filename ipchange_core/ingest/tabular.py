@@ -274,7 +274,7 @@ def _read_csv(body: bytes, name: str, sha256: str, encoding: str) -> RawTable:
         lines = starts[1:]
     # One contiguous array per column, each block freed once copied. Arrow's allocator keeps
     # freed blocks for reuse, but a column's copy is too large to fit in them: handed back to
-    # the system column by column, they do not add up (3M audit rows: 1.7 → 1.4 GB peak).
+    # the system column by column, they do not add up (a lower peak: bench/RESULTS.md).
     columns = []
     pool = pa.default_memory_pool()
     while table.num_columns:
