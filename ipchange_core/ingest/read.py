@@ -31,14 +31,14 @@ import pyarrow as pa
 from ipchange_core.errors import InvalidInputError
 from ipchange_core.ingest.canonical import canonical_text
 from ipchange_core.ingest.checks import check_text, claims_known_key, import_contracts
-from ipchange_core.ingest.columns import no_rejects
+from ipchange_core.ingest.columns import CanonicalText
 from ipchange_core.ingest.detect import CANONICAL_FORMATS, FORMAT_TABLES, FORMATS, detect_format
 from ipchange_core.ingest.kayako_audit import map_audit
 from ipchange_core.ingest.kayako_report import load_mapping, map_report
 from ipchange_core.ingest.kayako_values import DEFAULT_LOOKUPS
 from ipchange_core.ingest.kayako_xml import XML_BLOCK_TICKETS, TicketXml
 from ipchange_core.ingest.spill import FileKeys, Spill, SpilledRows
-from ipchange_core.ingest.tabular import read_table
+from ipchange_core.ingest.tabular import RawTable, read_table
 from ipchange_core.ingest.timestamps import TimeParser, check_zone
 from ipchange_core.policy import KayakoLookups
 from ipchange_core.records import (
@@ -194,28 +194,16 @@ def read_file(
             f"unknown format {format!r}; expected auto or one of {', '.join(FORMATS)}", file=name
         )
     table = FORMAT_TABLES[fmt]
-    structural = no_rejects()
-    time_format: str | None = "epoch"
     if fmt == "kayako-xml":
         return _read_xml(path, kayako, tz, block_rows=block_rows, spill=spill, sha256=sha256)
-    else:
-        canonical = fmt in CANONICAL_FORMATS
-        raw = read_table(
-            path, hashed=canonical, previous=previous if canonical else None, sha256=sha256
-        )
-        structural, sha256, encoding = raw.rejects, raw.sha256, raw.encoding
-        texts, known = raw.texts, raw.known
-        if fmt == "kayako-csv":
-            report = load_mapping(mapping)
-            time_format = report.date_format
-            text = map_report(raw.header, raw.columns, raw.lines, report, file=name)
-        elif fmt == "kayako-audit":
-            text = map_audit(raw.header, raw.columns, raw.lines, file=name)
-        else:
-            time_format = None
-            text = canonical_text(raw, table, name)
-        del raw  # the columns the mapping did not take are freed before the checks
-    parser = TimeParser(time_format, tz, file=report.source if fmt == "kayako-csv" else name)
+    canonical = fmt in CANONICAL_FORMATS
+    raw = read_table(
+        path, hashed=canonical, previous=previous if canonical else None, sha256=sha256
+    )
+    structural, sha256, encoding = raw.rejects, raw.sha256, raw.encoding
+    texts, known = raw.texts, raw.known
+    text, parser = _tabular_text(fmt, raw, name, mapping, tz)
+    del raw  # the columns the mapping did not take are freed before the checks
     frame, rejects, keys = check_text(table, text, parser)
     if known is not None and claims_known_key(keys, known):
         # A record not parsed has the key of one parsed: only a full read rejects both.
@@ -246,6 +234,25 @@ def read_file(
         records=records,
         known=known,
     )
+
+
+def _tabular_text(
+    fmt: str, raw: RawTable, name: str, mapping: Path | None, tz: str
+) -> tuple[CanonicalText, TimeParser]:
+    """A tabular file's canonical text, by its format's reader, and the parser of its times.
+
+    Each reader of a CSV/XLSX format family takes the file as text (:class:`RawTable`) and
+    returns the canonical text; times stay text for :func:`check_text`, written as ``epoch``
+    seconds (Kayako audit), in the mapping's ``date_format`` (Kayako report) or ISO-8601.
+    """
+    if fmt == "kayako-csv":
+        report = load_mapping(mapping)
+        text = map_report(raw.header, raw.columns, raw.lines, report, file=name)
+        return text, TimeParser(report.date_format, tz, file=report.source)
+    if fmt == "kayako-audit":
+        text = map_audit(raw.header, raw.columns, raw.lines, file=name)
+        return text, TimeParser("epoch", tz, file=name)
+    return canonical_text(raw, FORMAT_TABLES[fmt], name), TimeParser(None, tz, file=name)
 
 
 def _file_rejects(
