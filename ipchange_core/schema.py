@@ -104,21 +104,21 @@ TABLES: dict[str, tuple[Column, ...]] = {
 }
 """Canonical tables in CSV column order. ``ticket_id`` is the Kayako mask id (``ABC-123-45678``)."""
 
-NATURAL_KEYS: dict[str, tuple[str, ...]] = {
-    "tickets": ("ticket_id",),
-    "ticket_events": ("ticket_id", "at", "field", "old_value", "new_value"),
-    "intake": ("ticket_id",),
-    "changes": ("ticket_id",),
-}
-"""Columns that identify a row of each table (its natural key). A key seen twice in one file
-rejects every copy (SPEC 3); a load upserts by it."""
-
 EXTRA_TYPED_COLUMNS: dict[str, dict[str, str]] = {
     "tickets": {"ticket_type": "str"},
     "intake": {"requested_asap": "bool"},
 }
 """Columns a typed frame carries beyond the CSV: the Kayako ticket type (empty when the source
 has none) and whether the customer asked for the change ``ASAP``."""
+
+
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "tickets": ("ticket_id",),
+    "ticket_events": ("ticket_id", "at", "field", "old_value", "new_value"),
+    "intake": ("ticket_id",),
+    "changes": ("ticket_id",),
+}
+"""The natural key of each canonical table: no two rows of a table share one."""
 
 
 def typed_dtypes(table: str) -> dict[str, str]:
