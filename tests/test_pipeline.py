@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipchange_core import digest as digest_module
-from ipchange_core import ingest, kayako, pipeline, store
+from ipchange_core import ingest, pipeline, store
 from ipchange_core.digest import FileDigest
+from ipchange_core.ingest import kayako_xml, tabular
 from ipchange_core.pipeline import load_file, write_csv
 from ipchange_core.policy import load_policy
 from ipchange_core.store import sqlite as store_sqlite
@@ -60,7 +61,7 @@ def test_a_reload_hashes_the_file_once(
         digests.append("")
         return real(*args)
 
-    for module in (ingest, digest_module):
+    for module in (tabular, digest_module):
         monkeypatch.setattr(module, "hashlib", SimpleNamespace(sha256=counted))
     early = FileDigest.start_all([path])[0] if started else None
     result, parsed = load_file(engine, path, policy, digest=early)
@@ -86,7 +87,7 @@ def test_a_kayako_export_started_early_is_hashed_once(
         digests.append("")
         return real(*args)
 
-    for module in (ingest, digest_module, kayako):
+    for module in (tabular, digest_module, kayako_xml):
         monkeypatch.setattr(module, "hashlib", SimpleNamespace(sha256=counted))
     _, parsed = load_file(engine, path, load_policy(), digest=FileDigest.start_all([path])[0])
     monkeypatch.undo()

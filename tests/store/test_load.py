@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from ipchange_core import config, ingest, schema, store
 from ipchange_core.errors import InvalidInputError, IpchangeError
-from ipchange_core.kayako import DEFAULT_MAPPING
+from ipchange_core.ingest.kayako_report import DEFAULT_MAPPING
 from ipchange_core.pipeline import load_file
 from ipchange_core.policy import load_policy
 from tests.store.helpers import (
