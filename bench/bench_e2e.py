@@ -115,7 +115,7 @@ def ensure_data(out: Path, tickets: int, requests: int, years: int) -> dict[str,
         if saved.get("args") == args and all((data / f).exists() for f in saved["rows"]):
             print(f"reusing {data}", flush=True)
             return saved["rows"]
-    from ipchange_core.demo_data import generate
+    from ipchange_core.demo import generate
 
     print(f"generating {tickets:,} tickets ({requests:,} requests) into {data} …", flush=True)
     t0 = time.perf_counter()

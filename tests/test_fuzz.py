@@ -52,7 +52,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from ipchange_core import store
 from ipchange_core.billing import reproducible_xlsx
 from ipchange_core.cli import main
-from ipchange_core.demo_data import generate
+from ipchange_core.demo import generate
 from ipchange_core.ingest import KEYS, read_file
 from ipchange_core.kayako import XML_SOURCE, load_mapping
 from ipchange_core.pipeline import load_file

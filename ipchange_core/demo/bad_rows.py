@@ -38,7 +38,6 @@ BAD_ROW_KINDS: Mapping[str, bool] = MappingProxyType(
 )
 
 
-
 @dataclass(frozen=True)
 class BadRow:
     """One deliberately bad (or deliberately awkward) row written by :func:`generate`.
@@ -94,7 +93,6 @@ _BAD_PLAN = (
 _APPENDED = frozenset({"duplicate_id", "orphan_intake"})
 HOSTILE_SUBJECT = "<script>alert(1)</script>"
 FORMULA_ACCOUNT = '=HYPERLINK("x")'
-
 
 
 class BadRows:

@@ -54,6 +54,7 @@ from ipchange_core.policy import load_policy
 
 CHUNK_SIZE = 65_536  # tickets per chunk
 
+
 @dataclass(frozen=True)
 class DemoDataSet:
     """What :func:`generate` wrote.
@@ -93,7 +94,6 @@ class DemoDataSet:
         return sum(1 for b in self.bad if b.file == file and b.rejected)
 
 
-
 def months_before(end: dt.date, months: int) -> dt.date:
     """The same day of the month ``months`` calendar months before ``end``.
 
@@ -108,7 +108,6 @@ def months_before(end: dt.date, months: int) -> dt.date:
     m += 1
     last = (dt.date(y + m // 12, m % 12 + 1, 1) - dt.timedelta(days=1)).day
     return dt.date(y, m, min(end.day, last))
-
 
 
 # --------------------------------------------------------------------------------------------

@@ -196,12 +196,13 @@ class World:
         return np.sort(np.clip(utc, self.start_utc, self.as_of - 1))
 
 
-
 def pick(rng: np.random.Generator, n: int, p: Sequence[float]) -> np.ndarray:
+    """``n`` indices into ``p``, drawn with weights ``p`` (need not sum to 1)."""
     return rng.choice(len(p), size=n, p=np.asarray(p) / np.sum(p)).astype(np.int64)
 
 
 def pick_from(rng: np.random.Generator, values: np.ndarray, n: int) -> np.ndarray:
+    """``n`` values drawn uniformly, with replacement, from ``values``."""
     return values[rng.integers(0, len(values), n)]
 
 
@@ -219,6 +220,7 @@ class Events:
 
     @classmethod
     def empty(cls) -> Events:
+        """No events yet."""
         return cls([], [], [], [], [], [], [])
 
     def add(
@@ -249,6 +251,7 @@ class Events:
         self.field.append(np.full(int(mask.sum()), field, dtype=np.int64))
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """The events as int64 columns, ordered by time, then by ticket position."""
         cols = {
             k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)).astype(np.int64)
             for k, v in vars(self).items()
@@ -270,9 +273,7 @@ def request_lifecycles(
 
     # Who asked, through which channel.
     user = rng.random(r) < 0.30
-    channel = np.where(
-        user, CUSTOMER, np.array([PHONE, EMAIL, CHAT])[pick(rng, r, [62, 25, 13])]
-    )
+    channel = np.where(user, CUSTOMER, np.array([PHONE, EMAIL, CHAT])[pick(rng, r, [62, 25, 13])])
     acct = rng.integers(0, len(w.account), r)
     res = w.acct_reseller[acct]
     via_reseller = (res >= 0) & (rng.random(r) < 0.7)
@@ -296,9 +297,7 @@ def request_lifecycles(
 
     # The ticket as created (steps 1–2 of the procedure, with a few agent mistakes).
     mistake = np.where(user, 0, pick(rng, r, [88, 4, 5, 3]))  # ok, wrong dept, assigned, Open
-    dept0 = np.where(
-        user, CS, np.where(mistake == 1, np.where(rng.random(r) < 0.7, TS, CS), IMPL)
-    )
+    dept0 = np.where(user, CS, np.where(mistake == 1, np.where(rng.random(r) < 0.7, TS, CS), IMPL))
     status0 = np.where(mistake == 3, OPEN, NEW)
     owner0 = np.where(
         mistake == 2, np.where(rng.random(r) < 0.5, agent, pick_from(rng, ENGINEER_IDS, r)), 0
@@ -336,7 +335,9 @@ def request_lifecycles(
         ck.open + 1800 * u(0, (ck.close - ck.open) // 1800),
     )
     req_std = ck.utc(target_day * DAY + tod)
-    req_std = np.where(req_std < base, ck.utc(ck.next_business_day(target_day) * DAY + tod), req_std)
+    req_std = np.where(
+        req_std < base, ck.utc(ck.next_business_day(target_day) * DAY + tod), req_std
+    )
     requested = np.select(
         [std, before, short_ts, exact],
         [
@@ -573,5 +574,3 @@ def other_lifecycles(
         "tags": tags,
         "task": rng.random(n) < 0.2,
     }
-
-

@@ -28,7 +28,10 @@ def generate_demo(
     seed: int,
     end: dt.date | None = None,
 ) -> DemoDataSet:
-    """Generate the demo data set into ``out`` with a progress bar (see :func:`~ipchange_core.demo.dataset.generate`)."""
+    """Generate the demo data set into ``out`` with a progress bar.
+
+    See :func:`ipchange_core.demo.dataset.generate` for the arguments.
+    """
     with tqdm(total=requests + other_tickets, desc="generating", unit="ticket") as bar:
         return generate(
             out,

@@ -60,6 +60,7 @@ class Pool:
         return len(self.values)
 
     def suffixed(self, suffix: str) -> Pool:
+        """This pool with ``suffix`` appended to every string (cached; same codes)."""
         if not suffix:
             return self
         out = self._suffixed.get(suffix)
@@ -97,6 +98,7 @@ class Rows:
         self.n = n
 
     def get(self, column: str, i: int) -> str:
+        """The (quoted/escaped) value of ``column`` in row ``i``."""
         a, b, suffix = self.spans[column]
         text = "".join(self.pieces[j][i] for j in range(a, b))
         return text[: len(text) - len(suffix)]
@@ -118,6 +120,7 @@ class Rows:
         return self.n - 1
 
     def text(self) -> str:
+        """All rows, joined."""
         return "".join(map("".join, zip(*self.pieces, strict=False)))
 
 
@@ -129,14 +132,17 @@ class Layout:
         self.editable: list[str] = []
 
     def const(self, text: str) -> None:
+        """Append text that every row carries."""
         self.items.append((None, text))
 
     def column(self, name: str, pieces: list[Piece], *, editable: bool = False) -> None:
+        """Append a named column; an ``editable`` one can later be read and replaced per row."""
         if editable:
             self.editable.append(name)
         self.items.extend((name if editable else None, p) for p in pieces)
 
     def compile(self, n: int) -> Rows:
+        """The ``n`` rows, with constants folded into pools and small pools multiplied."""
         # Each compiled piece: [kind, payload, codes, folded suffix, editable column].
         out: list[list] = []
         for owner, item in self.items:
@@ -179,6 +185,7 @@ class Layout:
 
 
 def csv_rows(n: int, columns: Sequence[tuple[str, list[Piece]]], editable: Sequence[str]) -> Rows:
+    """``n`` CSV rows of the named columns (``editable`` ones can be replaced per row)."""
     layout = Layout()
     for k, (name, pieces) in enumerate(columns):
         layout.column(name, pieces, editable=name in editable)
@@ -187,14 +194,17 @@ def csv_rows(n: int, columns: Sequence[tuple[str, list[Piece]]], editable: Seque
 
 
 def strings(values: np.ndarray | list[str]) -> list[Piece]:
+    """A column given as one string per row."""
     return [values.tolist() if isinstance(values, np.ndarray) else values]
 
 
 def coded(pool: Pool, codes: np.ndarray) -> list[Piece]:
+    """A column given as codes into a pool."""
     return [(pool, codes)]
 
 
 def objects(values: Iterable[str]) -> np.ndarray:
+    """Strings as a numpy object array."""
     items = list(values)
     out = np.empty(len(items), dtype=object)
     out[:] = items
@@ -291,4 +301,3 @@ def _offset_text(seconds: int) -> str:
 
 # The generator
 # --------------------------------------------------------------------------------------------
-

@@ -44,9 +44,7 @@ class Timeline:
         hours = np.arange(lo - lo % HOUR, hi + HOUR, HOUR, dtype=np.int64)
         offs = self.offset(hours)
         change = np.flatnonzero(np.diff(offs)) + 1
-        self._changes = [
-            (int(hours[i]), int(offs[i]) > int(offs[i - 1])) for i in change.tolist()
-        ]
+        self._changes = [(int(hours[i]), int(offs[i]) > int(offs[i - 1])) for i in change.tolist()]
         #: The UTC offsets (seconds) in force somewhere in [lo, hi], ascending.
         self.offsets = sorted({int(o) for o in offs.tolist()})
 
@@ -65,8 +63,10 @@ class Timeline:
         return self.local(utc) - np.asarray(utc, dtype=np.int64)
 
     def utc(self, local: np.ndarray) -> np.ndarray:
-        """UTC instants of wall-clock seconds: a time in a DST gap moves forward past the gap,
-        a repeated time takes its first (daylight-saving) occurrence.
+        """UTC instants of wall-clock seconds.
+
+        A time in a DST gap moves forward past the gap; a repeated time takes its first
+        (daylight-saving) occurrence.
         """
         local = np.asarray(local, dtype=np.int64)
         wall = pd.DatetimeIndex(local.astype("M8[s]")).tz_localize(
@@ -111,8 +111,10 @@ class Timeline:
     def business_day_offset(
         self, day: np.ndarray, n: np.ndarray | int, *, roll: str = "forward"
     ) -> np.ndarray:
-        """Local day numbers ``n`` business days from each day (rolled first, see
-        :meth:`BusinessCalendar.business_day_offset`).
+        """Local day numbers ``n`` business days from each local day number.
+
+        A day that is not a business day is rolled first, as in
+        :meth:`BusinessCalendar.business_day_offset`.
         """
         out = self.calendar.business_day_offset(day.astype("M8[D]"), n, roll=roll)
         return out.astype(np.int64)
@@ -132,8 +134,6 @@ class Timeline:
         start = np.where(
             fits,
             local,
-            np.where(
-                before, day * DAY + self.open, self.next_business_day(day) * DAY + self.open
-            ),
+            np.where(before, day * DAY + self.open, self.next_business_day(day) * DAY + self.open),
         )
         return self.utc(start)

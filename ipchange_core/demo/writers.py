@@ -108,7 +108,6 @@ def _typed(name: str, how: int) -> str:
     return name
 
 
-
 @dataclass
 class Chunk:
     """One chunk's output before writing: compiled rows per file, and row metadata."""
@@ -117,8 +116,6 @@ class Chunk:
     eligible: dict[tuple[str, str], np.ndarray]  # (file, key) → row indices
     intake_row_of_ticket: dict[int, int]
     scheduled_start: np.ndarray  # per changes row
-
-
 
 
 def _request_texts(
@@ -175,6 +172,32 @@ def build_chunk(
     is_req: np.ndarray,
     mask_offset: int,
 ) -> Chunk:
+    """The rows of every file for one chunk of tickets.
+
+    Args:
+        w: The data set's world.
+        rng: The chunk's own generator (chunks are seeded independently).
+        gidx: Global ticket indices of the chunk.
+        created: Their creation instants, epoch seconds.
+        is_req: Which of them are IP change requests.
+        mask_offset: The data set's offset of Kayako mask ids (see :func:`mask_ids`).
+
+    Returns:
+        The compiled rows per file, and which rows bad rows may use.
+    """
+    """The rows of every file for one chunk of tickets.
+
+    Args:
+        w: The data set's world.
+        rng: The chunk's own generator (chunks are seeded independently).
+        gidx: Global ticket indices of the chunk.
+        created: Their creation instants, epoch seconds.
+        is_req: Which of them are IP change requests.
+        mask_offset: The data set's offset of Kayako mask ids (see :func:`mask_ids`).
+
+    Returns:
+        The compiled rows per file, and which rows bad rows may use.
+    """
     m = len(gidx)
     fmt = w.fmt
     req_pos = np.flatnonzero(is_req)
@@ -437,4 +460,3 @@ def build_chunk(
         (CHANGES_CSV, "window"): np.flatnonzero(start != NA),
     }
     return Chunk(rows, eligible, intake_row_of_ticket, start)
-
