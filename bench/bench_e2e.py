@@ -513,7 +513,23 @@ def write_results(rows: list[Row], header: list[str], done: bool, path: Path = R
         table(rows),
         "",
     ]
-    path.write_text("\n".join(text), encoding="utf-8")
+    path.write_text("\n".join(text) + kept_sections(path), encoding="utf-8")
+
+
+MOVED_FIGURES = "## Figures moved from code comments"
+
+
+def kept_sections(path: Path) -> str:
+    """The hand-written sections of ``path`` that a rewrite keeps.
+
+    They run from the first heading starting with :data:`MOVED_FIGURES` to the end of the file
+    ("" when there is none).
+    """
+    if not path.exists():
+        return ""
+    old = path.read_text(encoding="utf-8")
+    at = old.find("\n" + MOVED_FIGURES)
+    return "" if at < 0 else old[at + 1 :]
 
 
 # --------------------------------------------------------------------------------------------
