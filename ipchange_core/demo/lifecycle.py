@@ -9,7 +9,7 @@ epoch seconds; :data:`NA` marks "no timestamp".
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import holidays
@@ -206,6 +206,11 @@ def pick_from(rng: np.random.Generator, values: np.ndarray, n: int) -> np.ndarra
     return values[rng.integers(0, len(values), n)]
 
 
+def integers(rng: np.random.Generator, n: int) -> Callable[[float, float], np.ndarray]:
+    """A draw function: each call ``(lo, hi)`` gives ``n`` integers uniform in [lo, hi)."""
+    return lambda lo, hi: rng.integers(int(lo), int(hi), n)
+
+
 @dataclass
 class Events:
     """Ticket events of one chunk as parallel arrays (values coded into ``World.value_pool``)."""
@@ -268,8 +273,7 @@ def request_lifecycles(
     ck = w.clock
     as_of = w.as_of
 
-    def u(lo: float, hi: float) -> np.ndarray:
-        return rng.integers(int(lo), int(hi), r)
+    u = integers(rng, r)
 
     # Who asked, through which channel.
     user = rng.random(r) < 0.30
@@ -486,8 +490,7 @@ def other_lifecycles(
     ck = w.clock
     as_of = w.as_of
 
-    def u(lo: float, hi: float) -> np.ndarray:
-        return rng.integers(int(lo), int(hi), n)
+    u = integers(rng, n)
 
     user = rng.random(n) < 0.5
     dept0 = np.array([TS, CS, BILL, IMPL])[pick(rng, n, [50, 30, 15, 5])]

@@ -185,19 +185,6 @@ def build_chunk(
     Returns:
         The compiled rows per file, and which rows bad rows may use.
     """
-    """The rows of every file for one chunk of tickets.
-
-    Args:
-        w: The data set's world.
-        rng: The chunk's own generator (chunks are seeded independently).
-        gidx: Global ticket indices of the chunk.
-        created: Their creation instants, epoch seconds.
-        is_req: Which of them are IP change requests.
-        mask_offset: The data set's offset of Kayako mask ids (see :func:`mask_ids`).
-
-    Returns:
-        The compiled rows per file, and which rows bad rows may use.
-    """
     m = len(gidx)
     fmt = w.fmt
     req_pos = np.flatnonzero(is_req)
