@@ -16,14 +16,11 @@ Modules, by concept:
 from ipchange_core.demo.bad_rows import BAD_ROW_KINDS, BadRow
 from ipchange_core.demo.dataset import DemoDataSet, generate
 from ipchange_core.demo.reference import FILES
-from ipchange_core.demo.run import demo_summary, generate_demo
 
 __all__ = [
     "BAD_ROW_KINDS",
     "FILES",
     "BadRow",
     "DemoDataSet",
-    "demo_summary",
     "generate",
-    "generate_demo",
 ]

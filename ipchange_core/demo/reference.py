@@ -15,7 +15,8 @@ from ipchange_core.kayako import AUDIT_COLUMNS
 from ipchange_core.policy import load_policy
 from ipchange_core.schema import TABLES
 
-ZONE = "America/Chicago"
+_POLICY = load_policy().latest
+ZONE = _POLICY.timezone  # the default policy's: wall-clock times of the generated data
 
 TICKETS_COLUMNS = tuple(c.name for c in TABLES["tickets"])
 TICKET_EVENTS_COLUMNS = tuple(c.name for c in TABLES["ticket_events"])
@@ -24,7 +25,7 @@ CHANGES_COLUMNS = tuple(c.name for c in TABLES["changes"])
 KAYAKO_AUDIT_COLUMNS = AUDIT_COLUMNS
 
 # Kayako Classic id lookups: the default policy's (``kayako:`` in policy.yaml).
-_KAYAKO = load_policy().latest.kayako
+_KAYAKO = _POLICY.kayako
 KAYAKO_DEPARTMENTS: Mapping[int, str] = MappingProxyType(dict(_KAYAKO.departments))
 KAYAKO_STATUSES: Mapping[int, str] = MappingProxyType(dict(_KAYAKO.statuses))
 KAYAKO_TYPES: Mapping[int, str] = MappingProxyType(dict(_KAYAKO.types))
