@@ -678,8 +678,8 @@ class BusinessCalendar:
         """Whether each local date is a business day: a listed weekday that is not a holiday.
 
         Args:
-            dates: Local calendar dates: a ``datetime.date``, or an array-like of dates or
-                ``datetime64[D]`` values (days since 1970-01-01 as ``datetime64[D]``).
+            dates: Local calendar dates: a ``datetime.date`` or ``numpy.datetime64``, or an
+                array-like of them (converted to ``datetime64[D]``).
 
         Returns:
             A bool ndarray shaped like ``dates`` (0-d for a scalar).
@@ -718,6 +718,10 @@ class BusinessCalendar:
             # seen every holiday on its way; one outside them is redone with a wider margin.
             if out.size == 0 or (out.min() >= cal.first and out.max() <= cal.last):
                 return out
+            if cal.first_year <= _MIN_YEAR and cal.last_year >= _MAX_YEAR:
+                raise InvalidInputError(
+                    f"business days must lie within years {_MIN_YEAR}-{_MAX_YEAR}"
+                )
             reach = 2 * reach + 366
 
     def next_business_day(self, dates: Any) -> np.ndarray:
@@ -902,8 +906,8 @@ class BusinessCalendar:
 
     def _busdays(self, days: np.ndarray, reach: int) -> _BusdayCalendar:
         """A numpy business-day calendar whose holidays cover ``days`` ± ``reach`` days, padded."""
-        lo = int(days.min(initial=np.datetime64(0, "D")).astype(np.int64))
-        hi = int(days.max(initial=np.datetime64(0, "D")).astype(np.int64))
+        lo = int(days.min().astype(np.int64)) if days.size else 0
+        hi = int(days.max().astype(np.int64)) if days.size else 0
         margin = 2 * reach * 7 // len(self._weekdays) + 31
         y0 = max(_MIN_YEAR, _year_of((lo - margin) * _US_PER_DAY))
         y1 = min(_MAX_YEAR, _year_of((hi + margin) * _US_PER_DAY))

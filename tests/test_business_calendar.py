@@ -867,6 +867,8 @@ def test_business_days_vectorised() -> None:
     assert CAL.next_business_day(np.array([], dtype="M8[D]")).shape == (0,)
     with pytest.raises(InvalidInputError, match="roll"):
         CAL.business_day_offset(days, 1, roll="following")
+    with pytest.raises(InvalidInputError, match="years 1-9998"):
+        CAL.business_day_offset(dt.date(9998, 12, 1), 100)
 
 
 def test_business_day_offset_far_ahead_lists_later_years_holidays() -> None:
