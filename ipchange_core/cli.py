@@ -403,26 +403,86 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
         raise FatalError(f"{len(failures)} report(s) failed; the previous versions were kept")
 
 
-@main.command()
-@click.argument("which", type=click.Choice(["intake", "sla", "fees", "explorer", "all"]))
+@main.group(cls=_Group)
+def report() -> None:
+    """Build a report for a period as offline HTML in <out>/<period>/, or run the check.
+
+    Also writes the executed notebook beside each page and <out>/index.html. A failing report
+    keeps its previous version, names the failing cell and keeps <name>.failed.ipynb.
+    """
+
+
+def _period_report(which: str, title: str) -> None:
+    """Add ``ipchange report WHICH`` (a period report, or ``all`` of them)."""
+
+    @report.command(which, help=f"Build {title} for a period as offline HTML in <out>/<period>/.")
+    @click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=REPORTS_DIR,
+        show_default=True,
+        help="Reports folder; each report goes to <out>/<period>/.",
+    )
+    @db_option
+    @policy_option
+    @period_options
+    def command(out: Path, db: str, policy: PolicySet, period: Period) -> None:
+        keys = list(render.REPORTS) if which == "all" else [which]
+        _build_reports([(k, period.label) for k in keys], out=out, db=db, policy=policy)
+
+
+for _key, (_, _, _title) in render.REPORTS.items():
+    _period_report(_key, f"the {_title.lower()} report")
+_period_report("all", "every report")
+
+
+@report.command("check")
+@click.option(
+    "--at", "at_text", metavar="TIMESTAMP", help="Judge as of this instant (default now)."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the problems as CSV here.",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=REPORTS_DIR,
     show_default=True,
-    help="Reports folder; each report goes to <out>/<period>/.",
+    help="Reports folder; the page goes to <out>/check/<date>.html.",
 )
 @db_option
 @policy_option
-@period_options
-def report(which: str, out: Path, db: str, policy: PolicySet, period: Period) -> None:
-    """Build report WHICH (or all) for a period as offline HTML in <out>/<period>/.
+def report_check(
+    at_text: str | None, output: Path | None, out: Path, db: str, policy: PolicySet
+) -> None:
+    """List what needs action on open requests now (or --at an ISO-8601 instant), most urgent first.
 
-    Also writes the executed notebook beside each page and <out>/index.html. A failing report
-    keeps its previous version, names the failing cell and keeps <name>.failed.ipynb.
+    --at takes an offset (2026-11-23T07:00-06:00) or a local time in the policy zone; records
+    after it are ignored, so any past morning can be checked again. Prints a plain-text summary
+    (fit for a cron mail) and writes the HTML page.
     """
-    keys = list(render.REPORTS) if which == "all" else [which]
-    _build_reports([(k, period.label) for k in keys], out=out, db=db, policy=policy)
+    import pandas as pd
+
+    from ipchange_core import check, check_report, store
+
+    tz = policy.latest.timezone
+    at = check.parse_at(at_text, tz) if at_text else pd.Timestamp.now(tz="UTC").as_unit("us")
+    with store.connected(db) as engine:
+        problems = check.check_database(engine, policy, at)
+        inputs = store.manifests(engine)
+    page = check_report.write_check_page(
+        check_report.check_page(problems, at, policy, inputs=inputs), at, tz, out
+    )
+    if output is not None:
+        from ipchange_core.pipeline import write_csv
+
+        write_csv(check_report.check_table(problems, tz), output)
+    click.echo(check_report.summary_text(problems, at, tz, page=str(page)), nl=False)
+    if output is not None:
+        click.echo(f"CSV: {output}")
 
 
 @main.group(cls=_Group)
