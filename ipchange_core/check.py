@@ -200,11 +200,11 @@ def find_problems(evaluated: pd.DataFrame, policy: PolicySet, at: pd.Timestamp) 
         return _empty()
     out = pd.concat(parts, ignore_index=True)
     order = out["problem"].map({p: i for i, p in enumerate(PROBLEMS)})
-    out = out.assign(_o=order, _n=out["business_hours_left"].isna())
-    out = out.sort_values(
-        ["_n", "business_hours_left", "deadline", "_o", "ticket_id"], kind="stable"
-    )
-    return out.drop(columns=["_o", "_n"]).reset_index(drop=True)[list(COLUMNS)]
+    # sort on whole microseconds: two routes to the same hours may differ in the last float bit
+    micros = (out["business_hours_left"] * 3.6e9).round()
+    out = out.assign(_o=order, _n=micros.isna(), _us=micros)
+    out = out.sort_values(["_n", "_us", "deadline", "_o", "ticket_id"], kind="stable")
+    return out.drop(columns=["_o", "_n", "_us"]).reset_index(drop=True)[list(COLUMNS)]
 
 
 def _empty() -> pd.DataFrame:

@@ -347,6 +347,7 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
 
     Also exports the month's fees; prints a summary and the paths of everything written.
     """
+    import pandas as pd
     from tqdm import tqdm
 
     from ipchange_core import billing, periods, store
@@ -372,8 +373,9 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
         result = billing.export_fees(
             engine, policy, month, reports_out / month.label, all_fees=True
         )
-    for path in result.paths:
-        click.echo(f"fees: {path}")
+        for path in result.paths:
+            click.echo(f"fees: {path}")
+        _check(engine, policy, pd.Timestamp.now("UTC"), out=reports_out, output=None, limit=10)
 
 
 def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: PolicySet) -> None:
@@ -466,21 +468,30 @@ def report_check(
     """
     import pandas as pd
 
+    from ipchange_core import check, store
+
+    at = check.parse_at(at_text, policy.latest.timezone) if at_text else pd.Timestamp.now("UTC")
+    with store.connected(db) as engine:
+        _check(engine, policy, at, out=out, output=output)
+
+
+def _check(
+    engine: Any, policy: PolicySet, at: Any, *, out: Path, output: Path | None, limit: int = 25
+) -> None:
+    """Run the check as of ``at``: write its page (and CSV), print its summary."""
     from ipchange_core import check, check_report, store
 
     tz = policy.latest.timezone
-    at = check.parse_at(at_text, tz) if at_text else pd.Timestamp.now(tz="UTC").as_unit("us")
-    with store.connected(db) as engine:
-        problems = check.check_database(engine, policy, at)
-        inputs = store.manifests(engine)
+    at = at.as_unit("us")
+    problems = check.check_database(engine, policy, at)
     page = check_report.write_check_page(
-        check_report.check_page(problems, at, policy, inputs=inputs), at, tz, out
+        check_report.check_page(problems, at, policy, inputs=store.manifests(engine)), at, tz, out
     )
     if output is not None:
         from ipchange_core.pipeline import write_csv
 
         write_csv(check_report.check_table(problems, tz), output)
-    click.echo(check_report.summary_text(problems, at, tz, page=str(page)), nl=False)
+    click.echo(check_report.summary_text(problems, at, tz, limit=limit, page=str(page)), nl=False)
     if output is not None:
         click.echo(f"CSV: {output}")
 

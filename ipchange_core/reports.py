@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ipchange_core import __version__, periods, store
+from ipchange_core.check import PROBLEM_LABELS, run_check
 from ipchange_core.config import database_url
 from ipchange_core.evaluate import evaluate
 from ipchange_core.fees import FEE_STATUSES
@@ -669,6 +670,31 @@ def breach_list(data: ReportData) -> Html:
         }
     )
     return _table(table, empty="No breaches this period.")
+
+
+def at_risk(data: ReportData) -> Html:
+    """Open clocks of the period's requests with time left, least time first (SPEC 5.5).
+
+    The morning check's engine (:func:`ipchange_core.check.run_check`) as of ``generated_at``:
+    what will breach or be billed wrongly unless someone acts. Problems already overdue are in
+    the breach list or the check, not here.
+    """
+    found = run_check(data.frames, data.policy, data.generated_at)
+    found = found[
+        found["ticket_id"].isin(data.requests["ticket_id"]) & (found["business_hours_left"] >= 0)
+    ]
+    table = pd.DataFrame(
+        {
+            "Ticket": _text(found["ticket_id"]),
+            "Problem": found["problem"].map(PROBLEM_LABELS),
+            "Business h left": _hours(found["business_hours_left"]),
+            f"Deadline ({data.zone_name})": _local(found["deadline"], data.tz),
+            "Account": _text(found["account"]),
+            "Owner": _text(found["owner"]),
+            "Action": _text(found["action"]),
+        }
+    )
+    return _table(table, empty="Nothing at risk: no open request of this period has time left.")
 
 
 def routing_latency(data: ReportData) -> Html:
