@@ -564,6 +564,126 @@ def fees_export(
         click.echo(str(path))
 
 
+@main.group(cls=_Group)
+def mail() -> None:
+    """Send a report by e-mail (SMTP).
+
+    Settings from IPCHANGE_SMTP_HOST, _PORT, _TLS (starttls|tls|none), _USER, _PASSWORD, _FROM,
+    or an owner-only YAML file (--smtp-config or IPCHANGE_SMTP_CONFIG) with the keys host,
+    port, tls, user, password, from; the environment wins. Exit 2 with one line when the
+    settings are bad or the server cannot be reached; nothing is then marked sent.
+    """
+
+
+def mail_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--to`` (repeatable), ``--smtp-config`` and ``--out``; pass ``settings`` and ``to``."""
+
+    @click.option(
+        "--to", "to", multiple=True, required=True, metavar="ADDRESS", help="A recipient."
+    )
+    @click.option(
+        "--smtp-config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Owner-only YAML with the SMTP settings (env IPCHANGE_SMTP_CONFIG).",
+    )
+    @click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=REPORTS_DIR,
+        show_default=True,
+        help="Reports folder the attached files are taken from or written to.",
+    )
+    @functools.wraps(command)
+    def wrapper(*args: Any, to: tuple[str, ...], smtp_config: Path | None, **kwargs: Any) -> Any:
+        from ipchange_core.mail import address, smtp_settings
+
+        settings = smtp_settings(smtp_config)
+        return command(*args, settings=settings, to=[address(t) for t in to], **kwargs)
+
+    return wrapper
+
+
+def _send(settings: Any, to: list[str], mail_: Any) -> str:
+    """Send a built mail; print one line; return its Message-ID."""
+    from ipchange_core.mail import build_message, send, smtp_session
+
+    message = build_message(settings, to, mail_.subject, mail_.text, mail_.html, mail_.attachments)
+    with smtp_session(settings) as smtp:
+        message_id = send(smtp, message, settings)
+    names = ", ".join(a.name for a in mail_.attachments)
+    click.echo(f"sent '{mail_.subject}' to {len(to)} recipient(s) with {names}")
+    return message_id
+
+
+@mail.command("check")
+@click.option("--at", "at_text", metavar="TIMESTAMP", help="Check as of this instant (now).")
+@mail_options
+@db_option
+@policy_option
+def mail_check(
+    at_text: str | None, settings: Any, to: list[str], out: Path, db: str, policy: PolicySet
+) -> None:
+    """Mail the morning check (counts, most urgent rows; its page and CSV attached)."""
+    import pandas as pd
+
+    from ipchange_core import check, store
+    from ipchange_core.mailings import check_mail
+
+    at = check.parse_at(at_text, policy.latest.timezone) if at_text else pd.Timestamp.now("UTC")
+    with store.connected(db) as engine:
+        built = check_mail(engine, policy, at.as_unit("us"), out)
+    _send(settings, to, built)
+
+
+@mail.command("weekly")
+@mail_options
+@db_option
+@policy_option
+@period_options
+def mail_weekly(
+    settings: Any, to: list[str], out: Path, db: str, policy: PolicySet, period: Period
+) -> None:
+    """Mail a period's SLA tiles and breaches, its reports attached as a zip (built if missing)."""
+    from ipchange_core.mailings import weekly_mail
+
+    _send(settings, to, weekly_mail(period.label, db_url=db, policy=policy, out=out))
+
+
+@mail.command("fees")
+@click.option("--resend", type=int, metavar="BATCH", help="Send this export batch again.")
+@mail_options
+@db_option
+@policy_option
+@period_options
+def mail_fees(
+    resend: int | None,
+    settings: Any,
+    to: list[str],
+    out: Path,
+    db: str,
+    policy: PolicySet,
+    period: Period,
+) -> None:
+    """Export a new fee batch of the period and mail every batch not mailed yet (CSV + XLSX).
+
+    The server is tried before anything is exported; a batch is recorded as mailed only once
+    the server took the message, and is never sent again unless --resend names it.
+    """
+    from ipchange_core import store
+    from ipchange_core.mail import smtp_session
+    from ipchange_core.mailings import fee_mail, mark_sent
+
+    with smtp_session(settings):
+        pass  # unreachable or refusing: exit 2 before a batch is exported
+    with store.connected(db) as engine:
+        built = fee_mail(engine, policy, period, out, resend=resend)
+        if built is None:
+            click.echo(f"every fee batch of {period.label} has been mailed; nothing sent")
+            return
+        message_id = _send(settings, to, built)
+        mark_sent(engine, built, to, message_id)
+
+
 def run() -> None:
     """The ``ipchange`` console script: :func:`main`, then the collector is frozen for the exit.
 

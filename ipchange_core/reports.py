@@ -590,6 +590,14 @@ def _pct(value: float) -> str:
 
 def sla_tiles(data: ReportData) -> Html:
     """One tile per metric: this period's %, target, and the change vs the previous period."""
+    return _tiles(sla_tile_values(data))
+
+
+def sla_tile_values(data: ReportData) -> list[tuple[str, str, str, str]]:
+    """The SLA tiles as (title, value, detail, tone) text, for pages and mail alike.
+
+    Tone is ``good`` (target met), ``bad`` (missed) or ``neutral`` (nothing decided).
+    """
     pol = data.policy.for_instant(data.period.start)
     now = compliance(data.requests, pol).set_index("metric")
     prev_span = data.period.previous()
@@ -605,7 +613,7 @@ def sla_tiles(data: ReportData) -> Html:
         tone = {True: "good", False: "bad"}.get(row["target_met"], "neutral")
         detail = f"target {row['target']} · {row['met']}/{decided} met · {change}"
         items.append((METRIC_LABELS[metric], _pct(row["compliance_pct"]), detail, tone))
-    return _tiles(items)
+    return items
 
 
 def sla_table(data: ReportData) -> Html:
