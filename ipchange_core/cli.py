@@ -400,7 +400,9 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
             policy_file=str(policy.user_file or ""),
             on_done=done,
         )
-    click.echo(f"index: {Path(out).resolve() / 'index.html'}")
+    from ipchange_core.dashboard import write_dashboard
+
+    click.echo(f"index: {write_dashboard(out, db_url=db, policy=policy).resolve()}")
     if failures:
         raise FatalError(f"{len(failures)} report(s) failed; the previous versions were kept")
 
@@ -494,6 +496,30 @@ def _check(
     click.echo(check_report.summary_text(problems, at, tz, limit=limit, page=str(page)), nl=False)
     if output is not None:
         click.echo(f"CSV: {output}")
+
+
+@report.command("dashboard")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=REPORTS_DIR,
+    show_default=True,
+    help="Reports folder; the dashboard is <out>/index.html.",
+)
+@click.option("--at", "at_text", metavar="TIMESTAMP", help="As of this instant (default now).")
+@db_option
+@policy_option
+def report_dashboard(at_text: str | None, out: Path, db: str, policy: PolicySet) -> None:
+    """Rebuild the landing page <out>/index.html (report commands also rebuild it).
+
+    Last week's tiles and trends, today's check counts, fees waiting for sign-off or export,
+    and every period's reports.
+    """
+    from ipchange_core.check import parse_at
+    from ipchange_core.dashboard import write_dashboard
+
+    at = parse_at(at_text, policy.latest.timezone) if at_text else None
+    click.echo(str(write_dashboard(out, db_url=db, policy=policy, at=at)))
 
 
 @main.group(cls=_Group)
