@@ -156,15 +156,24 @@ def run_check(
     return find_problems(evaluated, policy, at)
 
 
+def evaluated_as_of(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> pd.DataFrame:
+    """Every request received up to ``at`` (inclusive), read and judged on the data as of ``at``.
+
+    Returns:
+        See :func:`ipchange_core.evaluate.evaluate`.
+    """
+    end = pd.Timestamp(at) + pd.Timedelta(microseconds=1)  # read_frames reads [start, end)
+    frames = store.read_frames(engine, None, end, policy=policy, columns=ASSEMBLED_COLUMNS)
+    return evaluate(as_of(frames, at), policy=policy, as_of=at)
+
+
 def check_database(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> pd.DataFrame:
-    """Read every request received up to ``at`` (inclusive) from the database and check it.
+    """The check of every request in the database as of ``at``.
 
     Returns:
         See :func:`find_problems`.
     """
-    end = pd.Timestamp(at) + pd.Timedelta(microseconds=1)  # read_frames reads [start, end)
-    frames = store.read_frames(engine, None, end, policy=policy, columns=ASSEMBLED_COLUMNS)
-    return run_check(frames, policy, at)
+    return find_problems(evaluated_as_of(engine, policy, at), policy, at)
 
 
 def find_problems(evaluated: pd.DataFrame, policy: PolicySet, at: pd.Timestamp) -> pd.DataFrame:

@@ -12,15 +12,12 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy.engine import Engine
 
 from ipchange_core import check, periods, reports, store
 from ipchange_core.atomic import atomic_write
 from ipchange_core.check_report import e, standalone_page, tiles_html
-from ipchange_core.evaluate import evaluate
 from ipchange_core.policy import PolicySet
 from ipchange_core.render import report_links
-from ipchange_core.requests import ASSEMBLED_COLUMNS
 from ipchange_core.sla import METRICS, compliance
 from ipchange_core.textops import money
 
@@ -67,18 +64,14 @@ def _weekly_trend(data: reports.ReportData, weeks: list[periods.Period]) -> pd.D
     return table.reindex(index=list(METRICS), columns=[w.label for w in weeks])
 
 
-def _fee_tiles(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> list[tuple[str, str, str]]:
-    evaluated = evaluate(
-        store.read_frames(engine, None, at, policy=policy, columns=ASSEMBLED_COLUMNS),
-        policy=policy,
-        as_of=at,
-    )
+def _fee_tiles(
+    evaluated: pd.DataFrame, ledger: pd.DataFrame, policy: PolicySet
+) -> list[tuple[str, str, str]]:
+    """Fees waiting for sign-off, and billable fees no export batch holds: count and amount."""
     currency = policy.latest.currency
     pending = evaluated[evaluated["fee_status"] == "pending_sign_off"]
-    pending_cents = sum(
-        policy.for_instant(t).fee_cents for t in pending["received_at"].dropna().tolist()
-    )
-    ledger = store.fee_ledger(engine)
+    fee_of = {v.version: v.fee_cents for v in policy.versions}  # the version that judged it
+    pending_cents = int(pending["policy_version"].map(fee_of).sum())
     exported = set(ledger.loc[ledger["export_batch_id"].notna(), "ticket_id"])
     billable = evaluated[(evaluated["fee_status"] == "billable") & evaluated["fee_cents"].gt(0)]
     waiting = billable[~billable["ticket_id"].isin(exported)]
@@ -114,8 +107,10 @@ def dashboard_page(
             f"{sparkline(trend.loc[metric].tolist())}</div>"
         )
     with store.connected(db_url) as engine:
-        problems = check.check_database(engine, policy, at)
-        fees = _fee_tiles(engine, policy, at)
+        evaluated = check.evaluated_as_of(engine, policy, at)
+        ledger = store.fee_ledger(engine)
+    problems = check.find_problems(evaluated, policy, at)
+    fees = _fee_tiles(evaluated, ledger, policy)
     fee_cells = "".join(
         f'<div class="tile"><div class="t">{e(t)}</div><div class="v">{e(v)}</div>'
         f'<div class="t">{e(d)}</div></div>'
