@@ -177,6 +177,22 @@ def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def out_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--out DIR``, the reports folder (default ``reports/``)."""
+    return click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=REPORTS_DIR,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def at_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--at TIMESTAMP`` as ``at_text`` (parse it with :func:`ipchange_core.check.parse_at`)."""
+    return click.option("--at", "at_text", metavar="TIMESTAMP", help=help_text)
+
+
 def _hashed(
     ctx: click.Context, param: click.Parameter, paths: tuple[Path, ...]
 ) -> tuple[FileDigest, ...]:
@@ -420,13 +436,7 @@ def _period_report(which: str, title: str) -> None:
     """Add ``ipchange report WHICH`` (a period report, or ``all`` of them)."""
 
     @report.command(which, help=f"Build {title} for a period as offline HTML in <out>/<period>/.")
-    @click.option(
-        "--out",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=REPORTS_DIR,
-        show_default=True,
-        help="Reports folder; each report goes to <out>/<period>/.",
-    )
+    @out_option("Reports folder; each report goes to <out>/<period>/.")
     @db_option
     @policy_option
     @period_options
@@ -441,22 +451,14 @@ _period_report("all", "every report")
 
 
 @report.command("check")
-@click.option(
-    "--at", "at_text", metavar="TIMESTAMP", help="Judge as of this instant (default now)."
-)
+@at_option("Judge as of this instant (default now).")
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the problems as CSV here.",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=REPORTS_DIR,
-    show_default=True,
-    help="Reports folder; the page goes to <out>/check/<date>.html.",
-)
+@out_option("Reports folder; the page goes to <out>/check/<date>.html.")
 @db_option
 @policy_option
 def report_check(
@@ -499,14 +501,8 @@ def _check(
 
 
 @report.command("dashboard")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=REPORTS_DIR,
-    show_default=True,
-    help="Reports folder; the dashboard is <out>/index.html.",
-)
-@click.option("--at", "at_text", metavar="TIMESTAMP", help="As of this instant (default now).")
+@out_option("Reports folder; the dashboard is <out>/index.html.")
+@at_option("As of this instant (default now).")
 @db_option
 @policy_option
 def report_dashboard(at_text: str | None, out: Path, db: str, policy: PolicySet) -> None:
@@ -612,13 +608,7 @@ def mail_options(command: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(dir_okay=False, path_type=Path),
         help="Owner-only YAML with the SMTP settings (env IPCHANGE_SMTP_CONFIG).",
     )
-    @click.option(
-        "--out",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=REPORTS_DIR,
-        show_default=True,
-        help="Reports folder the attached files are taken from or written to.",
-    )
+    @out_option("Reports folder the attached files are taken from or written to.")
     @functools.wraps(command)
     def wrapper(*args: Any, to: tuple[str, ...], smtp_config: Path | None, **kwargs: Any) -> Any:
         from ipchange_core.mail import address, smtp_settings
@@ -642,7 +632,7 @@ def _send(settings: Any, to: list[str], mail_: Any) -> str:
 
 
 @mail.command("check")
-@click.option("--at", "at_text", metavar="TIMESTAMP", help="Check as of this instant (now).")
+@at_option("Check as of this instant (default now).")
 @mail_options
 @db_option
 @policy_option

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from ipchange_core.check import PROBLEM_LABELS, PROBLEMS
 from ipchange_core.cli import main
+from tests.browser import assert_inert_and_offline, open_page
 from tests.report_fixtures import EMAILS_AND_PHONES, PAYLOADS, build_db
 
 AT = "2026-11-18 07:00"  # Central; the sample's requests run to mid-November
@@ -97,35 +98,21 @@ def test_bad_at_is_one_line_exit_2(checked, at, tmp_path):
 
 
 def test_page_in_chromium_shows_the_numbers_and_runs_nothing(checked, chromium_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
     page_path = checked["out"] / "check" / "2026-11-18.html"
     rows = checked["rows"]
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium_path,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            dialogs, errors, requests = [], [], []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(page_path.as_uri())
-            tiles = page.eval_on_selector_all(
-                ".tile",
-                "ts => ts.map(t => [t.querySelector('.t').innerText, "
-                "t.querySelector('.v').innerText])",
-            )
-            cells = page.eval_on_selector_all(
-                "tbody tr", "trs => trs.map(tr => [...tr.cells].map(c => c.innerText))"
-            )
-            scripts = page.evaluate("document.scripts.length")
-            text = page.evaluate("document.body.innerText")
-        finally:
-            browser.close()
-    assert dialogs == [] and errors == [] and scripts == 0
-    assert [u for u in requests if not u.startswith("file://")] == []
+    seen = open_page(
+        chromium_path,
+        page_path,
+        """() => ({
+            tiles: [...document.querySelectorAll('.tile')].map(
+                t => [t.querySelector('.t').innerText, t.querySelector('.v').innerText]),
+            cells: [...document.querySelectorAll('tbody tr')].map(
+                tr => [...tr.cells].map(c => c.innerText)),
+            text: document.body.innerText,
+        })""",
+    )
+    assert_inert_and_offline(seen)
+    tiles, cells, text = seen["probe"]["tiles"], seen["probe"]["cells"], seen["probe"]["text"]
     expected = {PROBLEM_LABELS[p]: str(sum(r["problem"] == p for r in rows)) for p in PROBLEMS}
     assert dict(tiles) == expected
     assert len(cells) == len(rows)

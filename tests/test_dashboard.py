@@ -6,12 +6,12 @@ import csv
 import io
 import re
 
-import pytest
 from click.testing import CliRunner
 
 from ipchange_core.check import PROBLEM_LABELS, PROBLEMS
 from ipchange_core.cli import main
 from ipchange_core.dashboard import sparkline
+from tests.browser import assert_inert_and_offline, open_page
 from tests.report_fixtures import build_db
 
 AT = "2026-11-18 07:00"  # Wednesday of 2026-W47: the latest full week is 2026-W46
@@ -23,31 +23,17 @@ def run(*args: str) -> str:
     return result.output
 
 
-def open_in_chromium(chromium_path: str, path) -> dict:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium_path,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            errors, requests = [], []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(path.as_uri())
-            tiles = page.eval_on_selector_all(
-                ".tile",
-                "ts => ts.map(t => [...t.querySelectorAll('div')].map(d => d.innerText)"
-                ".concat([t.querySelector('svg title') ? "
-                "t.querySelector('svg title').textContent : '']))",
-            )
-            scripts = page.evaluate("document.scripts.length")
-        finally:
-            browser.close()
-    assert errors == [] and scripts == 0
-    assert [u for u in requests if not u.startswith("file://")] == []
-    return {"tiles": tiles}
+def tiles_in_chromium(chromium_path: str, path) -> list[list[str]]:
+    """Each tile's texts, then its sparkline's title ("" without one), as Chromium shows them."""
+    seen = open_page(
+        chromium_path,
+        path,
+        """() => [...document.querySelectorAll('.tile')].map(t =>
+            [...t.querySelectorAll('div')].map(d => d.innerText).concat(
+                [t.querySelector('svg title') ? t.querySelector('svg title').textContent : '']))""",
+    )
+    assert_inert_and_offline(seen)
+    return seen["probe"]
 
 
 def routing_pct(url: str, week: str, folder) -> str:
@@ -67,7 +53,7 @@ def test_dashboard_numbers_in_chromium(tmp_path, chromium_path):
         "report", "check", "--at", AT, "--db", url, "-o", str(tmp_path / "c.csv"), "--out", str(out)
     )
     run("report", "dashboard", "--at", AT, "--db", url, "--out", str(out))
-    first = open_in_chromium(chromium_path, out / "index.html")["tiles"]
+    first = tiles_in_chromium(chromium_path, out / "index.html")
     by_title = {t[0]: t for t in first}
 
     # the check's counts are those of the check's CSV
@@ -92,7 +78,7 @@ def test_dashboard_numbers_in_chromium(tmp_path, chromium_path):
     october = run("fees", "export", "--month", "2026-10", "--db", url, "--out", str(out))
     new += int(m[1]) if (m := re.search(r"(\d+) new", october)) else 0
     run("report", "dashboard", "--at", AT, "--db", url, "--out", str(out))
-    again = {t[0]: t for t in open_in_chromium(chromium_path, out / "index.html")["tiles"]}
+    again = {t[0]: t for t in tiles_in_chromium(chromium_path, out / "index.html")}
     assert int(again["Billable fees not yet exported"][1]) == waiting - new
     assert again["Fees waiting for sign-off"][1:3] == by_title["Fees waiting for sign-off"][1:3]
 
