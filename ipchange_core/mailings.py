@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ipchange_core import billing, check, check_report, render, reports, store
+from ipchange_core.dashboard import write_dashboard
 from ipchange_core.errors import IpchangeError
 from ipchange_core.mail import Attachment, html_document, paragraph, table, tiles
 from ipchange_core.periods import Period
@@ -125,6 +126,7 @@ def weekly_mail(label: str, *, db_url: str, policy: PolicySet, out: Path) -> Mai
         )
         if failed:
             raise IpchangeError(f"cannot build the weekly reports: {failed[0]}")
+        write_dashboard(out, db_url=db_url, policy=policy)  # render_all wrote the plain index
     render.write_plotly_js(out)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
