@@ -29,6 +29,7 @@ PAGE_STYLE = (
     ".tile .v{font-size:26px;font-weight:600}.tile .t{font-size:13px;color:#4b5563}"
     ".bad .v{color:#dc2626}.good .v{color:#16a34a}.late{color:#dc2626;font-weight:600}"
     "footer{margin-top:2em;font-size:12px;color:#6b7280}a{color:#2563eb}"
+    ".spark{display:block;margin-top:8px;background:#f3f4f6;border-radius:4px}"
 )
 _CSP = (
     '<meta http-equiv="Content-Security-Policy" '
