@@ -143,6 +143,19 @@ def as_of(frames: Mapping[str, pd.DataFrame], at: pd.Timestamp) -> dict[str, pd.
     return {"tickets": tickets, "ticket_events": events, "intake": intake, "changes": changes}
 
 
+def without_closed(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The frames without the requests that are done or cancelled (they have no problem).
+
+    The rules judge each request on its own rows, so the open ones are judged the same without
+    the others, in a fraction of the time.
+    """
+    changes = frames["changes"]
+    closed = changes.loc[
+        changes["completed_at"].notna() | changes["cancelled_at"].notna(), "ticket_id"
+    ]
+    return {name: f[~f["ticket_id"].isin(closed)] for name, f in frames.items()}
+
+
 def run_check(
     frames: Mapping[str, pd.DataFrame], policy: PolicySet, at: pd.Timestamp
 ) -> pd.DataFrame:
@@ -152,8 +165,14 @@ def run_check(
         See :func:`find_problems`.
     """
     at = pd.Timestamp(at)
-    evaluated = evaluate(as_of(frames, at), policy=policy, as_of=at)
+    evaluated = evaluate(without_closed(as_of(frames, at)), policy=policy, as_of=at)
     return find_problems(evaluated, policy, at)
+
+
+def _read_until(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """The frames of every request received up to ``at`` (inclusive)."""
+    end = pd.Timestamp(at) + pd.Timedelta(microseconds=1)  # read_frames reads [start, end)
+    return store.read_frames(engine, None, end, policy=policy, columns=ASSEMBLED_COLUMNS)
 
 
 def evaluated_as_of(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> pd.DataFrame:
@@ -162,18 +181,16 @@ def evaluated_as_of(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> pd.D
     Returns:
         See :func:`ipchange_core.evaluate.evaluate`.
     """
-    end = pd.Timestamp(at) + pd.Timedelta(microseconds=1)  # read_frames reads [start, end)
-    frames = store.read_frames(engine, None, end, policy=policy, columns=ASSEMBLED_COLUMNS)
-    return evaluate(as_of(frames, at), policy=policy, as_of=at)
+    return evaluate(as_of(_read_until(engine, policy, at), at), policy=policy, as_of=at)
 
 
 def check_database(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> pd.DataFrame:
-    """The check of every request in the database as of ``at``.
+    """The check of every request in the database as of ``at`` (:func:`run_check`).
 
     Returns:
         See :func:`find_problems`.
     """
-    return find_problems(evaluated_as_of(engine, policy, at), policy, at)
+    return run_check(_read_until(engine, policy, at), policy, at)
 
 
 def find_problems(evaluated: pd.DataFrame, policy: PolicySet, at: pd.Timestamp) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from ipchange_core.check import (
     find_problems,
     parse_at,
     run_check,
+    without_closed,
 )
 from ipchange_core.evaluate import evaluate
 from ipchange_core.policy import load_policy
@@ -357,6 +358,21 @@ def test_one_row_per_ticket_and_problem_most_urgent_first():
     many = found[found["ticket_id"] == "T-MANY"].set_index("problem")
     assert many.loc["intake_incomplete", "action"].endswith("missing contact_phone")
     assert many.loc["not_routed", "deadline"] == at("2026-11-16 11:00")
+
+
+def test_closed_requests_are_left_out_before_judging_without_changing_the_result():
+    data = frames(
+        request("OPEN", **STANDARD, ticket=CUSTOMER),
+        request("DONE", **STANDARD, change={"completed_at": "2026-11-16 12:00"}),
+        request("LATER-DONE", **STANDARD, change={"completed_at": "2026-11-17 12:00"}),
+        request("GONE", **STANDARD, change={"cancelled_at": "2026-11-16 12:00"}),
+    )
+    when = at("2026-11-16 14:00")
+    then = as_of(data, when)
+    assert set(without_closed(then)["tickets"]["ticket_id"]) == {"OPEN", "LATER-DONE"}
+    whole = find_problems(evaluate(then, policy=POLICY, as_of=when), POLICY, when)
+    assert run_check(data, POLICY, when).equals(whole)
+    assert set(whole["ticket_id"]) == {"OPEN", "LATER-DONE"}
 
 
 def test_as_of_rolls_the_ticket_back_and_drops_later_records():
