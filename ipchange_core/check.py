@@ -20,7 +20,7 @@ from ipchange_core.errors import IpchangeError
 from ipchange_core.evaluate import calendar_for, evaluate
 from ipchange_core.policy import Policy, PolicySet
 from ipchange_core.requests import ASSEMBLED_COLUMNS
-from ipchange_core.textops import money
+from ipchange_core.textops import in_set, money
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -153,7 +153,7 @@ def without_closed(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame
     closed = changes.loc[
         changes["completed_at"].notna() | changes["cancelled_at"].notna(), "ticket_id"
     ]
-    return {name: f[~f["ticket_id"].isin(closed)] for name, f in frames.items()}
+    return {name: f[~in_set(f["ticket_id"], closed)] for name, f in frames.items()}
 
 
 def run_check(
