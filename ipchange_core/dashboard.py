@@ -19,7 +19,7 @@ from ipchange_core.check_report import e, standalone_page, tiles_html
 from ipchange_core.policy import PolicySet
 from ipchange_core.render import report_links
 from ipchange_core.sla import METRICS, compliance
-from ipchange_core.textops import money
+from ipchange_core.textops import in_set, money
 
 TREND_WEEKS = 8
 
@@ -72,9 +72,9 @@ def _fee_tiles(
     pending = evaluated[evaluated["fee_status"] == "pending_sign_off"]
     fee_of = {v.version: v.fee_cents for v in policy.versions}  # the version that judged it
     pending_cents = int(pending["policy_version"].map(fee_of).sum())
-    exported = set(ledger.loc[ledger["export_batch_id"].notna(), "ticket_id"])
+    exported = ledger.loc[ledger["export_batch_id"].notna(), "ticket_id"]
     billable = evaluated[(evaluated["fee_status"] == "billable") & evaluated["fee_cents"].gt(0)]
-    waiting = billable[~billable["ticket_id"].isin(exported)]
+    waiting = billable[~in_set(billable["ticket_id"], exported)]
     return [
         ("Fees waiting for sign-off", f"{len(pending):,}", money(pending_cents, currency)),
         (
