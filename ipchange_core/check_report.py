@@ -144,25 +144,31 @@ def rows_html(problems: pd.DataFrame, tz: str, *, limit: int = 1000) -> str:
         return "<p>Nothing needs action.</p>"
     shown = problems.head(limit)
     text = {
-        c: mask_contacts(shown[c].astype("str"))
+        c: [e(v) for v in mask_contacts(shown[c].astype("str")).tolist()]
         for c in ("ticket_id", "account", "owner", "action")
     }
-    when = {c: shown[c].dt.tz_convert(tz).dt.strftime("%a %d %b %H:%M") for c in ("deadline",)}
+    deadline = shown["deadline"].dt.tz_convert(tz).dt.strftime("%a %d %b %H:%M").tolist()
+    labels = [e(PROBLEM_LABELS[p]) for p in shown["problem"].tolist()]
+    hours = shown["business_hours_left"].tolist()
     head = "".join(
         f"<th>{h}</th>"
         for h in ("Ticket", "Problem", "Business h left", "Deadline", "Account", "Owner", "Action")
     )
-    body = []
-    for i in range(len(shown)):
-        left = shown["business_hours_left"].iloc[i]
-        late = ' class="num late"' if left < 0 else ' class="num"'
-        body.append(
-            f"<tr><td>{e(text['ticket_id'].iloc[i])}</td>"
-            f"<td>{e(PROBLEM_LABELS[shown['problem'].iloc[i]])}</td>"
-            f"<td{late}>{e(hours_text(left))}</td><td>{e(when['deadline'].iloc[i])}</td>"
-            f"<td>{e(text['account'].iloc[i])}</td><td>{e(text['owner'].iloc[i])}</td>"
-            f"<td>{e(text['action'].iloc[i])}</td></tr>"
+    body = [
+        f"<tr><td>{ticket}</td><td>{label}</td>"
+        f'<td class="num{" late" if left < 0 else ""}">{e(hours_text(left))}</td>'
+        f"<td>{e(due)}</td><td>{account}</td><td>{owner}</td><td>{action}</td></tr>"
+        for ticket, label, left, due, account, owner, action in zip(
+            text["ticket_id"],
+            labels,
+            hours,
+            deadline,
+            text["account"],
+            text["owner"],
+            text["action"],
+            strict=True,
         )
+    ]
     more = (
         f"<p>First {limit:,} of {len(problems):,} rows shown; the CSV has all.</p>"
         if len(problems) > limit
