@@ -425,7 +425,7 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
 
 @main.group(cls=_Group)
 def report() -> None:
-    """Build a report for a period as offline HTML in <out>/<period>/, or run the check.
+    """Build a period's reports as offline HTML in <out>/<period>/; the check; the dashboard.
 
     Also writes the executed notebook beside each page and <out>/index.html. A failing report
     keeps its previous version, names the failing cell and keeps <name>.failed.ipynb.
@@ -446,7 +446,7 @@ def _period_report(which: str, title: str) -> None:
 
 
 for _key, (_, _, _title) in render.REPORTS.items():
-    _period_report(_key, f"the {_title.lower()} report")
+    _period_report(_key, f"the {_title} report")
 _period_report("all", "every report")
 
 
