@@ -1,8 +1,10 @@
 """Reports that reach people (SPEC 5, "Reports can be mailed"): SMTP settings and messages.
 
 Settings come from the environment (``IPCHANGE_SMTP_HOST``, ``_PORT``, ``_TLS`` = ``starttls``
-| ``tls`` | ``none``, ``_USER``, ``_PASSWORD``, ``_FROM``) or an owner-only YAML file (keys
-``host``, ``port``, ``tls``, ``user``, ``password``, ``from``); the environment wins. The
+| ``tls`` | ``none``, ``_USER``, ``_PASSWORD``, ``_FROM``, ``_CAFILE``) or an owner-only YAML
+file (keys ``host``, ``port``, ``tls``, ``user``, ``password``, ``from``, ``cafile``); the
+environment wins. ``cafile`` names PEM certificates to trust besides the system's (a company's
+own mail server); the server's certificate is always verified. The
 password is never printed: not in messages, errors or ``repr``.
 
 A message is ``multipart/mixed``: a ``multipart/alternative`` body (plain text, then e-mail-safe
@@ -38,6 +40,7 @@ ENV = {
     "user": "IPCHANGE_SMTP_USER",
     "password": "IPCHANGE_SMTP_PASSWORD",
     "from": "IPCHANGE_SMTP_FROM",
+    "cafile": "IPCHANGE_SMTP_CAFILE",
 }
 """Setting → environment variable."""
 CONFIG_ENV = "IPCHANGE_SMTP_CONFIG"
@@ -55,7 +58,10 @@ class MailError(IpchangeError):
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """Where and how to send: host, port, ``security`` (starttls|tls|none), login, sender."""
+    """Where and how to send: host, port, ``security`` (starttls|tls|none), login, sender.
+
+    ``cafile`` is a PEM file of certificates trusted besides the system's ("" for none).
+    """
 
     host: str
     port: int
@@ -63,6 +69,11 @@ class SmtpSettings:
     user: str
     password: str = dataclasses.field(repr=False)
     sender: str
+    cafile: str = ""
+
+    def tls_context(self) -> ssl.SSLContext:
+        """A verifying TLS context: the system's certificates, and ``cafile``'s."""
+        return ssl.create_default_context(cafile=self.cafile or None)
 
     def __str__(self) -> str:
         login = f" as {self.user}" if self.user else ""
@@ -125,7 +136,11 @@ def smtp_settings(
     user, password = values.get("user", ""), values.get("password", "")
     if bool(user) != bool(password):
         raise MailError("mail settings user and password go together; one is missing")
-    return SmtpSettings(host, int(port_text), security, user, password, address(sender, "from"))
+    cafile = values.get("cafile", "").strip()
+    if cafile and not Path(cafile).is_file():
+        raise MailError(f"mail setting cafile: no such file {cafile}")
+    sender = address(sender, "from")
+    return SmtpSettings(host, int(port_text), security, user, password, sender, cafile)
 
 
 def address(text: str, what: str = "--to") -> str:
@@ -150,15 +165,14 @@ def smtp_session(settings: SmtpSettings, *, timeout: float = 30) -> Iterator[smt
     """
     try:
         if settings.security == "tls":
-            context = ssl.create_default_context()
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=timeout, context=context
+                settings.host, settings.port, timeout=timeout, context=settings.tls_context()
             )
         else:
             smtp = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
         try:
             if settings.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=settings.tls_context())
             if settings.user:
                 smtp.login(settings.user, settings.password)
             yield smtp

@@ -1,13 +1,15 @@
 """A real SMTP server for the mail tests: aiosmtpd on loopback, run as its own process.
 
-``python tests/smtp_server.py PORT FOLDER [USER PASSWORD]`` saves each message it accepts as
-``FOLDER/<n>.eml`` (its recipients in ``<n>.rcpt``), prints ``ready`` once listening, and runs
-until SIGTERM. With USER and PASSWORD it requires that login (AUTH without TLS, loopback only).
+``python tests/smtp_server.py PORT FOLDER [USER PASSWORD [CERT KEY]]`` saves each message it
+accepts as ``FOLDER/<n>.eml`` (its recipients in ``<n>.rcpt``), prints ``ready`` once listening,
+and runs until SIGTERM. With USER and PASSWORD it requires that login (without TLS: loopback
+only); with CERT and KEY (PEM files) it also requires STARTTLS before anything else.
 """
 
 from __future__ import annotations
 
 import signal
+import ssl
 import sys
 from pathlib import Path
 
@@ -33,6 +35,10 @@ class SaveMessages:
 def main() -> None:
     port, folder = int(sys.argv[1]), Path(sys.argv[2])
     user, password = (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else ("", "")
+    tls = None
+    if len(sys.argv) > 6:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(sys.argv[5], sys.argv[6])
 
     def authenticate(server, session, envelope, mechanism, data) -> AuthResult:
         ok = (
@@ -50,7 +56,9 @@ def main() -> None:
         port=port,
         authenticator=authenticate if user else None,
         auth_required=bool(user),
-        auth_require_tls=False,
+        auth_require_tls=tls is not None,
+        tls_context=tls,
+        require_starttls=tls is not None,
     )
     controller.start()
     print("ready", flush=True)

@@ -7,6 +7,7 @@ import email
 import email.policy
 import html
 import io
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from ipchange_core import reports
 from ipchange_core.check import PROBLEM_LABELS, PROBLEMS
 from ipchange_core.cli import main
 from ipchange_core.mail import MailError, SmtpSettings, smtp_settings
+from tests.conftest import _unavailable
 from tests.report_fixtures import EMAILS_AND_PHONES, PAYLOADS, build_db
 
 SERVER = Path(__file__).with_name("smtp_server.py")
@@ -60,6 +62,7 @@ def smtp_env(server, **changes) -> dict[str, str]:
         "IPCHANGE_SMTP_PASSWORD": PASSWORD,
         "IPCHANGE_SMTP_FROM": "ipchange <reports@example.org>",
         "IPCHANGE_SMTP_CONFIG": "",
+        "IPCHANGE_SMTP_CAFILE": "",
     }
     return env | changes
 
@@ -258,3 +261,67 @@ def test_weekly_mail_attaches_the_reports_that_open_offline(server, tmp_path):
         assert f">{html.escape(value)}</div>" in cell
         assert f"  {title}: {value} (" in got["text"]
     assert "<script" not in got["html"].lower()
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """The server again, requiring STARTTLS with a self-signed certificate for 127.0.0.1."""
+    if not shutil.which("openssl"):
+        _unavailable("openssl not available to make a test certificate (.ci/run installs it)")
+    folder = tmp_path_factory.mktemp("tls-inbox")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(SERVER), str(port), str(folder), USER, PASSWORD, str(cert), str(key)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        yield {"port": port, "folder": folder, "cert": cert}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("tls", "trusted", "message"),
+    [
+        ("starttls", True, ""),
+        ("starttls", False, "CERTIFICATE_VERIFY_FAILED"),
+        ("none", True, "AUTH extension not supported"),  # offered only after STARTTLS
+        ("tls", True, "mail server 127.0.0.1"),  # it speaks STARTTLS, not TLS from the start
+    ],
+)
+def test_starttls_verifies_the_server_certificate(tls_server, tmp_path, tls, trusted, message):
+    url = build_db(tmp_path, hostile=False)
+    before = len(sorted(tls_server["folder"].glob("*.eml")))
+    env = smtp_env(tls_server, IPCHANGE_SMTP_TLS=tls)
+    if trusted:
+        env["IPCHANGE_SMTP_CAFILE"] = str(tls_server["cert"])
+    result = invoke(
+        [
+            *("mail", "check", "--at", "2026-11-18 07:00", "--db", url),
+            *("--to", "lead@example.org", "--out", str(tmp_path / "reports")),
+        ],
+        env,
+    )
+    after = sorted(tls_server["folder"].glob("*.eml"))
+    assert PASSWORD not in result.output
+    if not message:
+        assert result.exit_code == 0, result.output
+        assert len(after) == before + 1
+        assert received(after[-1])["Subject"].startswith("ipchange check 2026-11-18")
+    else:
+        assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+        assert message in result.output
+        assert len(after) == before
