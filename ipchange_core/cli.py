@@ -177,6 +177,22 @@ def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def out_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--out DIR``, the reports folder (default ``reports/``)."""
+    return click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=REPORTS_DIR,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def at_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--at TIMESTAMP`` as ``at_text`` (parse it with :func:`ipchange_core.check.parse_at`)."""
+    return click.option("--at", "at_text", metavar="TIMESTAMP", help=help_text)
+
+
 def _hashed(
     ctx: click.Context, param: click.Parameter, paths: tuple[Path, ...]
 ) -> tuple[FileDigest, ...]:
@@ -347,6 +363,7 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
 
     Also exports the month's fees; prints a summary and the paths of everything written.
     """
+    import pandas as pd
     from tqdm import tqdm
 
     from ipchange_core import billing, periods, store
@@ -372,8 +389,9 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
         result = billing.export_fees(
             engine, policy, month, reports_out / month.label, all_fees=True
         )
-    for path in result.paths:
-        click.echo(f"fees: {path}")
+        for path in result.paths:
+            click.echo(f"fees: {path}")
+        _check(engine, policy, pd.Timestamp.now("UTC"), out=reports_out, output=None, limit=10)
 
 
 def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: PolicySet) -> None:
@@ -398,31 +416,106 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
             policy_file=str(policy.user_file or ""),
             on_done=done,
         )
-    click.echo(f"index: {Path(out).resolve() / 'index.html'}")
+    from ipchange_core.dashboard import write_dashboard
+
+    click.echo(f"index: {write_dashboard(out, db_url=db, policy=policy).resolve()}")
     if failures:
         raise FatalError(f"{len(failures)} report(s) failed; the previous versions were kept")
 
 
-@main.command()
-@click.argument("which", type=click.Choice(["intake", "sla", "fees", "explorer", "all"]))
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=REPORTS_DIR,
-    show_default=True,
-    help="Reports folder; each report goes to <out>/<period>/.",
-)
-@db_option
-@policy_option
-@period_options
-def report(which: str, out: Path, db: str, policy: PolicySet, period: Period) -> None:
-    """Build report WHICH (or all) for a period as offline HTML in <out>/<period>/.
+@main.group(cls=_Group)
+def report() -> None:
+    """Build a period's reports as offline HTML in <out>/<period>/; the check; the dashboard.
 
     Also writes the executed notebook beside each page and <out>/index.html. A failing report
     keeps its previous version, names the failing cell and keeps <name>.failed.ipynb.
     """
-    keys = list(render.REPORTS) if which == "all" else [which]
-    _build_reports([(k, period.label) for k in keys], out=out, db=db, policy=policy)
+
+
+def _period_report(which: str, title: str) -> None:
+    """Add ``ipchange report WHICH`` (a period report, or ``all`` of them)."""
+
+    @report.command(which, help=f"Build {title} for a period as offline HTML in <out>/<period>/.")
+    @out_option("Reports folder; each report goes to <out>/<period>/.")
+    @db_option
+    @policy_option
+    @period_options
+    def command(out: Path, db: str, policy: PolicySet, period: Period) -> None:
+        keys = list(render.REPORTS) if which == "all" else [which]
+        _build_reports([(k, period.label) for k in keys], out=out, db=db, policy=policy)
+
+
+for _key, (_, _, _title) in render.REPORTS.items():
+    _period_report(_key, f"the {_title} report")
+_period_report("all", "every report")
+
+
+@report.command("check")
+@at_option("Judge as of this instant (default now).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the problems as CSV here.",
+)
+@out_option("Reports folder; the page goes to <out>/check/<date>.html.")
+@db_option
+@policy_option
+def report_check(
+    at_text: str | None, output: Path | None, out: Path, db: str, policy: PolicySet
+) -> None:
+    """List what needs action on open requests now (or --at an ISO-8601 instant), most urgent first.
+
+    --at takes an offset (2026-11-23T07:00-06:00) or a local time in the policy zone; records
+    after it are ignored, so any past morning can be checked again. Prints a plain-text summary
+    (fit for a cron mail) and writes the HTML page.
+    """
+    import pandas as pd
+
+    from ipchange_core import check, store
+
+    at = check.parse_at(at_text, policy.latest.timezone) if at_text else pd.Timestamp.now("UTC")
+    with store.connected(db) as engine:
+        _check(engine, policy, at, out=out, output=output)
+
+
+def _check(
+    engine: Any, policy: PolicySet, at: Any, *, out: Path, output: Path | None, limit: int = 25
+) -> None:
+    """Run the check as of ``at``: write its page (and CSV), print its summary."""
+    from ipchange_core import check, check_report, store
+
+    tz = policy.latest.timezone
+    at = at.as_unit("us")
+    problems = check.check_database(engine, policy, at)
+    page = check_report.write_check_page(
+        check_report.check_page(problems, at, policy, inputs=store.manifests(engine)), at, tz, out
+    )
+    if output is not None:
+        from ipchange_core.pipeline import write_csv
+
+        write_csv(check_report.check_table(problems, tz), output)
+    click.echo(check_report.summary_text(problems, at, tz, limit=limit, page=str(page)), nl=False)
+    if output is not None:
+        click.echo(f"CSV: {output}")
+
+
+@report.command("dashboard")
+@out_option("Reports folder; the dashboard is <out>/index.html.")
+@at_option("As of this instant (default now).")
+@db_option
+@policy_option
+def report_dashboard(at_text: str | None, out: Path, db: str, policy: PolicySet) -> None:
+    """Rebuild the landing page <out>/index.html (report commands also rebuild it).
+
+    Last week's tiles and trends, today's check counts, fees waiting for sign-off or export,
+    and every period's reports.
+    """
+    from ipchange_core.check import parse_at
+    from ipchange_core.dashboard import write_dashboard
+
+    at = parse_at(at_text, policy.latest.timezone) if at_text else None
+    click.echo(str(write_dashboard(out, db_url=db, policy=policy, at=at)))
 
 
 @main.group(cls=_Group)
@@ -491,6 +584,120 @@ def fees_export(
     )
     for path in result.paths:
         click.echo(str(path))
+
+
+@main.group(cls=_Group)
+def mail() -> None:
+    """Send a report by e-mail (SMTP).
+
+    Settings from IPCHANGE_SMTP_HOST, _PORT, _TLS (starttls|tls|none), _USER, _PASSWORD, _FROM,
+    or an owner-only YAML file (--smtp-config or IPCHANGE_SMTP_CONFIG) with the keys host,
+    port, tls, user, password, from; the environment wins. Exit 2 with one line when the
+    settings are bad or the server cannot be reached; nothing is then marked sent.
+    """
+
+
+def mail_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--to`` (repeatable), ``--smtp-config`` and ``--out``; pass ``settings`` and ``to``."""
+
+    @click.option(
+        "--to", "to", multiple=True, required=True, metavar="ADDRESS", help="A recipient."
+    )
+    @click.option(
+        "--smtp-config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Owner-only YAML with the SMTP settings (env IPCHANGE_SMTP_CONFIG).",
+    )
+    @out_option("Reports folder the attached files are taken from or written to.")
+    @functools.wraps(command)
+    def wrapper(*args: Any, to: tuple[str, ...], smtp_config: Path | None, **kwargs: Any) -> Any:
+        from ipchange_core.mail import address, smtp_settings
+
+        settings = smtp_settings(smtp_config)
+        return command(*args, settings=settings, to=[address(t) for t in to], **kwargs)
+
+    return wrapper
+
+
+def _send(settings: Any, to: list[str], mail_: Any) -> str:
+    """Send a built mail; print one line; return its Message-ID."""
+    from ipchange_core.mail import build_message, send, smtp_session
+
+    message = build_message(settings, to, mail_.subject, mail_.text, mail_.html, mail_.attachments)
+    with smtp_session(settings) as smtp:
+        message_id = send(smtp, message, settings)
+    names = ", ".join(a.name for a in mail_.attachments)
+    click.echo(f"sent '{mail_.subject}' to {len(to)} recipient(s) with {names}")
+    return message_id
+
+
+@mail.command("check")
+@at_option("Check as of this instant (default now).")
+@mail_options
+@db_option
+@policy_option
+def mail_check(
+    at_text: str | None, settings: Any, to: list[str], out: Path, db: str, policy: PolicySet
+) -> None:
+    """Mail the morning check (counts, most urgent rows; its page and CSV attached)."""
+    import pandas as pd
+
+    from ipchange_core import check, store
+    from ipchange_core.mailings import check_mail
+
+    at = check.parse_at(at_text, policy.latest.timezone) if at_text else pd.Timestamp.now("UTC")
+    with store.connected(db) as engine:
+        built = check_mail(engine, policy, at.as_unit("us"), out)
+    _send(settings, to, built)
+
+
+@mail.command("weekly")
+@mail_options
+@db_option
+@policy_option
+@period_options
+def mail_weekly(
+    settings: Any, to: list[str], out: Path, db: str, policy: PolicySet, period: Period
+) -> None:
+    """Mail a period's SLA tiles and breaches, its reports attached as a zip (built if missing)."""
+    from ipchange_core.mailings import weekly_mail
+
+    _send(settings, to, weekly_mail(period.label, db_url=db, policy=policy, out=out))
+
+
+@mail.command("fees")
+@click.option("--resend", type=int, metavar="BATCH", help="Send this export batch again.")
+@mail_options
+@db_option
+@policy_option
+@period_options
+def mail_fees(
+    resend: int | None,
+    settings: Any,
+    to: list[str],
+    out: Path,
+    db: str,
+    policy: PolicySet,
+    period: Period,
+) -> None:
+    """Export a new fee batch of the period and mail every batch not mailed yet (CSV + XLSX).
+
+    The server is tried before anything is exported; a batch is recorded as mailed only once
+    the server took the message, and is never sent again unless --resend names it.
+    """
+    from ipchange_core import store
+    from ipchange_core.mail import smtp_session
+    from ipchange_core.mailings import fee_mail, mark_sent
+
+    with smtp_session(settings):
+        pass  # unreachable or refusing: exit 2 before a batch is exported
+    with store.connected(db) as engine:
+        built = fee_mail(engine, policy, period, out, resend=resend)
+        if built is None:
+            click.echo(f"every fee batch of {period.label} has been mailed; nothing sent")
+            return
+        message_id = _send(settings, to, built)
+        mark_sent(engine, built, to, message_id)
 
 
 def run() -> None:

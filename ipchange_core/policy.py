@@ -78,6 +78,8 @@ class Policy:
         request_filter: Recognises requests among other tickets.
         sla_targets: Targets of the SLA metrics.
         kayako: Kayako ids to names.
+        look_ahead_business_hours: The morning check (SPEC 5.5) lists an unscheduled change
+            once its ``due_at`` is at most this many business hours away (or past).
     """
 
     version: str
@@ -98,6 +100,7 @@ class Policy:
     request_filter: RequestFilter
     sla_targets: SlaTargets
     kayako: KayakoLookups
+    look_ahead_business_hours: float
 
     @property
     def effective_from_utc(self) -> pd.Timestamp:
@@ -261,6 +264,7 @@ _SHAPE: dict[str, Any] = {
     "request_filter": {"ticket_types": None, "tags": None, "subject_pattern": None},
     "sla_targets": {f.name: None for f in dataclasses.fields(SlaTargets)},
     "kayako": {"departments": None, "statuses": None, "types": None},
+    "check": {"look_ahead_business_hours": None},
 }
 
 
@@ -431,5 +435,8 @@ def _build(entry: Mapping[str, Any], where: str) -> Policy:
                 k: _ids(g(f"kayako.{k}"), f"{where}.kayako.{k}")
                 for k in ("departments", "statuses", "types")
             }
+        ),
+        look_ahead_business_hours=_number(
+            g("check.look_ahead_business_hours"), f"{where}.check.look_ahead_business_hours"
         ),
     )

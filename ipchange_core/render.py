@@ -325,8 +325,8 @@ def render_all(
     return done, failed
 
 
-def write_index(out: Path) -> Path:
-    """Write ``<out>/index.html``: every report found under ``out``, newest period first."""
+def report_links(out: Path) -> list[str]:
+    """One escaped ``<tr>`` per period folder under ``out``, linking its reports; newest first."""
     titles = {name: title for _, name, title in REPORTS.values()}
     rows = []
     for folder in sorted((p for p in out.iterdir() if p.is_dir()), reverse=True):
@@ -339,6 +339,12 @@ def write_index(out: Path) -> Path:
             for p in pages
         )
         rows.append(f"<tr><th>{html.escape(folder.name)}</th><td>{links}</td></tr>")
+    return rows
+
+
+def write_index(out: Path) -> Path:
+    """Write ``<out>/index.html``: every report found under ``out``, newest period first."""
+    rows = report_links(out)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ipchange_core import __version__, periods, store
+from ipchange_core.check import PROBLEM_LABELS, run_check
 from ipchange_core.config import database_url
 from ipchange_core.evaluate import evaluate
 from ipchange_core.fees import FEE_STATUSES
@@ -589,6 +590,14 @@ def _pct(value: float) -> str:
 
 def sla_tiles(data: ReportData) -> Html:
     """One tile per metric: this period's %, target, and the change vs the previous period."""
+    return _tiles(sla_tile_values(data))
+
+
+def sla_tile_values(data: ReportData) -> list[tuple[str, str, str, str]]:
+    """The SLA tiles as (title, value, detail, tone) text, for pages and mail alike.
+
+    Tone is ``good`` (target met), ``bad`` (missed) or ``neutral`` (nothing decided).
+    """
     pol = data.policy.for_instant(data.period.start)
     now = compliance(data.requests, pol).set_index("metric")
     prev_span = data.period.previous()
@@ -604,7 +613,7 @@ def sla_tiles(data: ReportData) -> Html:
         tone = {True: "good", False: "bad"}.get(row["target_met"], "neutral")
         detail = f"target {row['target']} · {row['met']}/{decided} met · {change}"
         items.append((METRIC_LABELS[metric], _pct(row["compliance_pct"]), detail, tone))
-    return _tiles(items)
+    return items
 
 
 def sla_table(data: ReportData) -> Html:
@@ -669,6 +678,31 @@ def breach_list(data: ReportData) -> Html:
         }
     )
     return _table(table, empty="No breaches this period.")
+
+
+def at_risk(data: ReportData) -> Html:
+    """Open clocks of the period's requests with time left, least time first (SPEC 5.5).
+
+    The morning check's engine (:func:`ipchange_core.check.run_check`) as of ``generated_at``:
+    what will breach or be billed wrongly unless someone acts. Problems already overdue are in
+    the breach list or the check, not here.
+    """
+    found = run_check(data.frames, data.policy, data.generated_at)
+    found = found[
+        found["ticket_id"].isin(data.requests["ticket_id"]) & (found["business_hours_left"] >= 0)
+    ]
+    table = pd.DataFrame(
+        {
+            "Ticket": _text(found["ticket_id"]),
+            "Problem": found["problem"].map(PROBLEM_LABELS),
+            "Business h left": _hours(found["business_hours_left"]),
+            f"Deadline ({data.zone_name})": _local(found["deadline"], data.tz),
+            "Account": _text(found["account"]),
+            "Owner": _text(found["owner"]),
+            "Action": _text(found["action"]),
+        }
+    )
+    return _table(table, empty="Nothing at risk: no open request of this period has time left.")
 
 
 def routing_latency(data: ReportData) -> Html:

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def money(cents: int, currency: str = "USD") -> str:
@@ -78,3 +80,13 @@ def join_labels(masks: dict[str, Any], index: pd.Index, sep: str = ";") -> pd.Se
     combos, inverse = np.unique(code, return_inverse=True)
     names = [sep.join(lab for bit, lab in enumerate(labels) if c >> bit & 1) for c in combos]
     return pd.Series(np.array(names, dtype=object)[inverse], index=index, dtype="str")
+
+
+def in_set(values: pd.Series, members: pd.Series) -> np.ndarray:
+    """Whether each text of ``values`` is one of ``members`` (missing values never are).
+
+    In Arrow: ``Series.isin`` on the ``str`` dtype takes seconds for a few hundred thousand ids.
+    """
+    texts, wanted = values.astype("str").array, members.dropna().astype("str").array
+    found = pc.is_in(pa.array(texts), value_set=pa.array(wanted))
+    return np.asarray(pc.fill_null(found, False), dtype=bool)

@@ -64,6 +64,17 @@ reports.sla_trend(data, weeks=trend_weeks)
 reports.breach_list(data)
 
 # %% [markdown]
+# ## At risk
+#
+# Open requests of this period whose clock is still running, least time first: what will breach
+# or be billed wrongly unless someone acts, with the business hours left (as of the time this
+# report was generated) and what to do. The morning check (`ipchange report check`) lists the
+# same for every open request.
+
+# %%
+reports.at_risk(data)
+
+# %% [markdown]
 # ## Routing latency
 #
 # Business hours from ticket creation to the Implementation department, for every routed request;

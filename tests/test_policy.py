@@ -30,6 +30,19 @@ def test_default_reproduces_the_procedure():
     assert dict(p.agent_ticket) == {"department": "Implementation", "status": "New", "owner": ""}
     assert p.sla_targets.routing_business_hours == 1
     assert p.sla_targets.on_time_pct == 95
+    assert p.look_ahead_business_hours == 8
+
+
+def test_look_ahead_is_versioned_like_the_other_settings(tmp_path):
+    ps = load_policy(
+        write(
+            tmp_path,
+            "versions:\n  - version: v2\n    effective_from: 2027-01-01\n"
+            "    check: {look_ahead_business_hours: 16}\n",
+        )
+    )
+    assert [p.look_ahead_business_hours for p in ps.versions] == [8, 16]
+    assert ps.as_dict()["versions"][1]["look_ahead_business_hours"] == 16
 
 
 def test_user_version_inherits_and_only_changes_what_it_says(tmp_path):
@@ -108,6 +121,11 @@ BAD = [
         "pct-over-100",
         "    sla_targets: {on_time_pct: 120}\n",
         "on_time_pct: a percentage cannot exceed 100",
+    ),
+    (
+        "look-ahead-zero",
+        "    check: {look_ahead_business_hours: 0}\n",
+        "check.look_ahead_business_hours: must be greater than 0",
     ),
     (
         "kayako-id-not-int",
