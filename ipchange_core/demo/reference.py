@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ipchange_core.ingest.kayako_audit import AUDIT_COLUMNS
 from ipchange_core.policy import load_policy
 from ipchange_core.schema import TABLES
 
@@ -21,18 +22,9 @@ TICKETS_COLUMNS = tuple(c.name for c in TABLES["tickets"])
 TICKET_EVENTS_COLUMNS = tuple(c.name for c in TABLES["ticket_events"])
 INTAKE_COLUMNS = tuple(c.name for c in TABLES["intake"])
 CHANGES_COLUMNS = tuple(c.name for c in TABLES["changes"])
-#: The legacy ``kayako-audit.csv`` (names in the value strings: not how Kayako writes them).
-KAYAKO_AUDIT_COLUMNS = (
-    "ticketid",
-    "ticketmaskid",
-    "dateline",
-    "departmenttitle",
-    "actiontype",
-    "actionmsg",
-    "oldvaluestring",
-    "newvaluestring",
-    "creatorfullname",
-)
+#: The legacy ``kayako-audit.csv``: the current audit reader's columns (names in the value
+#: strings, which Kayako does not write); it goes when that reader reads Kayako's forms.
+KAYAKO_AUDIT_COLUMNS = AUDIT_COLUMNS
 #: The table ``ticketauditlogs`` of Kayako's database (FORMATS.md 4).
 AUDIT_DB_COLUMNS = (
     "ticketauditlogid",

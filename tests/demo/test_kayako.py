@@ -13,11 +13,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from ipchange_core.business_calendar import BusinessCalendar
 from ipchange_core.demo import DemoDataSet
 from ipchange_core.demo import reference as ref
+from ipchange_core.demo.text import Formatter, render
+from ipchange_core.demo.timeline import Timeline
+from ipchange_core.policy import load_policy
 from tests.demo.checks import ZONE, good, instants, read, read_lookup
 
 # FORMATS.md 2: the children of <ticket>, in Kayako's order.
@@ -316,7 +321,7 @@ def test_ticket_report_matches_the_tickets(ds: DemoDataSet) -> None:
             assert report_instant(text, at), (label, text, at)
 
 
-def test_report_dates_cover_single_digits_and_the_fall_back_hour(clean: DemoDataSet) -> None:
+def test_report_dates_have_one_and_two_digit_fields(clean: DemoDataSet) -> None:
     r = pd.read_csv(clean.paths[ref.TICKET_REPORT_CSV], dtype=str, keep_default_na=False)
     dates = pd.concat([r["Creation Date"], r["Last Activity"]])
     assert dates.str.match(r"\d/\d/").any() and dates.str.match(r"1[0-2]/\d\d/").any()
@@ -332,3 +337,25 @@ def test_excel_compatible_report(ds: DemoDataSet) -> None:
     plain = ds.paths[ref.TICKET_REPORT_CSV].read_text(encoding="utf-8").splitlines()
     assert excel == list(csv.reader(plain))
     assert len(excel) - 1 == ds.rows[ref.TICKET_REPORT_EXCEL_CSV] == ds.rows[ref.KAYAKO_XML]
+
+
+@pytest.mark.parametrize(
+    "around",
+    [
+        dt.datetime(2026, 3, 8, 8, tzinfo=dt.UTC),  # spring forward at 02:00 CST
+        dt.datetime(2026, 11, 1, 7, tzinfo=dt.UTC),  # fall back at 02:00 CDT
+        dt.datetime(2026, 12, 31, 23, 30, tzinfo=dt.UTC),  # a year's last evening
+    ],
+)
+def test_us_date_times_against_zoneinfo(around: dt.datetime) -> None:
+    """The generator's report dates are zoneinfo's wall clock, written m/d/yyyy h:mm:ss."""
+    lo = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())
+    fmt = Formatter(Timeline(BusinessCalendar.from_policy(load_policy()), lo, lo + 400 * 86_400))
+    start = int(around.timestamp())
+    instants_s = [start + k * 599 for k in range(-40, 40)]
+    got = render(fmt.us_datetime(np.array([*instants_s, int(ref.NA)], dtype=np.int64)))
+    want = []
+    for t in instants_s:
+        w = dt.datetime.fromtimestamp(t, CENTRAL)
+        want.append(f"{w.month}/{w.day}/{w.year} {w.hour}:{w.minute:02d}:{w.second:02d}")
+    assert got == [*want, ""]
