@@ -9,7 +9,8 @@ ingest and escaping tests:
 - the same help desk as Kayako Classic writes it (FORMATS.md, :mod:`ipchange_core.demo.kayako`):
   ``kayako-tickets.xml`` (a REST ``ListAll`` response, live wire style) with the lookup lists
   ``departments.xml``, ``ticketstatuses.xml``, ``tickettypes.xml``, ``ticketpriorities.xml``;
-  the audit log as a database export of ``ticketauditlogs`` (``ticketauditlogs.csv``) and as a
+  the audit log as a database export of ``ticketauditlogs`` (``ticketauditlogs.csv``; joined
+  with the tickets' ``ticketmaskid`` in ``ticketauditlogs-with-masks.csv``) and as a
   KQL report (``ticket-audit-logs-report.csv``); a KQL ticket report (``tickets-report.csv``,
   and ``tickets-report-excel.csv`` in the writer's Excel-compatible mode);
 - ``kayako-audit.csv`` — legacy: the changes with names in the value strings, for the current
@@ -49,6 +50,7 @@ from ipchange_core.demo.kayako import (
 from ipchange_core.demo.lifecycle import World
 from ipchange_core.demo.reference import (
     AUDIT_DB_CSV,
+    AUDIT_DB_MASKS_CSV,
     AUDIT_REPORT_CSV,
     CHANGES_COLUMNS,
     CHANGES_CSV,
@@ -207,6 +209,7 @@ def generate(
         KAYAKO_XML: '<?xml version="1.0" encoding="UTF-8"?>\n<tickets>\n',
         KAYAKO_AUDIT_CSV: ",".join(KAYAKO_AUDIT_COLUMNS) + "\n",
         AUDIT_DB_CSV: AUDIT_DB_HEADER,
+        AUDIT_DB_MASKS_CSV: AUDIT_DB_HEADER.replace("\n", ",ticketmaskid\n"),
         AUDIT_REPORT_CSV: AUDIT_REPORT_HEADER,
         TICKET_REPORT_CSV: TICKET_REPORT_HEADER,
         TICKET_REPORT_EXCEL_CSV: TICKET_REPORT_EXCEL_HEADER,

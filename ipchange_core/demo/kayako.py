@@ -48,6 +48,7 @@ from ipchange_core.demo.text import (
     Rows,
     csv_quote,
     csv_quote_all,
+    csv_rows,
     xml_element,
 )
 
@@ -373,8 +374,10 @@ def audit_rows(
     dept: np.ndarray,
     owner: np.ndarray,
     bumped: np.ndarray,
-) -> tuple[Rows, Rows]:
-    """The chunk's audit log: as the ``ticketauditlogs`` table, and as the KQL report.
+) -> tuple[Rows, Rows, Rows]:
+    """The chunk's audit log: the ``ticketauditlogs`` table, alone and joined, and the KQL report.
+
+    The joined table carries the tickets' ``ticketmaskid`` as its last column.
 
     One ``New Ticket`` row per ticket at its creation, the department/status/owner changes of
     ``events`` (ids in ``oldvalueid``/``newvalueid``, value strings empty, names in the
@@ -461,7 +464,6 @@ def audit_rows(
     mask_arr = np.asarray(mask, dtype=object)[pos]
     dept_title = np.asarray(DEPTS, dtype=object)[at_dept]
 
-    db = Layout()
     db_cols: list[tuple[str, list[Piece]]] = [
         ("ticketauditlogid", number(audit_id)),
         ("ticketid", number(internal_id[pos])),
@@ -482,9 +484,6 @@ def audit_rows(
         ("actionhash", [(kp.hex4, hash_codes[k]) for k in range(8)]),
         ("actionmsgparams", [[""] * n]),
     ]
-    for k, (col, pieces) in enumerate(db_cols):
-        db.column(col, pieces)
-        db.const("," if k < len(db_cols) - 1 else "\n")
     report = quoted_rows(
         n,
         [
@@ -500,4 +499,5 @@ def audit_rows(
         ],
         ",",
     )
-    return db.compile(n), report
+    joined = [*db_cols, ("ticketmaskid", [mask_arr.tolist()])]
+    return csv_rows(n, db_cols, ()), csv_rows(n, joined, ()), report

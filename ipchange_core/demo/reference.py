@@ -95,6 +95,7 @@ TYPES_XML = "tickettypes.xml"
 PRIORITIES_XML = "ticketpriorities.xml"
 LOOKUP_XMLS = (DEPARTMENTS_XML, STATUSES_XML, TYPES_XML, PRIORITIES_XML)
 AUDIT_DB_CSV = "ticketauditlogs.csv"
+AUDIT_DB_MASKS_CSV = "ticketauditlogs-with-masks.csv"  # joined with swtickets.ticketmaskid
 AUDIT_REPORT_CSV = "ticket-audit-logs-report.csv"
 TICKET_REPORT_CSV = "tickets-report.csv"
 TICKET_REPORT_EXCEL_CSV = "tickets-report-excel.csv"
@@ -105,6 +106,7 @@ CHUNKED_FILES = (
     KAYAKO_XML,
     KAYAKO_AUDIT_CSV,
     AUDIT_DB_CSV,
+    AUDIT_DB_MASKS_CSV,
     AUDIT_REPORT_CSV,
     TICKET_REPORT_CSV,
     TICKET_REPORT_EXCEL_CSV,

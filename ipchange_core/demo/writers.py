@@ -24,6 +24,7 @@ from ipchange_core.demo.lifecycle import (
 from ipchange_core.demo.reference import (
     AGENT_SUBJECTS,
     AUDIT_DB_CSV,
+    AUDIT_DB_MASKS_CSV,
     AUDIT_REPORT_CSV,
     CHANGES_CSV,
     CITIES,
@@ -500,7 +501,7 @@ def _kayako_files(
         replies=replies,
         user=user,
     )
-    rows[AUDIT_DB_CSV], rows[AUDIT_REPORT_CSV] = audit_rows(
+    rows[AUDIT_DB_CSV], rows[AUDIT_DB_MASKS_CSV], rows[AUDIT_REPORT_CSV] = audit_rows(
         rng,
         fmt,
         kp,

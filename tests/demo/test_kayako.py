@@ -209,6 +209,14 @@ def test_audit_db_export_columns_and_ids(clean: DemoDataSet, audit: pd.DataFrame
     assert audit["actionhash"].str.fullmatch(r"[0-9a-f]{32}").all()
 
 
+def test_audit_db_export_joined_with_mask_ids(clean: DemoDataSet, audit: pd.DataFrame) -> None:
+    joined = read(clean, ref.AUDIT_DB_MASKS_CSV)
+    assert tuple(joined.columns) == (*AUDIT_DB.split(","), "ticketmaskid")
+    pd.testing.assert_frame_equal(joined.drop(columns="ticketmaskid"), audit)
+    mask = xml_tickets(clean).set_index("id")["displayid"]
+    assert (joined["ticketmaskid"].to_numpy() == mask.loc[joined["ticketid"]].to_numpy()).all()
+
+
 def test_audit_routing_rows_are_ids_and_templated_messages(
     clean: DemoDataSet, audit: pd.DataFrame
 ) -> None:
