@@ -441,13 +441,14 @@ def audit_rows(
          np.full(n_bump, HELPDESK_PRIORITY_ID[2])]
     )  # fmt: skip
     prio_msg = TEMPLATES[ACTION_PRIORITY] % (PRIORITIES[1], PRIORITIES[2])
+    t_new = TEMPLATES[ACTION_NEW_TICKET].split("%s")  # by, (, ): subject:, ""
+    t_post = TEMPLATES[ACTION_NEW_POST].split("%s")
+    posts = slice(n_new + ne, n_new + ne + n_post)
     message = np.concatenate(
         [
-            "New ticket created by " + name[:n_new] + " (" + email[:n_new] + "): subject: "
-            + subject,
+            t_new[0] + name[:n_new] + t_new[1] + email[:n_new] + t_new[2] + subject + t_new[3],
             _FIELD_PREFIX[e["field"]] + _VALUE_NAMES[e["old"]] + _TO + _VALUE_NAMES[e["new"]],
-            "New reply created by " + name[n_new + ne : n_new + ne + n_post] + " ("
-            + email[n_new + ne : n_new + ne + n_post] + ")",
+            t_post[0] + name[posts] + t_post[1] + email[posts] + t_post[2],
             np.full(n_bump, prio_msg, dtype=object),
         ]
     ) if len(pos) else np.zeros(0, dtype=object)  # fmt: skip
