@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_e2e import ticket_elements
 
 from ipchange_core.ingest import read_file
 from ipchange_core.schema import TABLES
@@ -81,26 +82,25 @@ def make(table: str, n: int, seed: int = 1) -> Path:
 
 
 def kayako_xml(megabytes: float, out: Path, source: Path = E2E_XML) -> Path:
-    """Write a Kayako XML export of about ``megabytes`` MB (10^6 bytes) of ``<ticket>`` lines.
+    """Write a Kayako XML export of about ``megabytes`` MB (10^6 bytes) of ``<ticket>`` elements.
 
-    The tickets of ``source`` (one ``<ticket>`` per line, as the end-to-end benchmark writes
-    them), then copies whose display ids get a ``C1``, ``C2``… prefix, so no key repeats.
+    The tickets of ``source`` (live style, as the end-to-end benchmark's generator writes them),
+    then copies whose display ids get a ``C1``, ``C2``… prefix, so no key repeats.
     """
     target = int(megabytes * 1e6)
     size, copy = 0, 0
     with out.open("w", encoding="utf-8") as f:
         f.write('<?xml version="1.0" encoding="UTF-8"?>\n<tickets>\n')
         while size < target:
-            with source.open(encoding="utf-8") as lines:
-                for line in lines:
-                    if not line.startswith("<ticket "):
-                        continue
-                    if copy:
-                        line = line.replace("<displayid>", f"<displayid>C{copy}", 1)
-                    f.write(line)
-                    size += len(line)
-                    if size >= target:
-                        break
+            for ticket in ticket_elements(source):
+                if copy:
+                    ticket = ticket.replace(
+                        "<displayid><![CDATA[", f"<displayid><![CDATA[C{copy}", 1
+                    )
+                f.write(ticket)
+                size += len(ticket)
+                if size >= target:
+                    break
             copy += 1
         f.write("</tickets>\n")
     return out

@@ -324,7 +324,11 @@ def export_requests(output: Path, period: Period, db: str, policy: PolicySet) ->
 def demo_data(
     n_requests: int, other_tickets: int, months: int, seed: int, end_date: str | None, out: Path
 ) -> None:
-    """Generate a realistic, seeded help desk: the canonical CSVs, Kayako XML and audit CSV."""
+    """Generate a realistic, seeded help desk: the canonical CSVs and Kayako's own files.
+
+    Kayako's files: the ticket XML with its lookup lists, the audit log (database export and
+    report export) and the ticket report (CSV, plain and Excel-compatible).
+    """
     from ipchange_core.demo.run import generate_demo
 
     end = dt.date.fromisoformat(end_date) if end_date else None
@@ -367,12 +371,12 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
     from tqdm import tqdm
 
     from ipchange_core import billing, periods, store
-    from ipchange_core.demo.run import demo_summary, generate_demo
+    from ipchange_core.demo.run import DEMO_LOADS, demo_summary, generate_demo
     from ipchange_core.pipeline import load_file, load_summary
 
     dataset = generate_demo(out / "input", requests=600, other_tickets=2400, months=8, seed=7)
     db = database_url(db_value or str(out / "ipchange-demo.db"))
-    loads = [p for name, p in dataset.paths.items() if name != "kayako-audit.csv"]
+    loads = [dataset.paths[name] for name in DEMO_LOADS]
     with store.connected(db) as engine:
         click.echo(f"database: {display_url(db)}")
         for path in tqdm(loads, desc="loading", unit="file"):

@@ -263,8 +263,15 @@ def test_demo_data_then_demo(tmp_path):
         str(out),
     )
     assert result.exit_code == 0, result.output
-    for name in (*CANONICAL, "kayako-tickets.xml", "kayako-audit.csv"):
+    kayako = (
+        "kayako-tickets.xml", "departments.xml", "ticketstatuses.xml", "tickettypes.xml",
+        "ticketpriorities.xml", "ticketauditlogs.csv", "ticketauditlogs-with-masks.csv",
+        "ticket-audit-logs-report.csv",
+        "tickets-report.csv", "tickets-report-excel.csv",
+    )  # fmt: skip
+    for name in (*CANONICAL, *kayako):
         assert (out / name).is_file()
+        assert f"{out / name}: " in result.output, name
     result = run("demo", "--out", str(tmp_path / "full"))
     assert result.exit_code == 0, result.output
     assert "SLA compliance, week" in result.output

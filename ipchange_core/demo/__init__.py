@@ -1,4 +1,4 @@
-"""Demo data: a seeded, realistic help desk written as the canonical CSVs and a Kayako export.
+"""Demo data: a seeded, realistic help desk written as the canonical CSVs and as Kayako writes it.
 
 Modules, by concept:
 
@@ -7,6 +7,8 @@ Modules, by concept:
   :class:`~ipchange_core.business_calendar.BusinessCalendar`;
 - :mod:`~ipchange_core.demo.text` — rows assembled from pools of pre-formatted strings;
 - :mod:`~ipchange_core.demo.lifecycle` — the accounts and people, and how tickets move;
+- :mod:`~ipchange_core.demo.kayako` — Kayako's own files: lookup lists, live-style ticket XML,
+  audit log (database and report export), ticket report CSVs;
 - :mod:`~ipchange_core.demo.writers` — one chunk of tickets as rows of every file;
 - :mod:`~ipchange_core.demo.bad_rows` — deliberately bad rows for the ingest tests;
 - :mod:`~ipchange_core.demo.dataset` — :func:`generate` and what it returns;

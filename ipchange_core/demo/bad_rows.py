@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ipchange_core.demo.kayako import REPORT_SUBJECT
 from ipchange_core.demo.lifecycle import World
 from ipchange_core.demo.reference import (
     CHANGES_CSV,
@@ -16,9 +17,11 @@ from ipchange_core.demo.reference import (
     HOUR,
     INTAKE_CSV,
     KAYAKO_XML,
+    TICKET_REPORT_CSV,
+    TICKET_REPORT_EXCEL_CSV,
     TICKETS_CSV,
 )
-from ipchange_core.demo.text import csv_quote, render, xml_escape
+from ipchange_core.demo.text import cdata, csv_quote, csv_quote_all, render
 from ipchange_core.demo.writers import Chunk
 
 #: Every kind of deliberately bad row, and whether ingest must reject such a row.
@@ -164,10 +167,12 @@ class BadRows:
         tid = ch.rows[file].get("ticket_id", i)
         if kind == "hostile_subject":
             value = HOSTILE_SUBJECT
-            ch.rows[KAYAKO_XML].set("subject", i, xml_escape(value))
+            ch.rows[KAYAKO_XML].set("subject", i, cdata(value))
+            for report in (TICKET_REPORT_CSV, TICKET_REPORT_EXCEL_CSV):
+                ch.rows[report].set(REPORT_SUBJECT, i, csv_quote_all(value))
         elif kind == "formula_account":
             value = FORMULA_ACCOUNT
-            ch.rows[KAYAKO_XML].set("userorganization", i, xml_escape(value))
+            ch.rows[KAYAKO_XML].set("userorganization", i, cdata(value))
             j = ch.intake_row_of_ticket[i]
             used[INTAKE_CSV].add(j)
             ch.rows[INTAKE_CSV].set("account", j, csv_quote(value))

@@ -6,8 +6,15 @@ ingest and escaping tests:
 
 - ``tickets.csv``, ``ticket_events.csv``, ``intake.csv``, ``changes.csv`` — the canonical CSVs of
   SPEC 3.4;
-- ``kayako-tickets.xml`` — the same tickets as a Kayako Classic REST ``ListAll`` response;
-- ``kayako-audit.csv`` — the department/status/owner changes as a Kayako audit log.
+- the same help desk as Kayako Classic writes it (FORMATS.md, :mod:`ipchange_core.demo.kayako`):
+  ``kayako-tickets.xml`` (a REST ``ListAll`` response, live wire style) with the lookup lists
+  ``departments.xml``, ``ticketstatuses.xml``, ``tickettypes.xml``, ``ticketpriorities.xml``;
+  the audit log as a database export of ``ticketauditlogs`` (``ticketauditlogs.csv``; joined
+  with the tickets' ``ticketmaskid`` in ``ticketauditlogs-with-masks.csv``) and as a
+  KQL report (``ticket-audit-logs-report.csv``); a KQL ticket report (``tickets-report.csv``,
+  and ``tickets-report-excel.csv`` in the writer's Excel-compatible mode);
+- ``kayako-audit.csv`` — legacy: the changes with names in the value strings, for the current
+  audit reader's tests and benchmark only (Kayako does not write this).
 
 Everything is vectorised with numpy and written chunk by chunk (no per-cell formatting: text comes
 from pools of pre-formatted strings joined row by row, see :mod:`ipchange_core.demo.text`), so
@@ -33,10 +40,21 @@ import numpy as np
 
 from ipchange_core.business_calendar import BusinessCalendar
 from ipchange_core.demo.bad_rows import BadRow, BadRows
+from ipchange_core.demo.kayako import (
+    AUDIT_DB_HEADER,
+    AUDIT_REPORT_HEADER,
+    TICKET_REPORT_EXCEL_HEADER,
+    TICKET_REPORT_HEADER,
+    write_lookups,
+)
 from ipchange_core.demo.lifecycle import World
 from ipchange_core.demo.reference import (
+    AUDIT_DB_CSV,
+    AUDIT_DB_MASKS_CSV,
+    AUDIT_REPORT_CSV,
     CHANGES_COLUMNS,
     CHANGES_CSV,
+    CHUNKED_FILES,
     EVENTS_CSV,
     FILES,
     INTAKE_COLUMNS,
@@ -44,7 +62,10 @@ from ipchange_core.demo.reference import (
     KAYAKO_AUDIT_COLUMNS,
     KAYAKO_AUDIT_CSV,
     KAYAKO_XML,
+    LOOKUP_XMLS,
     TICKET_EVENTS_COLUMNS,
+    TICKET_REPORT_CSV,
+    TICKET_REPORT_EXCEL_CSV,
     TICKETS_COLUMNS,
     TICKETS_CSV,
     ZONE,
@@ -61,9 +82,9 @@ class DemoDataSet:
 
     Attributes:
         out_dir: The folder written into.
-        paths: File name → path, for the six files.
-        rows: File name → data rows written (CSV rows without the header; ``<ticket>``
-            elements for the XML). Includes the bad rows.
+        paths: File name → path, for every file (:data:`~ipchange_core.demo.reference.FILES`).
+        rows: File name → data rows written (CSV rows without the header line(s); ``<ticket>``
+            elements for the ticket XML, entries for a lookup XML). Includes the bad rows.
         bad_rows: File name → number of rows of that file listed in ``bad``.
         bad: Every deliberately bad row, in file order. Both rows of a duplicate-key pair are
             listed (ingest rejects every copy).
@@ -135,7 +156,7 @@ def generate(
     help-desk tickets. The same arguments give byte-identical files.
 
     Args:
-        out_dir: Folder to write into; created if missing, the six files overwritten.
+        out_dir: Folder to write into; created if missing, the files of ``FILES`` overwritten.
         requests: Number of IP change request tickets.
         other_tickets: Number of ordinary help-desk tickets.
         months: Number of calendar months covered.
@@ -187,11 +208,17 @@ def generate(
         CHANGES_CSV: ",".join(CHANGES_COLUMNS) + "\n",
         KAYAKO_XML: '<?xml version="1.0" encoding="UTF-8"?>\n<tickets>\n',
         KAYAKO_AUDIT_CSV: ",".join(KAYAKO_AUDIT_COLUMNS) + "\n",
+        AUDIT_DB_CSV: AUDIT_DB_HEADER,
+        AUDIT_DB_MASKS_CSV: AUDIT_DB_HEADER.replace("\n", ",ticketmaskid\n"),
+        AUDIT_REPORT_CSV: AUDIT_REPORT_HEADER,
+        TICKET_REPORT_CSV: TICKET_REPORT_HEADER,
+        TICKET_REPORT_EXCEL_CSV: TICKET_REPORT_EXCEL_HEADER,
     }
+    rows.update(write_lookups({name: paths[name] for name in LOOKUP_XMLS}))
     with contextlib.ExitStack() as stack:
         out = {
             name: stack.enter_context(paths[name].open("w", encoding="utf-8", newline=""))
-            for name in FILES
+            for name in CHUNKED_FILES
         }
         for name, header in headers.items():
             out[name].write(header)
@@ -199,7 +226,13 @@ def generate(
             lo, hi = bounds[c], bounds[c + 1]
             chunk_rng = np.random.default_rng(seeds[2 + c])
             chunk = build_chunk(
-                w, chunk_rng, np.arange(lo, hi), created[lo:hi], is_req[lo:hi], mask_offset
+                w,
+                chunk_rng,
+                np.arange(lo, hi),
+                created[lo:hi],
+                is_req[lo:hi],
+                mask_offset,
+                rows[AUDIT_DB_CSV] + 1,
             )
             if bad is not None:
                 bad.apply(c, chunk, rows, last=c == n_chunks - 1)

@@ -16,6 +16,7 @@ import holidays
 import numpy as np
 
 from ipchange_core.business_calendar import BusinessCalendar
+from ipchange_core.demo.kayako import KayakoPools
 from ipchange_core.demo.reference import (
     AGENT_IDS,
     BILL,
@@ -51,7 +52,7 @@ from ipchange_core.demo.reference import (
     TS,
     WAIVER_REASONS,
 )
-from ipchange_core.demo.text import Formatter, Pool, csv_quote, xml_escape
+from ipchange_core.demo.text import Formatter, Pool, cdata, csv_quote, csv_quote_all, xml_element
 from ipchange_core.demo.timeline import Timeline
 
 _CUSTOMERS_COUNTRY = "US"  # whose public holidays make the help desk quiet
@@ -116,17 +117,21 @@ class World:
             for f, s, d in zip(first, last, domains, strict=True)
         ]
         self.person_name = names
+        self.person_email = emails
         self.person_csv = Pool([*names, ""], csv_quote)  # the last entry is blank
-        self.person_xml = Pool(names, xml_escape)
         self.person_email_csv = Pool(emails, csv_quote)
-        self.person_email_xml = Pool(emails, xml_escape)
+        # Kayako's files: raw text inside CDATA, every cell quoted in its reports.
+        self.person_cdata = Pool(names, cdata)
+        self.person_email_cdata = Pool(emails, cdata)
+        self.person_report = Pool(names, csv_quote_all)
+        self.person_email_report = Pool(emails, csv_quote_all)
         self.person_phone_csv = Pool(
             [*(f"({ac}) 555-{ln:04d}" for ac, ln in zip(area, line, strict=True)), ""], csv_quote
         )
         accounts = [f"ACCT-{n}" for n in numbers]
         self.account = accounts
         self.account_csv = Pool(accounts, csv_quote)
-        self.account_xml = Pool(accounts, xml_escape)
+        self.account_cdata = Pool(accounts, cdata)
         self.site_number = sites
         self.city = city
         self.site_csv = Pool(
@@ -148,7 +153,6 @@ class World:
         self.dept_csv = Pool(DEPTS, csv_quote)
         self.status_csv = Pool(STATUSES, csv_quote)
         self.staff_csv = Pool(("", *STAFF), csv_quote)
-        self.staff_xml = Pool(("", *STAFF), xml_escape)
         # Event values: "" | departments | statuses | staff.
         self.value_pool = Pool(("", *DEPTS, *STATUSES, *STAFF), csv_quote)
         # The same values as Kayako's audit log writes them ("no owner" is spelled out).
@@ -160,9 +164,13 @@ class World:
         other_subjects = [s for dept in OTHER_SUBJECTS for s, _ in dept]
         other_tags = [t for dept in OTHER_SUBJECTS for _, t in dept]
         self.other_subject_csv = Pool(other_subjects, csv_quote)
-        self.other_subject_xml = Pool(other_subjects, xml_escape)
+        self.other_subject_cdata = Pool(other_subjects, cdata)
+        self.other_subject_report = Pool(other_subjects, csv_quote_all)
         self.other_tags_csv = Pool([*other_tags, ""], csv_quote)
-        self.other_tags_xml = Pool([t.replace(",", " ") for t in other_tags] + [""], xml_escape)
+        self.other_tags_element = Pool(
+            [xml_element("tags", t.replace(",", " ")) for t in other_tags] + ["<tags />"]
+        )
+        self.kayako = KayakoPools()
         sizes = [len(d) for d in OTHER_SUBJECTS]
         self.other_subject_base = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
         self.other_subject_size = np.array(sizes, dtype=np.int64)
@@ -576,4 +584,5 @@ def other_lifecycles(
         "subject": subject,
         "tags": tags,
         "task": rng.random(n) < 0.2,
+        "creator_staff": np.where(user, 0, creator_staff),
     }

@@ -22,7 +22,58 @@ TICKETS_COLUMNS = tuple(c.name for c in TABLES["tickets"])
 TICKET_EVENTS_COLUMNS = tuple(c.name for c in TABLES["ticket_events"])
 INTAKE_COLUMNS = tuple(c.name for c in TABLES["intake"])
 CHANGES_COLUMNS = tuple(c.name for c in TABLES["changes"])
+#: The legacy ``kayako-audit.csv``: the current audit reader's columns (names in the value
+#: strings, which Kayako does not write); it goes when that reader reads Kayako's forms.
 KAYAKO_AUDIT_COLUMNS = AUDIT_COLUMNS
+#: The table ``ticketauditlogs`` of Kayako's database (FORMATS.md 4).
+AUDIT_DB_COLUMNS = (
+    "ticketauditlogid",
+    "ticketid",
+    "ticketpostid",
+    "departmentid",
+    "departmenttitle",
+    "dateline",
+    "creatortype",
+    "creatorid",
+    "creatorfullname",
+    "actiontype",
+    "actionmsg",
+    "valuetype",
+    "oldvalueid",
+    "oldvaluestring",
+    "newvalueid",
+    "newvaluestring",
+    "actionhash",
+    "actionmsgparams",
+)
+#: The labels of a KQL report on "Ticket Audit Logs" with the ticket's mask id and id.
+AUDIT_REPORT_COLUMNS = (
+    "Ticket Audit Log ID",
+    "Creation Date",
+    "Creator",
+    "Full Name",
+    "Action",
+    "Message",
+    "Department",
+    "Ticket Mask ID",
+    "Ticket ID",
+)
+#: The labels of a KQL report on tickets (FORMATS.md 5).
+TICKET_REPORT_COLUMNS = (
+    "Ticket ID",
+    "Ticket Mask ID",
+    "Department",
+    "Status",
+    "Priority",
+    "Owner",
+    "Type",
+    "Full Name",
+    "Email",
+    "Subject",
+    "Creation Date",
+    "Last Activity",
+    "Creator",
+)
 
 # Kayako Classic id lookups: the default policy's (``kayako:`` in policy.yaml).
 _KAYAKO = _POLICY.kayako
@@ -38,7 +89,29 @@ INTAKE_CSV = "intake.csv"
 CHANGES_CSV = "changes.csv"
 KAYAKO_XML = "kayako-tickets.xml"
 KAYAKO_AUDIT_CSV = "kayako-audit.csv"
-FILES = (TICKETS_CSV, EVENTS_CSV, INTAKE_CSV, CHANGES_CSV, KAYAKO_XML, KAYAKO_AUDIT_CSV)
+DEPARTMENTS_XML = "departments.xml"
+STATUSES_XML = "ticketstatuses.xml"
+TYPES_XML = "tickettypes.xml"
+PRIORITIES_XML = "ticketpriorities.xml"
+LOOKUP_XMLS = (DEPARTMENTS_XML, STATUSES_XML, TYPES_XML, PRIORITIES_XML)
+AUDIT_DB_CSV = "ticketauditlogs.csv"
+AUDIT_DB_MASKS_CSV = "ticketauditlogs-with-masks.csv"  # joined with swtickets.ticketmaskid
+AUDIT_REPORT_CSV = "ticket-audit-logs-report.csv"
+TICKET_REPORT_CSV = "tickets-report.csv"
+TICKET_REPORT_EXCEL_CSV = "tickets-report-excel.csv"
+CANONICAL_FILES = (TICKETS_CSV, EVENTS_CSV, INTAKE_CSV, CHANGES_CSV)
+#: Files written chunk by chunk (the lookup XMLs are written whole, first).
+CHUNKED_FILES = (
+    *CANONICAL_FILES,
+    KAYAKO_XML,
+    KAYAKO_AUDIT_CSV,
+    AUDIT_DB_CSV,
+    AUDIT_DB_MASKS_CSV,
+    AUDIT_REPORT_CSV,
+    TICKET_REPORT_CSV,
+    TICKET_REPORT_EXCEL_CSV,
+)
+FILES = (*CHUNKED_FILES, *LOOKUP_XMLS)
 
 # --------------------------------------------------------------------------------------------
 # Reference data
@@ -46,10 +119,29 @@ FILES = (TICKETS_CSV, EVENTS_CSV, INTAKE_CSV, CHANGES_CSV, KAYAKO_XML, KAYAKO_AU
 
 DEPTS = ("Customer Service", "Implementation", "Technical Support", "Billing")
 CS, IMPL, TS, BILL = range(4)
-DEPT_KAYAKO_ID = np.array([2, 3, 4, 5], dtype=np.int64)
 
 STATUSES = ("New", "Open", "In Progress", "On Hold", "Closed")
 NEW, OPEN, INPROG, HOLD, CLOSED = range(5)
+TYPES = ("Issue", "Task", "IP Change")
+PRIORITIES = ("Low", "Normal", "High", "Urgent")
+
+# The demo help desk's own Kayako ids (its lookup XMLs): deliberately not the default policy's
+# ``kayako:`` ids, so that a reader has to take names from the lookups. Indexed by the codes above.
+HELPDESK_DEPT_ID = np.array([12, 14, 15, 17], dtype=np.int64)
+HELPDESK_STATUS_ID = np.array([5, 1, 6, 2, 3], dtype=np.int64)
+HELPDESK_TYPE_ID = np.array([1, 2, 4], dtype=np.int64)
+HELPDESK_PRIORITY_ID = np.array([1, 2, 3, 4], dtype=np.int64)
+#: Every department of the help desk: (id, title, type, module, parent id). Only the ticket
+#: departments above hold tickets; the others are there because a real list has them.
+HELPDESK_DEPARTMENTS = (
+    (1, "General", "public", "tickets", 0),
+    (3, "Sales Chat", "public", "livechat", 0),
+    (12, "Customer Service", "public", "tickets", 0),
+    (14, "Implementation", "private", "tickets", 0),
+    (15, "Technical Support", "public", "tickets", 0),
+    (17, "Billing", "public", "tickets", 0),
+    (18, "Billing Disputes", "private", "tickets", 17),
+)
 
 TSC_AGENTS = (
     "Maria Gonzalez",

@@ -11,12 +11,27 @@ from tqdm import tqdm
 
 from ipchange_core import periods, store
 from ipchange_core.demo.dataset import DemoDataSet, generate
+from ipchange_core.demo.reference import (
+    AUDIT_DB_CSV,
+    CANONICAL_FILES,
+    CHANGES_CSV,
+    INTAKE_CSV,
+    KAYAKO_XML,
+    LOOKUP_XMLS,
+)
 from ipchange_core.evaluate import evaluate
 from ipchange_core.policy import PolicySet
 from ipchange_core.sla import compliance
 from ipchange_core.textops import money
 
-__all__ = ["demo_summary", "generate_demo"]
+__all__ = ["DEMO_LOADS", "KAYAKO_LOADS", "demo_summary", "generate_demo"]
+
+#: The demo help desk as Kayako writes it, in load order: its lookup lists, the ticket XML, the
+#: audit log's database export, then our own intake and change records.
+KAYAKO_LOADS = (*LOOKUP_XMLS, KAYAKO_XML, AUDIT_DB_CSV, INTAKE_CSV, CHANGES_CSV)
+#: The files ``ipchange demo`` loads, in order. The canonical CSVs until ingest reads Kayako's
+#: lookup lists and audit export (issue 20); then ``KAYAKO_LOADS``.
+DEMO_LOADS = CANONICAL_FILES
 
 
 def generate_demo(

@@ -9,6 +9,7 @@ that bad rows edit stay separate pieces.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 
@@ -28,11 +29,22 @@ def csv_quote(value: str) -> str:
     return value
 
 
-def xml_escape(value: str) -> str:
-    """Escape text for an XML element's content."""
-    if "&" in value or "<" in value or ">" in value:
-        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return value
+def csv_quote_all(value: str) -> str:
+    """Quote one CSV field the way Kayako's spreadsheet writer does: always."""
+    return '"' + value.replace('"', '""') + '"'
+
+
+def cdata(value: str) -> str:
+    """Text for the inside of a ``<![CDATA[…]]>`` section (a ``]]>`` is split across two)."""
+    return value.replace("]]>", "]]]]><![CDATA[>")
+
+
+def xml_element(tag: str, value: str) -> str:
+    """One element as a live Kayako server writes it: ``<tag><![CDATA[v]]></tag>`` or ``<tag />``.
+
+    Used for values that may be empty; the others get their wrapper from the row layout.
+    """
+    return f"<{tag}><![CDATA[{cdata(value)}]]></{tag}>" if value else f"<{tag} />"
 
 
 class Pool:
@@ -234,6 +246,12 @@ class Formatter:
             + ["", "ASAP"]
         )
         self.min_sec = Pool([f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)] + [""])
+        # Kayako's spreadsheet dates: m/d/yyyy h:mm:ss, no leading zeros on month, day, hour.
+        us_days = [
+            f"{d.month}/{d.day}/{d.year} "
+            for d in (dt.date(1970, 1, 1) + dt.timedelta(days=self.day0 + k) for k in range(days))
+        ]
+        self.us_date_hour = Pool([d + f"{h}:" for d in us_days for h in range(24)] + [""])
         self.offs = clock.offsets
         self.suffix = Pool([_offset_text(o) for o in self.offs] + [""])
         # 0–9999 unpadded, then 0000–9999 zero-padded (the low four digits of larger numbers).
@@ -274,6 +292,17 @@ class Formatter:
             (self.date_hour, hcode),
             (self.min_sec, np.where(missing, 3600, local % HOUR)),
             (self.suffix, scode),
+        ]
+
+    def us_datetime(self, utc: np.ndarray) -> list[Piece]:
+        """Local ``m/d/yyyy h:mm:ss`` pieces (Kayako's US date-time format); ``NA`` → empty."""
+        missing = utc == NA
+        u = np.where(missing, self.clock.lo, utc)
+        local = self.clock.local(u)
+        hour = local // HOUR - self.day0 * 24
+        return [
+            (self.us_date_hour, np.where(missing, self.days * 24, hour)),
+            (self.min_sec, np.where(missing, 3600, local % HOUR)),
         ]
 
     def integer(self, values: np.ndarray) -> list[Piece]:

@@ -1,16 +1,19 @@
-"""The writers: one chunk of tickets as rows of the canonical CSVs, the Kayako XML and audit log.
+"""The writers: one chunk of tickets as rows of the canonical CSVs and of the Kayako files.
 
-The canonical files follow SPEC 3.4; ``kayako-tickets.xml`` is written as a Kayako Classic REST
-``ListAll`` response and ``kayako-audit.csv`` as Kayako's audit log (FORMATS.md), one element or
-row per line.
+The canonical files follow SPEC 3.4; the Kayako files (ticket XML, audit log, ticket reports) are
+written as Kayako writes them (FORMATS.md, :mod:`ipchange_core.demo.kayako`). The legacy
+``kayako-audit.csv`` (names in the value strings, which Kayako never writes) stays only for the
+current audit reader's tests and benchmark.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from ipchange_core.demo.kayako import audit_rows, quoted_rows, ticket_xml_rows
 from ipchange_core.demo.lifecycle import (
     Events,
     World,
@@ -20,10 +23,12 @@ from ipchange_core.demo.lifecycle import (
 )
 from ipchange_core.demo.reference import (
     AGENT_SUBJECTS,
+    AUDIT_DB_CSV,
+    AUDIT_DB_MASKS_CSV,
+    AUDIT_REPORT_CSV,
     CHANGES_CSV,
     CITIES,
     CUSTOMER,
-    DEPT_KAYAKO_ID,
     EVENTS_CSV,
     HOUR,
     INTAKE_CSV,
@@ -35,21 +40,23 @@ from ipchange_core.demo.reference import (
     NEW,
     PHONE,
     RESELLERS,
+    TICKET_REPORT_CSV,
+    TICKET_REPORT_EXCEL_CSV,
     TICKETS_CSV,
     USER_SUBJECTS,
 )
 from ipchange_core.demo.text import (
-    Layout,
-    Piece,
     Pool,
     Rows,
+    cdata,
     coded,
     csv_quote,
+    csv_quote_all,
     csv_rows,
     objects,
     render,
     strings,
-    xml_escape,
+    xml_element,
 )
 
 _NAIVE_SHARE = 0.05  # intake/changes rows written in naive local time
@@ -171,6 +178,7 @@ def build_chunk(
     created: np.ndarray,
     is_req: np.ndarray,
     mask_offset: int,
+    audit_id: int,
 ) -> Chunk:
     """The rows of every file for one chunk of tickets.
 
@@ -181,6 +189,7 @@ def build_chunk(
         created: Their creation instants, epoch seconds.
         is_req: Which of them are IP change requests.
         mask_offset: The data set's offset of Kayako mask ids (see :func:`mask_ids`).
+        audit_id: The ``ticketauditlogid`` of the chunk's first audit row.
 
     Returns:
         The compiled rows per file, and which rows bad rows may use.
@@ -219,14 +228,8 @@ def build_chunk(
     subject_csv = merge(
         objects(map(csv_quote, subjects)), w.other_subject_csv.values[ot["subject"]]
     )
-    subject_xml = merge(
-        objects(map(xml_escape, subjects)), w.other_subject_xml.values[ot["subject"]]
-    )
     tags_csv = merge(
         objects(csv_quote(",".join(t)) for t in tags), w.other_tags_csv.values[ot["tags"]]
-    )
-    tags_xml = merge(
-        objects(xml_escape(" ".join(t)) for t in tags), w.other_tags_xml.values[ot["tags"]]
     )
     every = np.arange(m)
 
@@ -250,44 +253,7 @@ def build_chunk(
         ("ticket_id", "subject", "account"),
     )
 
-    # Kayako ListAll XML, one <ticket> per line.
-    x = Layout()
-    x.const('<ticket id="')
-    x.column("id", [(kid, every)])
-    x.const('" flagtype="0">')
-    staff_reply = np.where(user & (status == NEW) & (owner == 0), 0, updated)
-    elements: list[tuple[str, list[Piece] | str]] = [
-        ("displayid", coded(tid, every)),
-        ("departmentid", coded(w.small, DEPT_KAYAKO_ID[dept])),
-        ("statusid", coded(w.small, status + 1)),
-        ("priorityid", "1"),
-        ("typeid", coded(w.small, typeid)),
-        ("userorganization", coded(w.account_xml, acct)),
-        ("ownerstaffid", coded(w.small, owner)),
-        ("ownerstaffname", coded(w.staff_xml, owner)),
-        ("fullname", coded(w.person_xml, requester)),
-        ("email", coded(w.person_email_xml, requester)),
-        ("subject", strings(subject_xml)),
-        ("creationtime", fmt.integer(created)),
-        ("lastactivity", fmt.integer(updated)),
-        ("laststaffreply", fmt.integer(staff_reply)),
-        ("lastuserreply", fmt.integer(np.where(user, created, 0))),
-        ("nextreplydue", "0"),
-        ("resolutiondue", "0"),
-        ("creator", coded(w.small, np.where(user, 2, 1))),
-        ("tags", strings(tags_xml)),
-    ]
-    for name, value in elements:
-        x.const(f"<{name}>")
-        if isinstance(value, str):
-            x.const(value)
-        else:
-            x.column(name, value, editable=name in ("subject", "userorganization"))
-        x.const(f"</{name}>")
-    x.const("</ticket>\n")
-    rows[KAYAKO_XML] = x.compile(m)
-
-    # Ticket events, and the Kayako audit log of the same changes.
+    # Ticket events, and the legacy audit CSV of the same changes.
     e = ev.arrays()
     epos = e["pos"]
     ne = len(epos)
@@ -446,4 +412,133 @@ def build_chunk(
         (CHANGES_CSV, "completed"): np.flatnonzero(rq["completed"][c] != NA),
         (CHANGES_CSV, "window"): np.flatnonzero(start != NA),
     }
+    _kayako_files(
+        w, rng, rows, tid, kid, every, e, audit_id, 10_000 + gidx.astype(np.int64),
+        subjects=subjects, tags=tags, req=rq, oth=ot, merge=merge, user=user, dept=dept,
+        status=status, owner=owner, acct=acct, requester=requester, created=created,
+        updated=updated, typeid=typeid,
+    )  # fmt: skip
     return Chunk(rows, eligible, intake_row_of_ticket, start)
+
+
+def _kayako_files(
+    w: World,
+    rng: np.random.Generator,
+    rows: dict[str, Rows],
+    tid: Pool,
+    kid: Pool,
+    every: np.ndarray,
+    e: dict[str, np.ndarray],
+    audit_id: int,
+    internal: np.ndarray,
+    *,
+    subjects: list[str],
+    tags: list[list[str]],
+    req: dict[str, np.ndarray],
+    oth: dict[str, np.ndarray],
+    merge: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    user: np.ndarray,
+    dept: np.ndarray,
+    status: np.ndarray,
+    owner: np.ndarray,
+    acct: np.ndarray,
+    requester: np.ndarray,
+    created: np.ndarray,
+    updated: np.ndarray,
+    typeid: np.ndarray,
+) -> None:
+    """Add the chunk's rows of the Kayako files (ticket XML, audit log, ticket reports).
+
+    Draws from ``rng`` only after every canonical file's draws, so the canonical files do not
+    depend on what the Kayako files hold.
+    """
+    m = len(created)
+    fmt = w.fmt
+    kp = w.kayako
+    priority = np.where(rng.random(m) < 0.15, 2, np.where(rng.random(m) < 0.1, 0, 1))
+    priority = np.where(merge(req["short"], np.zeros(len(oth["dept"]), dtype=bool)), 2, priority)
+    bumped = (priority == 2) & (updated > created) & (rng.random(m) < 0.3)
+    replies = np.where(updated > created, rng.integers(1, 6, m), 0)
+    creator_staff = merge(np.where(req["user"], 0, req["agent"]), oth["creator_staff"])
+    # The department each ticket was created in: before its first department change.
+    dept0 = dept.copy()
+    moves = e["field"] == 0
+    first, at = np.unique(e["pos"][moves], return_index=True)
+    dept0[first] = e["old"][moves][at] - 1
+    subject_raw = merge(objects(subjects), w.other_subject_cdata.values[oth["subject"]])
+    subject_report = merge(
+        objects(map(csv_quote_all, subjects)), w.other_subject_report.values[oth["subject"]]
+    )
+    tags_element = merge(
+        objects(xml_element("tags", " ".join(t)) for t in tags),
+        w.other_tags_element.values[oth["tags"]],
+    )
+    rows[KAYAKO_XML] = ticket_xml_rows(
+        m,
+        kid=kid,
+        mask=tid,
+        every=every,
+        fmt=fmt,
+        small=w.small,
+        kp=kp,
+        dept=dept,
+        status=status,
+        priority=priority,
+        type_code=typeid - 1,
+        user_id=requester + 1,
+        acct=acct,
+        account_raw=w.account_cdata,
+        owner=owner,
+        requester=requester,
+        person_raw=w.person_cdata,
+        email_raw=w.person_email_cdata,
+        subjects=list(map(cdata, subject_raw.tolist())),
+        tags_elements=tags_element.tolist(),
+        created=created,
+        updated=updated,
+        staff_reply=np.where(user & (status == NEW) & (owner == 0), 0, updated),
+        user_reply=np.where(user, created, 0),
+        replies=replies,
+        user=user,
+    )
+    rows[AUDIT_DB_CSV], rows[AUDIT_DB_MASKS_CSV], rows[AUDIT_REPORT_CSV] = audit_rows(
+        rng,
+        fmt,
+        kp,
+        first_id=audit_id,
+        internal_id=internal,
+        mask=tid.values.tolist(),
+        events=e,
+        created=created,
+        updated=updated,
+        user=user,
+        creator_staff=creator_staff,
+        requester_id=requester + 1,
+        requester_name=np.asarray(w.person_name, dtype=object)[requester],
+        requester_email=np.asarray(w.person_email, dtype=object)[requester],
+        subject=subject_raw,
+        dept0=dept0,
+        dept=dept,
+        owner=owner,
+        bumped=bumped,
+    )
+    for name, sep in ((TICKET_REPORT_CSV, ","), (TICKET_REPORT_EXCEL_CSV, ";")):
+        rows[name] = quoted_rows(
+            m,
+            [
+                (fmt.integer(internal), True),
+                ([(tid, every)], True),
+                ([(kp.dept_q, dept)], False),
+                ([(kp.status_q, status)], False),
+                ([(kp.priority_q, priority)], False),
+                ([(kp.owner_q, owner)], False),
+                ([(kp.type_q, typeid - 1)], False),
+                ([(w.person_report, requester)], False),
+                ([(w.person_email_report, requester)], False),
+                ([subject_report.tolist()], False),
+                (fmt.us_datetime(created), True),
+                (fmt.us_datetime(updated), True),
+                ([(kp.creator_q, user.astype(np.int64))], False),
+            ],
+            sep,
+        )

@@ -99,8 +99,20 @@ def check_consistency(
     assert not (ts["completed_at"].notna() & ts["cancelled_at"].notna()).any()
 
 
-def check_xml(path: Path, t: pd.DataFrame) -> None:
-    """The Kayako XML holds the same tickets, in the same order, as tickets.csv."""
+def read_lookup(path: Path) -> dict[int, str]:
+    """A Kayako lookup list (``<departments>`` …) as id → title; a repeated id keeps one title."""
+    out: dict[int, str] = {}
+    for item in ET.parse(path).getroot():
+        key, title = int(item.findtext("id") or ""), item.findtext("title") or ""
+        assert out.setdefault(key, title) == title, (path.name, key)
+    return out
+
+
+def check_xml(path: Path, t: pd.DataFrame, departments: dict, statuses: dict, types: dict) -> None:
+    """The Kayako XML holds the same tickets, in the same order, as tickets.csv.
+
+    Ids become names through the given lookups (id → title).
+    """
     root = ET.parse(path).getroot()
     assert root.tag == "tickets"
     tickets = list(root)
@@ -121,9 +133,9 @@ def check_xml(path: Path, t: pd.DataFrame) -> None:
         )}
     )  # fmt: skip
     t = t.reset_index(drop=True)
-    assert (xml["departmentid"].astype(int).map(ref.KAYAKO_DEPARTMENTS) == t["department"]).all()
-    assert (xml["statusid"].astype(int).map(ref.KAYAKO_STATUSES) == t["status"]).all()
-    assert set(xml["typeid"].astype(int)) <= set(ref.KAYAKO_TYPES)
+    assert (xml["departmentid"].astype(int).map(departments) == t["department"]).all()
+    assert (xml["statusid"].astype(int).map(statuses) == t["status"]).all()
+    assert set(xml["typeid"].astype(int)) <= set(types)
     assert (xml["userorganization"] == t["account"]).all()
     assert (xml["ownerstaffname"] == t["owner"]).all()
     assert ((xml["ownerstaffid"] == "0") == (t["owner"] == "")).all()

@@ -23,8 +23,10 @@ def test_same_arguments_give_identical_bytes(ds: DemoDataSet, tmp_path: Path) ->
 
 def test_another_seed_gives_other_data(ds: DemoDataSet, tmp_path: Path) -> None:
     other = generate(tmp_path, requests=REQUESTS, other_tickets=OTHERS, seed=12, end=END)
-    for name in ref.FILES:
+    for name in ref.CHUNKED_FILES:
         assert other.paths[name].read_bytes() != ds.paths[name].read_bytes(), name
+    for name in ref.LOOKUP_XMLS:  # the help desk's configuration, not its tickets
+        assert other.paths[name].read_bytes() == ds.paths[name].read_bytes(), name
 
 
 def test_several_chunks_are_deterministic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,11 +57,17 @@ def test_row_counts(ds: DemoDataSet, clean: DemoDataSet) -> None:
     changes = read(clean, ref.CHANGES_CSV)
     assert set(changes["ticket_id"]) <= set(tickets["ticket_id"])
     assert ds.rows[ref.EVENTS_CSV] == ds.rows[ref.KAYAKO_AUDIT_CSV]
+    tickets_and_events = REQUESTS + OTHERS + ds.rows[ref.EVENTS_CSV]
+    assert ds.rows[ref.AUDIT_DB_CSV] == ds.rows[ref.AUDIT_REPORT_CSV] > tickets_and_events
+    assert (
+        ds.rows[ref.TICKET_REPORT_CSV] == ds.rows[ref.TICKET_REPORT_EXCEL_CSV] == REQUESTS + OTHERS
+    )
 
 
 def test_empty_and_invalid_arguments(tmp_path: Path) -> None:
     empty = generate(tmp_path, requests=0, other_tickets=0, end=END)
-    assert set(empty.rows.values()) == {0}
+    assert {empty.rows[name] for name in ref.CHUNKED_FILES} == {0}
+    assert all(empty.rows[name] > 0 for name in ref.LOOKUP_XMLS)
     assert ET.parse(empty.paths[ref.KAYAKO_XML]).getroot().tag == "tickets"
     with pytest.raises(ValueError, match="months"):
         generate(tmp_path, months=0)

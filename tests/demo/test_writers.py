@@ -18,6 +18,7 @@ from tests.demo.checks import (
     check_audit,
     check_xml,
     read,
+    read_lookup,
 )
 
 
@@ -99,9 +100,11 @@ def test_naive_local_timestamps_appear_only_in_intake_and_changes(clean: DemoDat
 
 
 def test_xml_matches_tickets_csv(ds: DemoDataSet) -> None:
-    check_xml(ds.paths[ref.KAYAKO_XML], read(ds, ref.TICKETS_CSV))
+    lookups = [read_lookup(ds.paths[n]) for n in (ref.DEPARTMENTS_XML, ref.STATUSES_XML,
+                                                   ref.TYPES_XML)]  # fmt: skip
+    check_xml(ds.paths[ref.KAYAKO_XML], read(ds, ref.TICKETS_CSV), *lookups)
     raw = ds.paths[ref.KAYAKO_XML].read_text(encoding="utf-8")
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in raw
+    assert "<subject><![CDATA[<script>alert(1)</script>]]></subject>" in raw
 
 
 def test_audit_log_mirrors_the_events(clean: DemoDataSet) -> None:
