@@ -260,16 +260,33 @@ def test_not_started_before_due_is_open():
     assert row["on_time_state"] == "open"
 
 
+def changed(field: str, old: str, new: str, local: str = "2026-11-16 11:00") -> dict:
+    return {"at": local, "field": field, "old_value": old, "new_value": new, "actor": "Eve"}
+
+
+TAKEN = [changed("owner", "", "Eve Engineer")]  # a history: the engineer took the ticket
+WORKED = [changed("status", "New", "In Progress")]  # a history that leaves the owner alone
+
 INTAKE = [
-    ("correct", dict(), "met", ""),
+    ("correct", dict(events=TAKEN), "met", ""),
     (
         "wrong-department",
-        dict(ticket={"department": "Technical Support"}),
+        dict(ticket={"department": "Technical Support"}, events=TAKEN),
         "breached",
         "not created in Implementation",
     ),
-    ("assigned", dict(ticket={"owner": "Sam Staff"}), "breached", "created assigned"),
-    ("status-open", dict(ticket={"status": "Open"}), "breached", "not created as New"),
+    (
+        "assigned",
+        dict(ticket={"owner": "Sam Staff"}, events=WORKED),
+        "breached",
+        "created assigned",
+    ),
+    (
+        "status-open",
+        dict(ticket={"status": "Open"}, events=TAKEN),
+        "breached",
+        "not created as New",
+    ),
     (
         "later-moved-still-counts-creation",
         dict(
@@ -281,26 +298,74 @@ INTAKE = [
     ),
     (
         "missing-person-of-record",
-        dict(intake={"person_of_record": ""}),
+        dict(intake={"person_of_record": ""}, events=TAKEN),
         "breached",
         "missing person_of_record",
     ),
     (
         "no-ticket-number",
-        dict(intake={"ticket_number_given": False}),
+        dict(intake={"ticket_number_given": False}, events=TAKEN),
         "breached",
         "ticket number not given",
     ),
-    ("blank-requested-time", dict(requested=None), "breached", "missing requested time"),
-    ("asap-is-a-time", dict(requested="ASAP"), "met", ""),
+    (
+        "blank-requested-time",
+        dict(requested=None, events=TAKEN),
+        "breached",
+        "missing requested time",
+    ),
+    ("asap-is-a-time", dict(requested="ASAP", events=TAKEN), "met", ""),
     (
         "customer-ticket-not-applicable",
         dict(ticket=CS, intake={"channel": "customer_ticket"}),
         "n/a",
         "",
     ),
-    ("no-intake", dict(has_intake=False), "breached", "no intake record"),
+    ("no-intake", dict(has_intake=False, events=TAKEN), "breached", "no intake record"),
     ("intake-without-ticket", dict(has_ticket=False), "breached", "no ticket"),
+    # Unknown is not a breach (issue 26): no history, no creation state.
+    ("no-history-is-unknown", dict(), "open", "creation state unknown"),
+    (
+        "no-history-closed-and-assigned-is-unknown",
+        dict(ticket={"status": "Closed", "owner": "Eve Engineer"}),
+        "open",
+        "creation state unknown",
+    ),
+    (
+        "no-history-still-breaches-a-known-problem",
+        dict(intake={"person_of_record": ""}),
+        "breached",
+        "missing person_of_record; creation state unknown",
+    ),
+    (
+        "blank-old-department-is-unknown",
+        dict(events=[changed("department", "", "Implementation")]),
+        "open",
+        "creation state unknown",
+    ),
+    (
+        "blank-old-status-is-unknown",
+        dict(events=[changed("status", " ", "In Progress")]),
+        "open",
+        "creation state unknown",
+    ),
+    (
+        "blank-old-status-after-a-known-one-is-known",
+        dict(
+            events=[
+                changed("status", "New", "Open", "2026-11-16 10:30"),
+                changed("status", "", "In Progress"),
+            ]
+        ),
+        "met",
+        "",
+    ),
+    (
+        "history-records-a-wrong-creation",
+        dict(ticket={"status": "Closed"}, events=[changed("status", "Open", "Closed")]),
+        "breached",
+        "not created as New",
+    ),
 ]
 
 
@@ -311,6 +376,31 @@ def test_correct_intake(case, kwargs, state, issue):
     assert issue in row["correct_intake_issues"]
     if not issue:
         assert row["correct_intake_issues"] == "" or state == "n/a"
+    unknown = "creation state unknown" in row["correct_intake_issues"]
+    assert ("creation_state_unknown" in row["flags"].split(";")) == unknown
+    assert row["correct_intake_state"] != "breached" or row["correct_intake_issues"] != (
+        "creation state unknown"
+    )
+
+
+def test_history_of_another_ticket_says_nothing_about_this_one():
+    out = judge(
+        request("KXP-1", events=TAKEN),
+        request("KXP-2", ticket={"status": "Closed", "owner": "Eve Engineer"}),
+    )
+    assert out.loc["KXP-1", "correct_intake_state"] == "met"
+    assert out.loc["KXP-2", "correct_intake_state"] == "open"
+
+
+def test_tickets_loaded_without_events_are_open_not_breached():
+    """Issue 26: tickets.csv without ticket_events.csv gave 13 of 14 agent tickets breached."""
+    closed = {"status": "Closed", "owner": "Eve Engineer"}
+    reqs = [request(f"KXP-{k}", ticket=closed) for k in range(13)]
+    reqs.append(request("KXP-13", ticket={"owner": "Eve Engineer"}))
+    table = compliance(judge(*reqs).reset_index(), load_policy().latest).set_index("metric")
+    intake = table.loc["correct_intake"]
+    assert (intake["met"], intake["breached"], intake["open"]) == (0, 0, 14)
+    assert pd.isna(intake["compliance_pct"])
 
 
 FEE_COMPLIANCE = [
@@ -358,9 +448,9 @@ def test_compliance_counts_and_pct():
 
 def test_compliance_by_group():
     reqs = [
-        request("KXP-1", intake={"agent": "Ann"}),
-        request("KXP-2", intake={"agent": "Ann", "ticket_number_given": False}),
-        request("KXP-3", intake={"agent": "Ben"}),
+        request("KXP-1", intake={"agent": "Ann"}, events=TAKEN),
+        request("KXP-2", intake={"agent": "Ann", "ticket_number_given": False}, events=TAKEN),
+        request("KXP-3", intake={"agent": "Ben"}, events=TAKEN),
     ]
     table = compliance(judge(*reqs).reset_index(), load_policy().latest, by="agent")
     intake = table[table["metric"] == "correct_intake"].set_index("agent")
