@@ -46,6 +46,12 @@ def _c(name: str, type_: str, meaning: str, *, unit: str = "", zone: str = "") -
     return ExportColumn(name, type_, unit, zone, meaning)
 
 
+def _state_c(metric: str, met_when: str, *, na: str, more: str = "") -> ExportColumn:
+    """The ``<metric>_state`` column: the states, when it is not applicable, when it is met."""
+    meaning = _STATE.format(more=more, na=na) + f"; met when {met_when}."
+    return _c(f"{metric}_state", "enum", meaning)
+
+
 REQUEST_DICTIONARY = (
     _c(
         "ticket_id",
@@ -157,49 +163,39 @@ REQUEST_DICTIONARY = (
         "Data and compliance flags joined with `;`, in the order of "
         "`ipchange_core.evaluate.FLAGS`; empty when none.",
     ),
-    _c(
-        "routing_state",
-        "enum",
-        _STATE.format(more="", na="cancelled before routing")
-        + "; met when `routing_business_hours` is within the policy target (1 h by default).",
+    _state_c(
+        "routing",
+        "`routing_business_hours` is within the policy target (1 h by default)",
+        na="cancelled before routing",
     ),
-    _c(
-        "confirmation_state",
-        "enum",
-        _STATE.format(more="", na="cancelled before confirmation")
-        + "; met when `confirmation_business_hours` is within the policy target (8 h by "
-        "default).",
+    _state_c(
+        "confirmation",
+        "`confirmation_business_hours` is within the policy target (8 h by default)",
+        na="cancelled before confirmation",
     ),
-    _c(
-        "correct_intake_state",
-        "enum",
-        _STATE.format(
-            more="; also when no history records the state the ticket was created in, see "
-            "`correct_intake_issues`",
-            na="customer-created tickets",
-        )
-        + "; met when the ticket was created in Implementation / New / unassigned, the intake "
-        "record is complete and the ticket number was given to the caller (SPEC 2.2).",
+    _state_c(
+        "correct_intake",
+        "the ticket was created in Implementation / New / unassigned, the intake record is "
+        "complete and the ticket number was given to the caller (SPEC 2.2)",
+        na="customer-created tickets",
+        more="; also when no history records the state the ticket was created in, see "
+        "`correct_intake_issues`",
     ),
-    _c(
-        "in_hours_state",
-        "enum",
-        _STATE.format(more="", na="cancelled, nothing scheduled")
-        + "; met when the change is inside business hours or its after-hours work was approved.",
+    _state_c(
+        "in_hours",
+        "the change is inside business hours or its after-hours work was approved",
+        na="cancelled, nothing scheduled",
     ),
-    _c(
-        "on_time_state",
-        "enum",
-        _STATE.format(more="", na="cancelled, nothing started")
-        + "; met when the change started (scheduled start, else completion) no later than "
-        "`due_at`.",
+    _state_c(
+        "on_time",
+        "the change started (scheduled start, else completion) no later than `due_at`",
+        na="cancelled, nothing started",
     ),
-    _c(
-        "fee_compliance_state",
-        "enum",
-        _STATE.format(more="", na="not an expedite: no fee, or fee needs review")
-        + "; met when a short-notice expedite has a valid sign-off or a waiver, breached when it "
-        "was done without one.",
+    _state_c(
+        "fee_compliance",
+        "a short-notice expedite has a valid sign-off or a waiver, breached when it was done "
+        "without one",
+        na="not an expedite: no fee, or fee needs review",
     ),
     _c(
         "routing_missed_by_hours",

@@ -204,8 +204,7 @@ def _intake_checks(
         & (r["initial_department"].str.casefold() != want["department"].casefold()),
         f"not created as {want['status']}": judged
         & (r["initial_status"].str.casefold() != want["status"].casefold()),
-        "created assigned": judged
-        & ~r["initial_owner"].str.strip().str.casefold().isin(UNASSIGNED)
+        "created assigned": judged & ~r["initial_owner"].str.strip().str.casefold().isin(UNASSIGNED)
         if want["owner"] == ""
         else judged & (r["initial_owner"] != want["owner"]),
     }

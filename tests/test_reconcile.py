@@ -25,6 +25,8 @@ from click.testing import CliRunner
 
 from ipchange_core import render
 from ipchange_core.cli import main
+from ipchange_core.reports import METRIC_LABELS  # the names the page gives the metrics
+from ipchange_core.sla import METRICS
 from tests.report_pages import cents, read_page, values
 
 pytestmark = pytest.mark.xdist_group("reconcile")  # one worker generates and renders once
@@ -33,15 +35,6 @@ DEMO_END = dt.date(2026, 4, 1)
 DEMO_MONTHS = 2
 FIRST_DAY = dt.date(2026, 2, 1)
 REPORTS = ("intake", "sla", "fees")
-METRICS = ("routing", "confirmation", "correct_intake", "in_hours", "on_time", "fee_compliance")
-METRIC_LABELS = {  # as the manager reads them on the page
-    "routing": "Routed to Implementation",
-    "confirmation": "Order confirmed",
-    "correct_intake": "Correct intake",
-    "in_hours": "Changed in business hours",
-    "on_time": "Changed on time",
-    "fee_compliance": "Fee signed off",
-}
 RISKY = ("=", "+", "-", "@", "\t", "\r")
 
 
