@@ -91,7 +91,9 @@ def evaluate_sla(
         late by business hours after ``due_at``), plus ``routing_business_hours``,
         ``confirmation_business_hours``, ``in_hours`` (nullable boolean), ``due_at`` (UTC),
         ``started_at`` (UTC), ``correct_intake_issues`` (text) and the flags
-        ``incomplete_intake``, ``after_hours_unapproved``, ``not_routed``.
+        ``incomplete_intake``, ``creation_state_unknown`` (an agent's ticket whose history does
+        not record its creation state: correct intake open), ``after_hours_unapproved``,
+        ``not_routed``.
     """
     t = policy.sla_targets
     out = pd.DataFrame(index=r.index)
