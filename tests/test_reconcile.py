@@ -1,11 +1,11 @@
 """Every number of a report rebuilt from `ipchange export requests` (issue 26).
 
-One demo data set is generated, loaded and reported once for the module: every ISO week and
-month it covers gets the intake log, the SLA report and the fee report, and the requests export
-of the period (and of the period before it, for the tiles' "vs last period"). Each test reads
-the numbers from the rendered HTML (tests/report_pages.py) and rebuilds them from the export's
-CSV with plain Python: counts of ``<metric>_state``, flags, fee columns. Nothing here calls the
-functions that build a report.
+One demo data set is generated, loaded and reported: every ISO week and month it covers gets
+the intake log, the SLA report and the fee report, and the requests export of the period (and of
+the period before it, for the tiles' "vs last period"). Each check reads the numbers from the
+rendered HTML (tests/report_pages.py) and rebuilds them from the export's CSV with plain Python:
+counts of ``<metric>_state``, flags, fee columns. Nothing here calls the functions that build a
+report.
 
 The demo covers February and March 2026 (the DST change of 8 March inside), ending long before
 any run of this test: every SLA clock has ended or passed its target by then, so a report and an
@@ -20,7 +20,6 @@ import datetime as dt
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from ipchange_core import render
@@ -28,8 +27,6 @@ from ipchange_core.cli import main
 from ipchange_core.reports import METRIC_LABELS  # the names the page gives the metrics
 from ipchange_core.sla import METRICS
 from tests.report_pages import cents, read_page, values
-
-pytestmark = pytest.mark.xdist_group("reconcile")  # one worker generates and renders once
 
 DEMO_END = dt.date(2026, 4, 1)
 DEMO_MONTHS = 2
@@ -82,10 +79,8 @@ def _read_export(path: Path) -> list[dict[str, str]]:
         return [{k: _unsafe(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def build(root: Path) -> dict:
     """The demo's reports of every period and the requests export of every period."""
-    root = tmp_path_factory.mktemp("reconcile")
     data = root / "input"
     _invoke(
         [
@@ -127,7 +122,7 @@ def _flagged(row: dict[str, str], flag: str) -> bool:
     return flag in row["flags"].split(";")
 
 
-def test_every_period_of_the_demo_is_reported_and_exported(demo):
+def check_every_period_is_reported_and_exported(demo):
     assert len(WEEKS) == 10 and MONTHS == ["2026-02", "2026-03"]
     assert set(demo["pages"]) == {(key, period) for period in PERIODS for key in REPORTS}
     assert sum(len(demo["exports"][p]) for p in MONTHS) == sum(
@@ -138,8 +133,7 @@ def test_every_period_of_the_demo_is_reported_and_exported(demo):
     assert states["open"] and states["met"] and states["breached"]  # every kind reconciles
 
 
-@pytest.mark.parametrize("period", PERIODS)
-def test_sla_table_and_tiles(demo, period):
+def check_sla_table_and_tiles(demo, period):
     rows = demo["exports"][period]
     page = read_page(demo["pages"][("sla", period)])
     section = page["This period against its targets"]
@@ -173,8 +167,7 @@ def test_sla_table_and_tiles(demo, period):
             assert tile["detail"].endswith(f"{pct - earlier:+.0f} pts vs {previous(period)}")
 
 
-@pytest.mark.parametrize("period", PERIODS)
-def test_breach_list(demo, period):
+def check_breach_list(demo, period):
     rows = demo["exports"][period]
     shown = read_page(demo["pages"][("sla", period)])["Breaches"].table().records()
     label_of = {label: metric for metric, label in METRIC_LABELS.items()}
@@ -198,9 +191,12 @@ def test_breach_list(demo, period):
             assert listed[(ticket, metric)]["What went wrong"] == row["correct_intake_issues"]
 
 
-@pytest.mark.parametrize("period", PERIODS)
-@pytest.mark.parametrize("role", ["agent", "engineer"])
-def test_per_agent_and_per_engineer_tables(demo, period, role):
+def check_per_agent_and_per_engineer_tables(demo, period):
+    for role in ("agent", "engineer"):
+        _check_by_person(demo, period, role)
+
+
+def _check_by_person(demo, period, role):
     rows = demo["exports"][period]
     section = read_page(demo["pages"][("sla", period)])["By agent and by engineer"]
     shown = {r[role.capitalize()]: r for r in section.table(role.capitalize()).records()}
@@ -216,8 +212,7 @@ def test_per_agent_and_per_engineer_tables(demo, period, role):
             assert shown[person][METRIC_LABELS[metric]] == _pct_text(pct), (person, metric)
 
 
-@pytest.mark.parametrize("period", PERIODS)
-def test_intake_log_counts(demo, period):
+def check_intake_log_counts(demo, period):
     rows = demo["exports"][period]
     page = read_page(demo["pages"][("intake", period)])
     tiles = {t["title"]: t["value"] for t in page["At a glance"].tiles}
@@ -268,8 +263,7 @@ def test_intake_log_counts(demo, period):
     assert sorted(affected) == sorted({r["ticket_id"] for r in problems + unknown})
 
 
-@pytest.mark.parametrize("period", PERIODS)
-def test_intake_charts(demo, period):
+def check_intake_charts(demo, period):
     """Requests by channel, by reason and by day, as the chart draws them."""
     rows = demo["exports"][period]
     section = read_page(demo["pages"][("intake", period)])["When and how requests arrived"]
@@ -297,8 +291,7 @@ def test_intake_charts(demo, period):
     assert values(by_day["y"]) == [per_day.get(d, 0) for d in days]
 
 
-@pytest.mark.parametrize("period", PERIODS)
-def test_fee_report_totals(demo, period):
+def check_fee_report_totals(demo, period):
     rows = demo["exports"][period]
     page = read_page(demo["pages"][("fees", period)])
     by_status = Counter(r["fee_status"] for r in rows)
@@ -353,3 +346,32 @@ def test_fee_report_totals(demo, period):
 def shown_money(amount: int) -> str:
     """USD cents as the page writes them: ``$1,250.00``."""
     return f"${amount // 100:,}.{amount % 100:02d}"
+
+
+PER_PERIOD = (
+    check_sla_table_and_tiles,
+    check_breach_list,
+    check_per_agent_and_per_engineer_tables,
+    check_intake_log_counts,
+    check_intake_charts,
+    check_fee_report_totals,
+)
+
+
+def test_every_number_of_every_report_is_rebuilt_from_the_export(tmp_path):
+    """Every check on every period; a failure names each (check, period) that failed.
+
+    One test, not one per period: the reports take minutes to build, and pytest-xdist's
+    ``loadgroup`` does not keep a group of tests on one worker under pytest 9 (the nodeid
+    suffix it relies on is ignored), so several tests would build them on several workers.
+    """
+    demo = build(tmp_path)
+    check_every_period_is_reported_and_exported(demo)
+    failures = []
+    for period in PERIODS:
+        for check in PER_PERIOD:
+            try:
+                check(demo, period)
+            except AssertionError as error:
+                failures.append(f"{check.__name__}[{period}]: {error}")
+    assert not failures, "\n".join(failures)
