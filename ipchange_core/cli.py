@@ -283,6 +283,16 @@ def export() -> None:
     """Flat exports for analysts."""
 
 
+def _describe_requests(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """Print the data dictionary of the requests export and stop (no period or file needed)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from ipchange_core.export import dictionary_markdown
+
+    click.echo(dictionary_markdown(), nl=False)
+    ctx.exit(0)
+
+
 @export.command("requests")
 @click.option(
     "-o",
@@ -290,6 +300,14 @@ def export() -> None:
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="CSV file to write.",
+)
+@click.option(
+    "--describe",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_describe_requests,
+    help="Print every column with its type, unit, time zone and meaning, and exit.",
 )
 @db_option
 @policy_option

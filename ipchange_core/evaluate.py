@@ -19,6 +19,7 @@ FLAGS = (
     "no_intake_record",
     "intake_without_ticket",
     "incomplete_intake",
+    "creation_state_unknown",
     "not_routed",
     "sign_off_by_other",
     "person_of_record_missing",

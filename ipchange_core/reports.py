@@ -543,17 +543,24 @@ def data_quality(data: ReportData) -> Html:
                 "Tickets without an intake record",
                 "Intake records without a ticket",
                 "Intake records with missing cloud-info fields",
+                "Agent tickets without a recorded creation state (correct intake open)",
                 "Rejected input rows (all loads)",
             ],
             "Count": [
                 f"{int(r['no_intake_record'].sum()):,}",
                 f"{int(r['intake_without_ticket'].sum()):,}",
                 f"{int(r['incomplete_intake'].sum()):,}",
+                f"{int(r['creation_state_unknown'].sum()):,}",
                 f"{len(data.rejects):,}",
             ],
         }
     )
-    bad = r[r["no_intake_record"] | r["intake_without_ticket"] | r["incomplete_intake"]]
+    bad = r[
+        r["no_intake_record"]
+        | r["intake_without_ticket"]
+        | r["incomplete_intake"]
+        | r["creation_state_unknown"]
+    ]
     detail = pd.DataFrame(
         {
             "Ticket": _text(bad["ticket_id"]),

@@ -273,7 +273,9 @@ def assemble(
     ``requested_change_at`` (``ASAP`` = received_at; earlier than received_at = received_at, with
     ``requested_before_received``), ``routed_at`` (created_at when created in the routing
     department, else the first department change into it; NaT while not routed), and the
-    department/status/owner each ticket was created with (``initial_*``).
+    department/status/owner each ticket was created with (``initial_*``), and
+    ``creation_recorded``: whether the ticket's history records that state (it has events, and
+    no first department or status change has a blank old value).
 
     Returns:
         One row per request, ordered by ``received_at`` (ties in the order found).
@@ -337,12 +339,21 @@ def assemble(
 
     # the value each field had at creation: the old value of its first change, else the current
     by_time = np.lexsort((events["at"].array.asi8, code_e))
+    # Unknown is never a guess (issue 26): the creation state is recorded when the ticket has
+    # events, and no first department or status change has a blank old value (which would not
+    # say where the ticket started; a blank old owner is a record of "unassigned").
+    recorded = np.zeros(n_ids, dtype=bool)
+    recorded[code_e] = True
+    recorded = recorded[req] & out["has_ticket"].to_numpy(bool)
     for field in ("department", "status", "owner"):
         of_field = by_time[(events["field"] == field).to_numpy(bool)[by_time]]
         first = np.full(n_ids, -1)
         first[code_e[of_field][::-1]] = of_field[::-1]  # earliest change of each ticket wins
         initial = _take(events["old_value"], first[req])
         out[f"initial_{field}"] = initial.mask(first[req] < 0, out[field])
+        if field != "owner":
+            recorded &= ~((first[req] >= 0) & (initial.str.strip() == "").to_numpy(bool))
+    out["creation_recorded"] = recorded
     return _with_routing(out, events, code_e, req, policy)
 
 

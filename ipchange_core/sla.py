@@ -28,6 +28,9 @@ INTAKE_FIELDS = (
 
 UNASSIGNED = ("", "unassigned", "-- unassigned --")
 
+CREATION_UNKNOWN = "creation state unknown"
+"""Why correct intake is open for a ticket whose history does not record its creation state."""
+
 
 def _state(met: pd.Series, breached: pd.Series, applies: pd.Series) -> pd.Series:
     """Categorical met / breached / open / n/a, first that applies: n/a, met, breached, open."""
@@ -88,7 +91,9 @@ def evaluate_sla(
         late by business hours after ``due_at``), plus ``routing_business_hours``,
         ``confirmation_business_hours``, ``in_hours`` (nullable boolean), ``due_at`` (UTC),
         ``started_at`` (UTC), ``correct_intake_issues`` (text) and the flags
-        ``incomplete_intake``, ``after_hours_unapproved``, ``not_routed``.
+        ``incomplete_intake``, ``creation_state_unknown`` (an agent's ticket whose history does
+        not record its creation state: correct intake open), ``after_hours_unapproved``,
+        ``not_routed``.
     """
     t = policy.sla_targets
     out = pd.DataFrame(index=r.index)
@@ -122,11 +127,17 @@ def evaluate_sla(
     )
 
     # Steps 1–3: Implementation / New / Unassigned, the "cloud info" macro, the ticket number.
-    out["incomplete_intake"], out["correct_intake_issues"], correct = _intake_checks(r, policy)
+    # A creation state no history records is unknown, not a breach (issue 26): the request is
+    # open until its history shows how the ticket was created; a known problem still breaches.
     agent_made = (r["creator"] == "staff") | (
         ~r["has_ticket"] & (r["channel"] != "customer_ticket")
     )
-    out["correct_intake_state"] = _state(correct, ~correct, agent_made)
+    unknown = agent_made & r["has_ticket"] & ~r["creation_recorded"]
+    out["creation_state_unknown"] = unknown
+    out["incomplete_intake"], out["correct_intake_issues"], wrong = _intake_checks(
+        r, policy, unknown
+    )
+    out["correct_intake_state"] = _state(~wrong & ~unknown, wrong, agent_made)
     out["correct_intake_missed_by"] = np.nan  # a wrong intake has no duration
 
     # "IP changes will only be performed during normal working hours, 9 to 5 CST Monday through
@@ -177,20 +188,27 @@ def evaluate_sla(
     return out
 
 
-def _intake_checks(r: pd.DataFrame, policy: Policy) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Incomplete-intake flag, the list of intake problems, and whether intake was correct."""
+def _intake_checks(
+    r: pd.DataFrame, policy: Policy, unknown: pd.Series
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Incomplete-intake flag, the intake problems as text, and whether a problem is known.
+
+    The ticket's state at creation is judged only where its history records it
+    (``creation_recorded``); where ``unknown`` the text adds :data:`CREATION_UNKNOWN`, which is
+    not a problem.
+    """
     want = policy.agent_ticket
+    judged = r["has_ticket"] & r["creation_recorded"]
     problems: dict[str, pd.Series] = {
         "no ticket": ~r["has_ticket"],
         "no intake record": ~r["has_intake"],
-        f"not created in {want['department']}": r["has_ticket"]
+        f"not created in {want['department']}": judged
         & (r["initial_department"].str.casefold() != want["department"].casefold()),
-        f"not created as {want['status']}": r["has_ticket"]
+        f"not created as {want['status']}": judged
         & (r["initial_status"].str.casefold() != want["status"].casefold()),
-        "created assigned": r["has_ticket"]
-        & ~r["initial_owner"].str.strip().str.casefold().isin(UNASSIGNED)
+        "created assigned": judged & ~r["initial_owner"].str.strip().str.casefold().isin(UNASSIGNED)
         if want["owner"] == ""
-        else r["has_ticket"] & (r["initial_owner"] != want["owner"]),
+        else judged & (r["initial_owner"] != want["owner"]),
     }
     missing = pd.Series(False, index=r.index)
     for field in INTAKE_FIELDS:
@@ -201,8 +219,11 @@ def _intake_checks(r: pd.DataFrame, policy: Policy) -> tuple[pd.Series, pd.Serie
     problems["missing requested time"] = no_time
     missing |= no_time
     problems["ticket number not given"] = r["has_intake"] & ~r["ticket_number_given"].fillna(False)
-    issues = join_labels(problems, r.index, sep="; ")
-    return missing, issues, issues == ""
+    wrong = pd.Series(False, index=r.index)
+    for mask in problems.values():
+        wrong |= mask
+    problems[CREATION_UNKNOWN] = unknown
+    return missing, join_labels(problems, r.index, sep="; "), wrong
 
 
 def compliance(evaluated: pd.DataFrame, policy: Policy, *, by: str | None = None) -> pd.DataFrame:

@@ -66,6 +66,9 @@ reports.intake_log(data)
 #
 # What could not be matched or was incomplete. Tickets without an intake record were never logged
 # in the intake sheet; intake records without a ticket were logged but never got a ticket number.
+# Agent tickets without a recorded creation state have no department, status or owner history,
+# so whether they were created as Implementation / New / unassigned is unknown: their correct
+# intake is open, not breached, until that history is loaded.
 # Rejected rows are input lines refused at load time (the loads folder has the details).
 
 # %%

@@ -33,6 +33,8 @@ reports.plotly_loader(plotly_js) + reports.header(data)
 # Each tile shows the share of decided requests that met the target: green when the target was
 # reached, red when not, grey when no request was decided yet. Requests whose clock is still
 # running ("still open") and requests a metric does not apply to are left out of the percentage.
+# Correct intake also stays open for an agent's ticket whose history does not record how it was
+# created (no department, status or owner events): unknown is not counted as a breach.
 # The change is in percentage points against the previous period.
 
 # %%
