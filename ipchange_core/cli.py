@@ -286,14 +286,18 @@ def export_requests(output: Path, period: Period, db: str, policy: PolicySet) ->
     from ipchange_core.pipeline import write_csv
     from ipchange_core.requests import ASSEMBLED_COLUMNS
 
-    with store.connected(db) as engine:
+    with store.connected(db, create=False) as engine:
         frames = store.read_frames(
             engine, period.start, period.end, policy=policy, columns=ASSEMBLED_COLUMNS
         )
     evaluated = evaluate(frames, policy=policy)
     table = requests_table(evaluated, policy.latest.timezone)
     write_csv(table, output)
-    click.echo(f"{len(table)} request(s) of {period.label} written to {output}")
+    click.echo(f"database: {display_url(db)}")
+    if table.empty:
+        click.echo(f"No requests were received in {period.label}; {output} holds the header only")
+    else:
+        click.echo(f"{len(table)} request(s) of {period.label} written to {output}")
 
 
 @main.command("demo-data")
@@ -331,7 +335,11 @@ def demo_data(
     help="Where the demo data and its database go.",
 )
 @click.option(
-    "--db", "db_value", metavar="URL", help="Database (default: a demo SQLite file in --out)."
+    "--db",
+    "db_value",
+    metavar="URL",
+    help="Database (env IPCHANGE_DB_URL; default data/ipchange.db, the one every command and "
+    "notebook reads).",
 )
 @click.option(
     "--reports",
@@ -353,11 +361,12 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
     from ipchange_core.demo import demo_summary, generate_demo
     from ipchange_core.pipeline import load_file, load_summary
 
+    db = database_url(db_value)
     dataset = generate_demo(out / "input", requests=600, other_tickets=2400, months=8, seed=7)
-    db = database_url(db_value or str(out / "ipchange-demo.db"))
     loads = [p for name, p in dataset.paths.items() if name != "kayako-audit.csv"]
     with store.connected(db) as engine:
         click.echo(f"database: {display_url(db)}")
+        _refuse_foreign_loads(engine, db, {p.name for p in loads})
         for path in tqdm(loads, desc="loading", unit="file"):
             result, _ = load_file(engine, path, policy)
             tqdm.write(f"{path.name}: {load_summary(result)}")
@@ -374,6 +383,19 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
         )
     for path in result.paths:
         click.echo(f"fees: {path}")
+
+
+def _refuse_foreign_loads(engine: Any, db: str, names: set[str]) -> None:
+    """Refuse to mix the demo's invented tickets into a database holding other loads."""
+    from ipchange_core import store
+
+    others = sorted(set(store.manifests(engine)["file_name"]) - names)
+    if others:
+        raise FatalError(
+            f"the database {display_url(db)} holds loads of other files ({', '.join(others[:3])}"
+            f"{', …' if len(others) > 3 else ''}); the demo would mix its invented tickets with "
+            "them: give it a database of its own with --db"
+        )
 
 
 def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: PolicySet) -> None:
@@ -421,6 +443,10 @@ def report(which: str, out: Path, db: str, policy: PolicySet, period: Period) ->
     Also writes the executed notebook beside each page and <out>/index.html. A failing report
     keeps its previous version, names the failing cell and keeps <name>.failed.ipynb.
     """
+    from ipchange_core import store
+
+    with store.connected(db, create=False):  # refuse a missing or empty database before rendering
+        click.echo(f"database: {display_url(db)}")
     keys = list(render.REPORTS) if which == "all" else [which]
     _build_reports([(k, period.label) for k in keys], out=out, db=db, policy=policy)
 
@@ -472,7 +498,8 @@ def fees_export(
     from ipchange_core.textops import money
 
     formats = billing.FORMATS if fmt == "both" else (fmt,)
-    with store.connected(db) as engine:
+    with store.connected(db, create=False) as engine:
+        click.echo(f"database: {display_url(db)}")
         result = billing.export_fees(
             engine,
             policy,

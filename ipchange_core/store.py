@@ -531,7 +531,7 @@ def db_error_reason(exc: BaseException) -> str:
     return str(reason)
 
 
-def connect(url: str) -> Engine:
+def connect(url: str, *, create: bool = True) -> Engine:
     """Open the database at ``url`` and create any missing table.
 
     SQLite files run in WAL mode with a 30 s busy timeout and foreign keys on, and every
@@ -542,20 +542,26 @@ def connect(url: str) -> Engine:
     Args:
         url: A SQLAlchemy URL (a relative SQLite path is resolved against the current
             directory, see :func:`ipchange_core.config.database_url`).
+        create: Create the database and its tables when missing (loads only). A reader passes
+            False: a database file that does not exist, or one without any load, is refused.
 
     Returns:
         An engine with the package's tables present.
 
     Raises:
         IpchangeError: Unsupported backend, missing folder, or the database cannot be opened.
+        NoDatabaseError: ``create`` is False and the database does not exist or holds no load.
     """
     parsed = make_url(config.database_url(url))
+    shown = parsed.render_as_string(hide_password=False)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.get_driver_name() not in ("pysqlite", ""):
             raise IpchangeError(f"unsupported SQLite driver {parsed.drivername!r}; use sqlite://")
         database = parsed.database or ""
         if database not in ("", ":memory:") and not database.startswith("file:"):
+            if not create and not Path(database).is_file():
+                raise config.no_database(shown, f"no database file {database}")
             folder = Path(database).parent
             if not folder.is_dir():
                 if Path(database) != config.DEFAULT_DB_PATH:
@@ -588,6 +594,15 @@ def connect(url: str) -> Engine:
         # ingest that holds it (SQLite) just to learn that every table is there.
         with _reading(engine) as conn:
             present = set(inspect(conn).get_table_names())
+            loaded = (
+                LoadManifest.__tablename__ in present
+                and conn.execute(select(LoadManifest.id).limit(1)).first()
+            )
+        if not create and not loaded:
+            engine.dispose()
+            raise config.no_database(
+                shown, f"nothing was ever loaded into {config.display_url(shown)}"
+            )
         if not present >= set(Base.metadata.tables):
             with engine.begin() as conn:
                 if backend == "postgresql":  # serialise concurrent first connections
@@ -595,19 +610,19 @@ def connect(url: str) -> Engine:
                 Base.metadata.create_all(conn)
     except DBAPIError as exc:
         engine.dispose()
-        shown = config.display_url(parsed.render_as_string(hide_password=False))
+        shown = config.display_url(shown)
         raise IpchangeError(f"cannot open the database {shown}: {db_error_reason(exc)}") from exc
     return engine
 
 
 @contextmanager
-def connected(url: str) -> Iterator[Engine]:
+def connected(url: str, *, create: bool = True) -> Iterator[Engine]:
     """:func:`connect` for the length of a ``with`` block, then dispose of the engine.
 
     Disposing closes every pooled connection (on SQLite, the last close also checkpoints the
     write-ahead log and releases the read mapping), whether the block ended or raised.
     """
-    engine = connect(url)
+    engine = connect(url, create=create)
     try:
         yield engine
     finally:

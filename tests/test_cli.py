@@ -265,8 +265,11 @@ def test_demo_data_then_demo(tmp_path):
     assert result.exit_code == 0, result.output
     for name in (*CANONICAL, "kayako-tickets.xml", "kayako-audit.csv"):
         assert (out / name).is_file()
-    result = run("demo", "--out", str(tmp_path / "full"))
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    reports = tmp_path / "reports"
+    result = run("demo", "--out", str(tmp_path / "full"), "--db", db, "--reports", str(reports))
     assert result.exit_code == 0, result.output
+    assert f"database: {db}" in result.output
     assert "SLA compliance, week" in result.output
     assert "Expedite fees" in result.output
     shutil.rmtree(tmp_path / "full")
