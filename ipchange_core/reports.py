@@ -846,10 +846,18 @@ def fee_summary(data: ReportData) -> Html:
     return _tiles(items)
 
 
-def fee_chart(data: ReportData) -> Html:
-    """Horizontal bars: requests per fee status in the period (expedites only)."""
-    r = data.requests[data.requests["fee_status"] != "not_applicable"]
-    order = [s for s in FEE_STATUSES if s != "not_applicable"]
+def fee_chart(data: ReportData, *, every_status: bool = False) -> Html:
+    """Horizontal bars: requests per fee status in the period, one bar per status, zeros too.
+
+    The statuses are categories, each bar beside its own label, in :data:`FEE_STATUSES` order.
+
+    Args:
+        data: The report's data.
+        every_status: Also count the requests given enough notice (``not_applicable``); by
+            default only the expedites are shown.
+    """
+    order = [s for s in FEE_STATUSES if every_status or s != "not_applicable"]
+    r = data.requests[data.requests["fee_status"].isin(order)]
     counts = r["fee_status"].value_counts().reindex(order, fill_value=0)
     if data.requests.empty:
         return _empty(_no_requests(data))
@@ -865,9 +873,10 @@ def fee_chart(data: ReportData) -> Html:
             hovertemplate="%{y}: %{x} request(s)<extra></extra>",
         )
     )
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(**_count_axis({"title_text": "expedite requests"}, counts.max()))
-    return _figure(fig, height=240)
+    fig.update_yaxes(type="category", autorange="reversed")
+    title = "requests" if every_status else "expedite requests"
+    fig.update_xaxes(**_count_axis({"title_text": title}, counts.max()))
+    return _figure(fig, height=60 + 36 * len(order))
 
 
 def fee_table(data: ReportData, status: str) -> Html:
@@ -931,36 +940,23 @@ def fee_totals(data: ReportData, by: str) -> Html:
 
 
 def distributions(data: ReportData) -> Html:
-    """Histograms of notice hours and confirmation business hours; a bar per fee status.
+    """Histograms of notice hours and of confirmation business hours.
 
-    The fee statuses are categories: one bar each, in :data:`FEE_STATUSES` order, zero bars
-    included, each under its own label.
+    The fee statuses are categories, drawn as bars by :func:`fee_chart`.
     """
     r = data.requests
     if r.empty:
         return _empty(_no_requests(data))
     fig = make_subplots(
-        rows=1,
-        cols=3,
-        subplot_titles=("Notice given (h)", "Confirmation (business h)", "Fee status"),
+        rows=1, cols=2, subplot_titles=("Notice given (h)", "Confirmation (business h)")
     )
     fig.add_histogram(x=r["notice_hours"].dropna().to_numpy(), nbinsx=30, row=1, col=1)
     fig.add_histogram(
         x=r["confirmation_business_hours"].dropna().to_numpy(), nbinsx=30, row=1, col=2
     )
-    status = r["fee_status"].value_counts().reindex(list(FEE_STATUSES), fill_value=0)
-    labels = [FEE_LABELS[s] for s in FEE_STATUSES]
-    fig.add_bar(
-        x=labels,
-        y=status.to_numpy(),
-        row=1,
-        col=3,
-        hovertemplate="%{x}: %{y} request(s)<extra></extra>",
-    )
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels, row=1, col=3)
     fig.update_layout(showlegend=False)
-    fig.update_yaxes(tickformat=",d", rangemode="tozero")
-    return _figure(fig, height=360)
+    fig.update_yaxes(tickformat=",d", rangemode="tozero", title_text="requests", col=1)
+    return _figure(fig, height=320)
 
 
 def what_if(data: ReportData, alternative: ReportData) -> Html:

@@ -52,10 +52,16 @@ reports.plotly_loader(plotly_js) + reports.header(data)
 # %% [markdown]
 # ## Distributions
 #
-# Notice given by customers, business hours to order confirmation, and fee statuses.
+# Notice given by customers, and business hours to order confirmation.
 
 # %%
 reports.distributions(data)
+
+# %% [markdown]
+# Requests by fee status: one bar per status, those given enough notice included.
+
+# %%
+reports.fee_chart(data, every_status=True)
 
 # %% [markdown]
 # ## What if
