@@ -332,7 +332,7 @@ def demo_data(
     type=click.Path(file_okay=False, path_type=Path),
     default=DEMO_DIR,
     show_default=True,
-    help="Where the demo data and its database go.",
+    help="Where the generated input files go.",
 )
 @click.option(
     "--db",
@@ -359,14 +359,16 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
 
     from ipchange_core import billing, periods, store
     from ipchange_core.demo import demo_summary, generate_demo
+    from ipchange_core.demo_data import FILES
     from ipchange_core.pipeline import load_file, load_summary
 
     db = database_url(db_value)
+    with store.connected(db) as engine:
+        click.echo(f"database: {display_url(db)}")
+        _refuse_foreign_loads(engine, db, set(FILES))
     dataset = generate_demo(out / "input", requests=600, other_tickets=2400, months=8, seed=7)
     loads = [p for name, p in dataset.paths.items() if name != "kayako-audit.csv"]
     with store.connected(db) as engine:
-        click.echo(f"database: {display_url(db)}")
-        _refuse_foreign_loads(engine, db, {p.name for p in loads})
         for path in tqdm(loads, desc="loading", unit="file"):
             result, _ = load_file(engine, path, policy)
             tqdm.write(f"{path.name}: {load_summary(result)}")

@@ -28,7 +28,8 @@ DATA_DIR = PROJECT_ROOT / "data"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 DEMO_DIR = DATA_DIR / "demo"
-"""Where ``ipchange demo`` writes its generated inputs and database (git-ignored)."""
+"""Where ``ipchange demo`` writes its generated inputs (git-ignored); it loads them into the
+default database, :data:`DEFAULT_DB_PATH` unless ``--db`` or ``IPCHANGE_DB_URL`` says otherwise."""
 LOADS_DIR = REPORTS_DIR / "loads"
 """Where each ingest writes a load report and the rejected rows of a file."""
 
