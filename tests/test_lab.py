@@ -169,6 +169,14 @@ def _check_page(page, panel, stem: str) -> None:
     assert "Read from database sqlite:///" in provenance, provenance
 
 
+def _notebook(lab_page, stem: str, period: str, db: str):
+    """Run a notebook in the lab and check its page; return its panel and the period's requests."""
+    page, _ = lab_page
+    panel = _run_all(page, stem)
+    _check_page(page, panel, stem)
+    return panel, reports.load_requests(period, db=db)
+
+
 def _rows(panel, *headers: str) -> list[list[str]]:
     """The body cells of the first report table whose header holds all of ``headers``."""
     tables = panel.locator("table.report-table").evaluate_all(
@@ -189,11 +197,20 @@ def _tile(panel, title: str) -> str:
     return tile.first.locator(".tile-value").text_content().strip()
 
 
+def test_make_lab_allows_root_only_as_root(monkeypatch, tmp_path):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    command = lab.lab_command(port=8999, token="t0k", root_dir=tmp_path)
+    assert "--allow-root" in command
+    assert "--ServerApp.ip=127.0.0.1" in command and "--ServerApp.port=8999" in command
+    assert f"--ServerApp.root_dir={tmp_path}" in command
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert "--allow-root" not in lab.lab_command(port=8999, token="t0k", root_dir=tmp_path)
+    makefile = (NOTEBOOKS_DIR.parent / "Makefile").read_text(encoding="utf-8")
+    assert "\t$(PY) -m ipchange_core.lab\n" in makefile  # make lab starts this same server
+
+
 def test_intake_log_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
-    page, _ = lab_page
-    panel = _run_all(page, "01-intake-log")
-    _check_page(page, panel, "01-intake-log")
-    requests = reports.load_requests("last-week", db=demo_db)
+    panel, requests = _notebook(lab_page, "01-intake-log", "last-week", demo_db)
     assert len(requests) > 0  # the demo data reach last week
     assert _tile(panel, "Requests received") == f"{len(requests):,}"
     logged = _rows(panel, "Ticket", "Short notice")
@@ -201,10 +218,8 @@ def test_intake_log_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
 
 
 def test_sla_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
-    page, _ = lab_page
-    panel = _run_all(page, "02-sla-compliance")
-    _check_page(page, panel, "02-sla-compliance")
-    n = len(reports.load_requests("last-week", db=demo_db))
+    panel, requests = _notebook(lab_page, "02-sla-compliance", "last-week", demo_db)
+    n = len(requests)
     counts = _rows(panel, "Metric", "Still open")
     assert len(counts) == 6  # one row per metric
     for metric, _target, met, breached, still_open, na, _pct in counts:
@@ -219,10 +234,7 @@ def test_sla_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
 
 
 def test_fee_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
-    page, _ = lab_page
-    panel = _run_all(page, "03-fee-billing")
-    _check_page(page, panel, "03-fee-billing")
-    requests = reports.load_requests("last-month", db=demo_db)
+    panel, requests = _notebook(lab_page, "03-fee-billing", "last-month", demo_db)
     billable = requests[requests["fee_status"] == "billable"]
     assert len(billable) > 0
     amount = money(int(billable["fee_cents"].sum()))
@@ -233,10 +245,7 @@ def test_fee_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
 
 
 def test_explorer_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
-    page, _ = lab_page
-    panel = _run_all(page, "04-ticket-explorer")
-    _check_page(page, panel, "04-ticket-explorer")
-    requests = reports.load_requests("last-month", db=demo_db)
+    panel, requests = _notebook(lab_page, "04-ticket-explorer", "last-month", demo_db)
     what_if = _rows(panel, "Fee status", "Requests (what if)")
     assert sum(int(row[1]) for row in what_if) == len(requests)
     assert sum(int(row[2]) for row in what_if) == len(requests)
