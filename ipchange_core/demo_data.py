@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from ipchange_core.kayako import AUDIT_COLUMNS
+from ipchange_core.ingest.kayako_audit import AUDIT_COLUMNS
 from ipchange_core.policy import load_policy
 from ipchange_core.schema import TABLES
 
