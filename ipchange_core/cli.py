@@ -313,7 +313,7 @@ def demo_data(
     n_requests: int, other_tickets: int, months: int, seed: int, end_date: str | None, out: Path
 ) -> None:
     """Generate a realistic, seeded help desk: the canonical CSVs, Kayako XML and audit CSV."""
-    from ipchange_core.demo import generate_demo
+    from ipchange_core.demo.run import generate_demo
 
     end = dt.date.fromisoformat(end_date) if end_date else None
     dataset = generate_demo(
@@ -358,8 +358,8 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
     from tqdm import tqdm
 
     from ipchange_core import billing, periods, store
-    from ipchange_core.demo import demo_summary, generate_demo
-    from ipchange_core.demo_data import FILES
+    from ipchange_core.demo.reference import FILES
+    from ipchange_core.demo.run import demo_summary, generate_demo
     from ipchange_core.pipeline import load_file, load_summary
 
     db = database_url(db_value)
