@@ -42,7 +42,7 @@ CHARTS = {"01-intake-log": 2, "02-sla-compliance": 2, "03-fee-billing": 1, "04-t
 TIMINGS: dict[str, float] = {}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # kept when xdist interleaves other modules
 def demo_db(tmp_path_factory) -> str:
     """A demo help desk of the last two months up to today, loaded into a SQLite file."""
     root = tmp_path_factory.mktemp("lab-db")
@@ -67,7 +67,7 @@ def demo_db(tmp_path_factory) -> str:
     return url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # kept when xdist interleaves other modules
 def lab_page(demo_db, chromium_path, tmp_path_factory):
     """A Chromium page on the JupyterLab of a copy of the notebooks; yields (page, server)."""
     from playwright.sync_api import sync_playwright

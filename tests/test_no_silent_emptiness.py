@@ -53,7 +53,7 @@ def _write(path: Path, rows: list[dict[str, str]], fields: list[str]) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # kept when xdist interleaves other modules
 def scenario(tmp_path_factory):
     """A database holding the sample's request ONE and a request received five minutes ago.
 
