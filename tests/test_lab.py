@@ -42,7 +42,7 @@ CHARTS = {"01-intake-log": 2, "02-sla-compliance": 2, "03-fee-billing": 1, "04-t
 TIMINGS: dict[str, float] = {}
 
 
-@pytest.fixture(scope="session")  # kept when xdist interleaves other modules
+@pytest.fixture(scope="module")
 def demo_db(tmp_path_factory) -> str:
     """A demo help desk of the last two months up to today, loaded into a SQLite file."""
     root = tmp_path_factory.mktemp("lab-db")
@@ -67,7 +67,7 @@ def demo_db(tmp_path_factory) -> str:
     return url
 
 
-@pytest.fixture(scope="session")  # kept when xdist interleaves other modules
+@pytest.fixture(scope="module")
 def lab_page(demo_db, chromium_path, tmp_path_factory):
     """A Chromium page on the JupyterLab of a copy of the notebooks; yields (page, server)."""
     from playwright.sync_api import sync_playwright
@@ -209,16 +209,14 @@ def test_make_lab_allows_root_only_as_root(monkeypatch, tmp_path):
     assert "\t$(PY) -m ipchange_core.lab\n" in makefile  # make lab starts this same server
 
 
-def test_intake_log_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
-    panel, requests = _notebook(lab_page, "01-intake-log", "last-week", demo_db)
+def _intake_log(panel, requests) -> None:
     assert len(requests) > 0  # the demo data reach last week
     assert _tile(panel, "Requests received") == f"{len(requests):,}"
     logged = _rows(panel, "Ticket", "Short notice")
     assert sorted(row[0] for row in logged) == sorted(requests["ticket_id"])
 
 
-def test_sla_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
-    panel, requests = _notebook(lab_page, "02-sla-compliance", "last-week", demo_db)
+def _sla_compliance(panel, requests) -> None:
     n = len(requests)
     counts = _rows(panel, "Metric", "Still open")
     assert len(counts) == 6  # one row per metric
@@ -233,8 +231,7 @@ def test_sla_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
     assert sum(int(row[1]) for row in agents) == n
 
 
-def test_fee_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
-    panel, requests = _notebook(lab_page, "03-fee-billing", "last-month", demo_db)
+def _fee_billing(panel, requests) -> None:
     billable = requests[requests["fee_status"] == "billable"]
     assert len(billable) > 0
     amount = money(int(billable["fee_cents"].sum()))
@@ -244,8 +241,7 @@ def test_fee_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
     assert sorted(row[0] for row in rows) == sorted(billable["ticket_id"])
 
 
-def test_explorer_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
-    panel, requests = _notebook(lab_page, "04-ticket-explorer", "last-month", demo_db)
+def _ticket_explorer(panel, requests) -> None:
     what_if = _rows(panel, "Fee status", "Requests (what if)")
     assert sum(int(row[1]) for row in what_if) == len(requests)
     assert sum(int(row[2]) for row in what_if) == len(requests)
@@ -269,6 +265,19 @@ def test_explorer_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
     for box in drawn:
         centre = box["y"] + box["height"] / 2
         assert min(abs(centre - y) for y in label_y) < 2, (centre, label_y)
+
+
+def test_every_notebook_runs_all_in_jupyterlab(lab_page, demo_db):
+    # One test for the four notebooks: one lab server and one demo database, built once
+    # (pytest 9 ignores xdist_group, so separate tests could each build them on another worker).
+    for stem, period, check in (
+        ("01-intake-log", "last-week", _intake_log),
+        ("02-sla-compliance", "last-week", _sla_compliance),
+        ("03-fee-billing", "last-month", _fee_billing),
+        ("04-ticket-explorer", "last-month", _ticket_explorer),
+    ):
+        panel, requests = _notebook(lab_page, stem, period, demo_db)
+        check(panel, requests)
 
 
 def _box(element) -> dict:
