@@ -14,9 +14,7 @@ PY := $(BIN)/python
 PYTEST := $(BIN)/pytest
 RUFF := $(BIN)/ruff
 IPCHANGE := $(BIN)/ipchange
-JUPYTER := $(BIN)/jupyter
 
-NOTEBOOKS := notebooks
 # Parallel by default; tests that share one PostgreSQL database should carry
 # @pytest.mark.xdist_group("postgres") so that one worker runs them all.
 # Run serially with `make test PYTEST_ARGS=`; pass more options with `make test ARGS='-k fees'`.
@@ -69,9 +67,8 @@ lint: $(STAMP) ## ruff check and ruff format --check (reports both)
 fmt: $(STAMP) ## format the code with ruff format
 	$(RUFF) format .
 
-lab: $(STAMP) ## open JupyterLab on notebooks/ with the project's kernel
-	$(PY) -c "from ipchange_core.render import ensure_kernel; ensure_kernel()"
-	$(JUPYTER) lab $(NOTEBOOKS)/
+lab: $(STAMP) ## JupyterLab on notebooks/ with the project's kernel; prints the URL to open
+	$(PY) -m ipchange_core.lab
 
 clean: ## remove caches and build leftovers (keeps .venv, data/ and reports/)
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

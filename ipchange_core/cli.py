@@ -320,14 +320,18 @@ def export_requests(output: Path, period: Period, db: str, policy: PolicySet) ->
     from ipchange_core.pipeline import write_csv
     from ipchange_core.requests import ASSEMBLED_COLUMNS
 
-    with store.connected(db) as engine:
+    with store.connected(db, create=False) as engine:
         frames = store.read_frames(
             engine, period.start, period.end, policy=policy, columns=ASSEMBLED_COLUMNS
         )
     evaluated = evaluate(frames, policy=policy)
     table = requests_table(evaluated, policy.latest.timezone)
     write_csv(table, output)
-    click.echo(f"{len(table)} request(s) of {period.label} written to {output}")
+    click.echo(f"database: {display_url(db)}")
+    if table.empty:
+        click.echo(f"No requests were received in {period.label}; {output} holds the header only")
+    else:
+        click.echo(f"{len(table)} request(s) of {period.label} written to {output}")
 
 
 @main.command("demo-data")
@@ -366,10 +370,14 @@ def demo_data(
     type=click.Path(file_okay=False, path_type=Path),
     default=DEMO_DIR,
     show_default=True,
-    help="Where the demo data and its database go.",
+    help="Where the generated input files go.",
 )
 @click.option(
-    "--db", "db_value", metavar="URL", help="Database (default: a demo SQLite file in --out)."
+    "--db",
+    "db_value",
+    metavar="URL",
+    help="Database (env IPCHANGE_DB_URL; default data/ipchange.db, the one every command and "
+    "notebook reads).",
 )
 @click.option(
     "--reports",
@@ -389,14 +397,17 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
     from tqdm import tqdm
 
     from ipchange_core import billing, periods, store
+    from ipchange_core.demo.reference import FILES
     from ipchange_core.demo.run import DEMO_LOADS, demo_summary, generate_demo
     from ipchange_core.pipeline import load_file, load_summary
 
-    dataset = generate_demo(out / "input", requests=600, other_tickets=2400, months=8, seed=7)
-    db = database_url(db_value or str(out / "ipchange-demo.db"))
-    loads = [dataset.paths[name] for name in DEMO_LOADS]
+    db = database_url(db_value)
     with store.connected(db) as engine:
         click.echo(f"database: {display_url(db)}")
+        _refuse_foreign_loads(engine, db, set(FILES))
+    dataset = generate_demo(out / "input", requests=600, other_tickets=2400, months=8, seed=7)
+    loads = [dataset.paths[name] for name in DEMO_LOADS]
+    with store.connected(db) as engine:
         for path in tqdm(loads, desc="loading", unit="file"):
             result, _ = load_file(engine, path, policy)
             tqdm.write(f"{path.name}: {load_summary(result)}")
@@ -414,6 +425,19 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
         for path in result.paths:
             click.echo(f"fees: {path}")
         _check(engine, policy, pd.Timestamp.now("UTC"), out=reports_out, output=None, limit=10)
+
+
+def _refuse_foreign_loads(engine: Any, db: str, names: set[str]) -> None:
+    """Refuse to mix the demo's invented tickets into a database holding other loads."""
+    from ipchange_core import store
+
+    others = sorted(set(store.manifests(engine)["file_name"]) - names)
+    if others:
+        raise FatalError(
+            f"the database {display_url(db)} holds loads of other files ({', '.join(others[:3])}"
+            f"{', …' if len(others) > 3 else ''}); the demo would mix its invented tickets with "
+            "them: give it a database of its own with --db"
+        )
 
 
 def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: PolicySet) -> None:
@@ -463,6 +487,10 @@ def _period_report(which: str, title: str) -> None:
     @policy_option
     @period_options
     def command(out: Path, db: str, policy: PolicySet, period: Period) -> None:
+        from ipchange_core import store
+
+        with store.connected(db, create=False):  # refuse a missing or empty database first
+            click.echo(f"database: {display_url(db)}")
         keys = list(render.REPORTS) if which == "all" else [which]
         _build_reports([(k, period.label) for k in keys], out=out, db=db, policy=policy)
 
@@ -497,7 +525,7 @@ def report_check(
     from ipchange_core import check, store
 
     at = check.parse_at(at_text, policy.latest.timezone) if at_text else pd.Timestamp.now("UTC")
-    with store.connected(db) as engine:
+    with store.connected(db, create=False) as engine:
         _check(engine, policy, at, out=out, output=output)
 
 
@@ -587,7 +615,8 @@ def fees_export(
     from ipchange_core.textops import money
 
     formats = billing.FORMATS if fmt == "both" else (fmt,)
-    with store.connected(db) as engine:
+    with store.connected(db, create=False) as engine:
+        click.echo(f"database: {display_url(db)}")
         result = billing.export_fees(
             engine,
             policy,
@@ -668,7 +697,7 @@ def mail_check(
     from ipchange_core.mailings import check_mail
 
     at = check.parse_at(at_text, policy.latest.timezone) if at_text else pd.Timestamp.now("UTC")
-    with store.connected(db) as engine:
+    with store.connected(db, create=False) as engine:
         built = check_mail(engine, policy, at.as_unit("us"), out)
     _send(settings, to, built)
 
@@ -713,7 +742,7 @@ def mail_fees(
 
     with smtp_session(settings):
         pass  # unreachable or refusing: exit 2 before a batch is exported
-    with store.connected(db) as engine:
+    with store.connected(db, create=False) as engine:
         built = fee_mail(engine, policy, period, out, resend=resend)
         if built is None:
             click.echo(f"every fee batch of {period.label} has been mailed; nothing sent")

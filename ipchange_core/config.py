@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ipchange_core.errors import IpchangeError
+from ipchange_core.errors import IpchangeError, NoDatabaseError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -28,7 +28,8 @@ DATA_DIR = PROJECT_ROOT / "data"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 DEMO_DIR = DATA_DIR / "demo"
-"""Where ``ipchange demo`` writes its generated inputs and database (git-ignored)."""
+"""Where ``ipchange demo`` writes its generated inputs (git-ignored); it loads them into the
+default database, :data:`DEFAULT_DB_PATH` unless ``--db`` or ``IPCHANGE_DB_URL`` says otherwise."""
 LOADS_DIR = REPORTS_DIR / "loads"
 """Where each ingest writes a load report and the rejected rows of a file."""
 
@@ -39,17 +40,19 @@ DB_URL_ENV = "IPCHANGE_DB_URL"
 """Environment variable holding the database URL."""
 
 
-def database_url(cli_value: str | None = None) -> str:
+def database_url(cli_value: str | None = None, *, base: Path | None = None) -> str:
     """Return the database URL to use, with any SQLite file path made absolute.
 
     The value comes from ``cli_value`` (the ``--db`` option), else from ``IPCHANGE_DB_URL``, else
     it is the SQLite file :data:`DEFAULT_DB_PATH`. A value without ``://`` is taken as the path of
-    a SQLite file. A relative SQLite path is resolved against the current directory, so the
-    caller can show the user which file is meant (a relative path must never quietly open or
+    a SQLite file. A relative SQLite path is resolved against ``base``: the current directory for
+    a command, :data:`PROJECT_ROOT` for a notebook (whose kernel runs in ``notebooks/``), so that
+    the caller can show the user which file is meant (a relative path must never quietly open or
     create a database somewhere unexpected). In-memory SQLite URLs are returned unchanged.
 
     Args:
         cli_value: The ``--db`` value, or ``None`` when the option was not given.
+        base: The folder a relative SQLite path is relative to; the current directory when None.
 
     Returns:
         A SQLAlchemy URL string (password included, as given).
@@ -75,7 +78,7 @@ def database_url(cli_value: str | None = None) -> str:
         and database not in ("", ":memory:")
         and not database.startswith("file:")
     ):
-        path = Path(os.path.abspath(Path(database).expanduser()))
+        path = Path(os.path.abspath(Path(base or os.getcwd()) / Path(database).expanduser()))
         url = url.set(database=path.as_posix())
     return url.render_as_string(hide_password=False)
 
@@ -89,3 +92,18 @@ def display_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return url
+
+
+def no_database(url: str, problem: str) -> NoDatabaseError:
+    """The error of a reader given a database that does not exist or holds no data.
+
+    Args:
+        url: The database URL (its password is masked in the message).
+        problem: What is wrong, e.g. ``"no database file /data/typo.db"``.
+    """
+    shown = display_url(url)
+    return NoDatabaseError(
+        f"{problem} (reading never creates a database): load exports into it with "
+        f"`ipchange ingest FILE… --db {shown}`, or run `make demo` (`ipchange demo`) to load the "
+        f"demo data into the default database {DEFAULT_DB_PATH}"
+    )

@@ -106,7 +106,7 @@ def dashboard_page(
             f'<div class="v">{e(value)}</div><div class="t">{e(detail)}</div>'
             f"{sparkline(trend.loc[metric].tolist())}</div>"
         )
-    with store.connected(db_url) as engine:
+    with store.connected(db_url, create=False) as engine:
         evaluated = check.evaluated_as_of(engine, policy, at)
         ledger = store.fee_ledger(engine)
     problems = check.find_problems(evaluated, policy, at)

@@ -11,6 +11,10 @@ class PolicyError(IpchangeError):
     """A policy file is missing, malformed, or holds an invalid value."""
 
 
+class NoDatabaseError(IpchangeError):
+    """A reader was given a database that does not exist or holds no data (it creates none)."""
+
+
 class InvalidInputError(IpchangeError):
     """An input is unusable; carries the file, row and column it concerns."""
 

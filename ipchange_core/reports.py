@@ -1,9 +1,12 @@
 """Report sections (SPEC 5): one function per section, returning escaped HTML or a chart.
 
 Every function returns an :class:`Html` object, which Jupyter displays through
-``_repr_html_``. Ticket text is hostile, so HTML is only ever built here, and only through
-``html.escape`` or ``DataFrame.to_html(escape=True)``; charts are plotly figures embedded with
-``include_plotlyjs=False`` (the report loads plotly.js once, see :func:`plotly_loader`).
+``_repr_html_``, so each one can be called in a notebook cell: ``reports.sla_tiles(data)`` with
+``data = reports.load("2026-W47")``. Ticket text is hostile, so HTML is only ever built here, and
+only through ``html.escape`` or ``DataFrame.to_html(escape=True)``. Charts are :class:`Chart`
+objects: a live JupyterLab draws their plotly figure itself, an exported report page shows their
+HTML, embedded with ``include_plotlyjs=False`` (the page loads plotly.js once, see
+:func:`plotly_loader`). Every section says in words when its period has nothing to show.
 
 Manager and billing reports show ticket ids, accounts, sites, resellers and staff names, never a
 requester's e-mail address or telephone number: no function here selects those columns.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +27,7 @@ from plotly.subplots import make_subplots
 
 from ipchange_core import __version__, periods, store
 from ipchange_core.check import PROBLEM_LABELS, run_check
-from ipchange_core.config import database_url
+from ipchange_core.config import PROJECT_ROOT, database_url, display_url
 from ipchange_core.evaluate import evaluate
 from ipchange_core.fees import FEE_STATUSES
 from ipchange_core.ingest import REJECT_COLUMNS, read_file
@@ -65,19 +69,48 @@ _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 class Html:
-    """A piece of report HTML that is already safe (every data value escaped)."""
+    """A piece of report HTML that is already safe (every data value escaped).
+
+    Jupyter shows it inside an element MathJax skips, so a JupyterLab never typesets the text
+    between two amounts such as ``$250.00`` and ``$300.00`` as mathematics.
+    """
 
     def __init__(self, markup: str) -> None:
         self.markup = markup
 
     def _repr_html_(self) -> str:
-        return self.markup
+        return f'<div class="tex2jax_ignore mathjax_ignore">{self.markup}</div>'
 
     def __str__(self) -> str:
         return self.markup
 
     def __add__(self, other: Html) -> Html:
         return Html(self.markup + other.markup)
+
+
+class Chart(Html):
+    """A plotly chart: its figure for a live JupyterLab, its HTML for a report page.
+
+    Jupyter receives both; JupyterLab draws the figure with its own plotly renderer, while the
+    HTML export of an executed report (nbconvert) takes the HTML, which needs plotly.js loaded
+    once by the page (:func:`plotly_loader`).
+
+    Attributes:
+        figure: The plotly figure (to restyle or save in a notebook).
+    """
+
+    def __init__(self, figure: go.Figure, markup: str) -> None:
+        super().__init__(markup)
+        self.figure = figure
+
+    def _repr_mimebundle_(
+        self, include: object = None, exclude: object = None
+    ) -> dict[str, object]:
+        spec = json.loads(self.figure.to_json())
+        return {
+            "application/vnd.plotly.v1+json": {**spec, "config": _PLOT_CONFIG},
+            "text/html": self._repr_html_(),
+        }
 
 
 def _e(value: object) -> str:
@@ -109,6 +142,8 @@ class ReportData:
             from the database, only the columns evaluation reads
             (:data:`ipchange_core.requests.ASSEMBLED_COLUMNS`).
         start: First instant of ``history`` (UTC; ``history`` covers ``[start, period.end)``).
+        source: Where the data came from, for the provenance: ``database <URL>`` (password
+            masked) or ``files <names>``.
     """
 
     period: periods.Period
@@ -120,6 +155,7 @@ class ReportData:
     generated_at: pd.Timestamp
     frames: dict[str, pd.DataFrame]
     start: pd.Timestamp
+    source: str = ""
 
     @property
     def tz(self) -> str:
@@ -140,9 +176,15 @@ def _zone_name(tz: str) -> str:
 def period_from_label(label: str, tz: str) -> periods.Period:
     """The period of a report label: ``2026-W47``, ``2026-11`` or ``2026-11-02_2026-11-15``.
 
+    ``last-week`` and ``last-month`` are the last full ISO week and calendar month before today
+    (in ``tz``): the notebooks' defaults, so that a notebook opened without editing shows data.
+
     Raises:
         PeriodError: The label is none of these.
     """
+    relative = {"last-week": periods.week, "last-month": periods.month}
+    if label in relative:
+        return relative[label](pd.Timestamp.now(tz=tz).date(), tz).previous()
     m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})_(\d{4}-\d{2}-\d{2})", label)
     if m:
         return periods.parse_period(tz, start=m[1], end=m[2])
@@ -174,7 +216,7 @@ def what_if_policy(
 def load(
     period: str,
     *,
-    db_url: str,
+    db_url: str = "",
     policy_file: str = "",
     history_weeks: int = 0,
     policy: PolicySet | None = None,
@@ -182,15 +224,23 @@ def load(
 ) -> ReportData:
     """Read and evaluate the requests of a period (and optionally the weeks before it).
 
+    Relative paths (a SQLite ``db_url``, ``input_files``) are relative to the project root,
+    wherever the notebook runs, as they are for commands run there (``make``).
+
     Args:
         period: Report label (see :func:`period_from_label`).
-        db_url: Database URL; "" for ``IPCHANGE_DB_URL`` or the default SQLite file.
+        db_url: Database URL or SQLite path; "" for ``IPCHANGE_DB_URL`` or the default SQLite
+            file ``data/ipchange.db``. A database that does not exist or holds no load is
+            refused (:class:`~ipchange_core.errors.NoDatabaseError`), never created.
         policy_file: Policy YAML extending the default; "" for the default policy.
         history_weeks: Also evaluate this many ISO weeks ending with the period's last week
             (``history_weeks=8`` for a week: it and the 7 before it) and the previous period.
         policy: A policy to use instead of ``policy_file`` (e.g. from :func:`what_if_policy`).
         input_files: Export files separated by ``;`` (any format ``ipchange ingest`` reads) to
             read directly instead of the database; later files win for the same ticket.
+
+    Raises:
+        NoDatabaseError: The database does not exist or nothing was ever loaded into it.
     """
     policy = policy or load_policy(policy_file or None)
     tz = policy.latest.timezone
@@ -202,16 +252,62 @@ def load(
         first = periods.week(first.tz_convert(tz).date(), tz).start
         start = min(start, first, span.previous().start)
     if input_files:
-        frames, manifests, rejects = _read_exports(input_files.split(";"), policy, now)
+        paths = [PROJECT_ROOT / p.strip() for p in input_files.split(";") if p.strip()]
+        frames, manifests, rejects = _read_exports(paths, policy, now)
+        source = f"files {'; '.join(p.name for p in paths)}"
     else:
-        with store.connected(database_url(db_url or None)) as engine:
+        url = database_url(db_url or None, base=PROJECT_ROOT)
+        source = f"database {display_url(url)}"
+        with store.connected(url, create=False) as engine:
             frames = store.read_frames(
                 engine, start, span.end, policy=policy, columns=ASSEMBLED_COLUMNS
             )
             manifests = store.manifests(engine)
             rejects = store.rejects(engine)
     requests, history = _judge(frames, policy, start, span, now)
-    return ReportData(span, policy, requests, history, manifests, rejects, now, frames, start)
+    return ReportData(
+        span, policy, requests, history, manifests, rejects, now, frames, start, source
+    )
+
+
+def load_requests(
+    period: str, *, db: str = "", policy: PolicySet | None = None, input_files: str = ""
+) -> pd.DataFrame:
+    """The requests received in a period, judged now: one row per request, every computed field.
+
+    Args:
+        period: ``2026-W47``, ``2026-11``, ``2026-11-02_2026-11-15``, ``last-week`` or
+            ``last-month`` (local dates in the policy's time zone, see :func:`period_from_label`).
+        db: Database URL or SQLite path (see :func:`load`); "" for the default database.
+        policy: The policy to judge by (e.g. :func:`what_if_policy`); the default policy when
+            None.
+        input_files: Export files separated by ``;`` to read instead of the database.
+
+    Returns:
+        The frame of :func:`ipchange_core.evaluate.evaluate` for the requests received in
+        ``[period start, period end)``: instants UTC (microseconds), hours as floats, money in
+        integer cents.
+    """
+    return load(period, db_url=db, policy=policy, input_files=input_files).requests
+
+
+def load_frames(
+    period: str, *, db: str = "", policy: PolicySet | None = None, input_files: str = ""
+) -> dict[str, pd.DataFrame]:
+    """The typed canonical frames of a period's requests, as :func:`evaluate` takes them.
+
+    Args:
+        period: As for :func:`load_requests`.
+        db: As for :func:`load_requests`.
+        policy: Which tickets are requests (its request filter); the default policy when None.
+        input_files: As for :func:`load_requests`.
+
+    Returns:
+        ``tickets``, ``ticket_events``, ``intake`` and ``changes``, in the columns evaluation
+        reads (:data:`ipchange_core.requests.ASSEMBLED_COLUMNS`; all columns from files) and the
+        dtypes of :func:`ipchange_core.schema.typed_dtypes`.
+    """
+    return load(period, db_url=db, policy=policy, input_files=input_files).frames
 
 
 def _judge(
@@ -246,15 +342,11 @@ def rejudge(data: ReportData, policy: PolicySet) -> ReportData:
 
 
 def _read_exports(
-    paths: list[str], policy: PolicySet, now: pd.Timestamp
+    paths: list[Path], policy: PolicySet, now: pd.Timestamp
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
     """Typed frames, manifest-like rows and rejects of export files read without a database."""
     latest = policy.latest
-    parsed = [
-        read_file(Path(p.strip()), tz=latest.timezone, kayako=latest.kayako)
-        for p in paths
-        if p.strip()
-    ]
+    parsed = [read_file(p, tz=latest.timezone, kayako=latest.kayako) for p in paths]
     frames = {}
     for table in TABLES:
         parts = [f.frame.drop(columns=SOURCE_LINE) for f in parsed if f.table == table]
@@ -284,26 +376,32 @@ def _read_exports(
 
 
 def plotly_loader(src: str) -> Html:
-    """The one ``<script>`` that loads plotly.js for every chart of a report.
+    """The one ``<script>`` that loads plotly.js for every chart of a report page.
 
     Args:
-        src: URL of plotly.js relative to the report (e.g. ``../plotly.min.js``), or "" to
-            embed plotly.js inline (a self-contained but ~4.5 MB file).
+        src: URL of plotly.js relative to the report (``ipchange report`` passes
+            ``../plotly.min.js``), or "" for none: a live JupyterLab draws the charts itself.
     """
-    if not src:
-        from plotly.offline import get_plotlyjs
-
-        return Html(f'<script charset="utf-8">{get_plotlyjs()}</script>')
-    return Html(f'<script charset="utf-8" src="{_e(src)}"></script>')
+    return Html(f'<script charset="utf-8" src="{_e(src)}"></script>' if src else "")
 
 
-def _figure(fig: go.Figure, *, height: int = 320) -> Html:
+def _figure(fig: go.Figure, *, height: int = 320) -> Chart:
     fig.update_layout(**_LAYOUT, height=height)
-    return Html(
+    return Chart(
+        fig,
         '<div class="chart">'
         + fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG)
-        + "</div>"
+        + "</div>",
     )
+
+
+def _empty(text: str) -> Html:
+    """A sentence saying why a section has nothing to show."""
+    return Html(f'<p class="empty">{_e(text)}</p>')
+
+
+def _no_requests(data: ReportData) -> str:
+    return f"No requests were received in {data.period.label}."
 
 
 def _count_axis(axis: dict, largest: float) -> dict:
@@ -319,7 +417,7 @@ def _count_axis(axis: dict, largest: float) -> dict:
 def _table(frame: pd.DataFrame, *, empty: str = "Nothing to show.", limit: int = 500) -> Html:
     """An escaped HTML table of text cells, contact details masked; long tables are cut."""
     if frame.empty:
-        return Html(f'<p class="empty">{_e(empty)}</p>')
+        return _empty(empty)
     # to_html would print a line break or tab inside a value as the characters "\n" or "\t"
     shown = frame.head(limit).replace(r"[\t\r\n]+", " ", regex=True)
     for col in shown.columns[shown.dtypes == "str"]:
@@ -365,17 +463,21 @@ def _plural(n: int, word: str) -> str:
 
 
 def header(data: ReportData) -> Html:
-    """The period in words and the time zone used (the notebook's title cell names the report)."""
+    """The period in words and the time zone used (the notebook's title cell names the report).
+
+    A period without requests says so here, at the top of the report.
+    """
     p = data.period
     span = f"{p.first:%a %d %b %Y} – {p.last:%a %d %b %Y}"
-    return Html(
+    period = Html(
         f'<p class="period"><b>{_e(p.label)}</b> · {_e(span)} · times in '
         f"{_e(data.zone_name)} time ({_e(data.tz)})</p>"
     )
+    return period + _empty(_no_requests(data)) if data.requests.empty else period
 
 
 def provenance(data: ReportData) -> Html:
-    """Footer: period, policy version(s), input manifests with row counts, generated-at, version.
+    """Footer: the source read, period, policy version(s), input manifests, generated-at, version.
 
     Only the latest load of each file name is listed (the one the data came from last).
     """
@@ -394,6 +496,7 @@ def provenance(data: ReportData) -> Html:
     generated = data.generated_at.tz_convert(data.tz).strftime("%Y-%m-%d %H:%M %Z")
     p = data.period
     facts = (
+        f"<p>Read from {_e(data.source or 'an unknown source')}</p>"
         f"<p>Period <b>{_e(p.label)}</b> ({_e(p.first)} – {_e(p.last)}, {_e(data.tz)}) · "
         f"policy version {_e(', '.join(versions))} · generated {_e(generated)} · "
         f"ipchange {_e(__version__)}</p>"
@@ -469,7 +572,7 @@ def intake_log(data: ReportData) -> Html:
             "State": _progress(r),
         }
     )
-    return _table(table, empty="No requests were received in this period.")
+    return _table(table, empty=_no_requests(data))
 
 
 _ROUTING_WORDS = {
@@ -483,6 +586,8 @@ _ROUTING_WORDS = {
 def intake_counts(data: ReportData) -> Html:
     """Bar charts: requests by channel, by reason and by day received."""
     r = data.requests
+    if r.empty:
+        return _empty(_no_requests(data))
     fig = make_subplots(
         rows=1,
         cols=3,
@@ -510,6 +615,8 @@ def intake_counts(data: ReportData) -> Html:
 
 def arrivals_heatmap(data: ReportData) -> Html:
     """Heat map of arrivals by local weekday (rows) and hour of day (columns)."""
+    if data.requests.empty:
+        return _empty(_no_requests(data))
     local = data.requests["received_at"].dt.tz_convert(data.tz)
     grid = (
         pd.crosstab(local.dt.weekday, local.dt.hour)
@@ -651,7 +758,14 @@ def sla_trend(data: ReportData, weeks: int = 8) -> Html:
         week = week.previous()
     labels.reverse()
     h = h[h["week"].isin(labels)]
+    if h.empty:
+        return _empty(f"No requests were received in the {weeks} weeks {labels[0]} – {labels[-1]}.")
     table = compliance(h, data.policy.for_instant(data.period.start), by="week")
+    if table["compliance_pct"].isna().all():
+        return _empty(
+            f"No request of the {weeks} weeks {labels[0]} – {labels[-1]} was decided yet for any "
+            "metric: their clocks are still running."
+        )
     fig = go.Figure()
     for metric in METRICS:
         part = table[table["metric"] == metric].set_index("week").reindex(labels)
@@ -684,6 +798,8 @@ def breach_list(data: ReportData) -> Html:
             "Engineer": _text(b["engineer"]),
         }
     )
+    if data.requests.empty:
+        return _empty(_no_requests(data))
     return _table(table, empty="No breaches this period.")
 
 
@@ -716,6 +832,10 @@ def routing_latency(data: ReportData) -> Html:
     """Histogram of business hours from ticket creation to Implementation, with the target."""
     r = data.requests
     hours = r.loc[r["routed_at"].notna(), "routing_business_hours"].dropna()
+    if r.empty:
+        return _empty(_no_requests(data))
+    if hours.empty:
+        return _empty(f"No request received in {data.period.label} reached Implementation yet.")
     target = data.policy.for_instant(data.period.start).sla_targets.routing_business_hours
     fig = go.Figure(go.Histogram(x=hours.to_numpy(), nbinsx=24, marker_color=_COLORS[0]))
     fig.add_vline(
@@ -728,6 +848,8 @@ def routing_latency(data: ReportData) -> Html:
 
 def by_person(data: ReportData, role: str) -> Html:
     """Compliance % per metric for each ``agent`` or ``engineer`` (requests they handled)."""
+    if data.requests.empty:
+        return _empty(_no_requests(data))
     r = data.requests.assign(**{role: data.requests[role].replace("", "(none)")})
     c = compliance(r, data.policy.for_instant(data.period.start), by=role)
     pivot = c.pivot(index=role, columns="metric", values="compliance_pct").reindex(
@@ -738,7 +860,7 @@ def by_person(data: ReportData, role: str) -> Html:
     for metric in METRICS:
         table[METRIC_LABELS[metric]] = pivot[metric].map(_pct).to_numpy()
     table["Requests"] = table["Requests"].astype("str")
-    return _table(table.reset_index(drop=True), empty="No requests this period.")
+    return _table(table.reset_index(drop=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -765,11 +887,23 @@ def fee_summary(data: ReportData) -> Html:
     return _tiles(items)
 
 
-def fee_chart(data: ReportData) -> Html:
-    """Horizontal bars: requests per fee status in the period (expedites only)."""
-    r = data.requests[data.requests["fee_status"] != "not_applicable"]
-    order = [s for s in FEE_STATUSES if s != "not_applicable"]
+def fee_chart(data: ReportData, *, every_status: bool = False) -> Html:
+    """Horizontal bars: requests per fee status in the period, one bar per status, zeros too.
+
+    The statuses are categories, each bar beside its own label, in :data:`FEE_STATUSES` order.
+
+    Args:
+        data: The report's data.
+        every_status: Also count the requests given enough notice (``not_applicable``); by
+            default only the expedites are shown.
+    """
+    order = [s for s in FEE_STATUSES if every_status or s != "not_applicable"]
+    r = data.requests[data.requests["fee_status"].isin(order)]
     counts = r["fee_status"].value_counts().reindex(order, fill_value=0)
+    if data.requests.empty:
+        return _empty(_no_requests(data))
+    if r.empty:
+        return _empty(f"No request received in {data.period.label} was given short notice.")
     colors = {"billable": _COLORS[1], "needs_review": _COLORS[3], "pending_sign_off": _COLORS[2]}
     fig = go.Figure(
         go.Bar(
@@ -780,9 +914,10 @@ def fee_chart(data: ReportData) -> Html:
             hovertemplate="%{y}: %{x} request(s)<extra></extra>",
         )
     )
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(**_count_axis({"title_text": "expedite requests"}, counts.max()))
-    return _figure(fig, height=240)
+    fig.update_yaxes(type="category", autorange="reversed")
+    title = "requests" if every_status else "expedite requests"
+    fig.update_xaxes(**_count_axis({"title_text": title}, counts.max()))
+    return _figure(fig, height=60 + 36 * len(order))
 
 
 def fee_table(data: ReportData, status: str) -> Html:
@@ -846,21 +981,22 @@ def fee_totals(data: ReportData, by: str) -> Html:
 
 
 def distributions(data: ReportData) -> Html:
-    """Histograms of notice hours and confirmation business hours, and fee statuses."""
+    """Histograms of notice hours and of confirmation business hours.
+
+    The fee statuses are categories, drawn as bars by :func:`fee_chart`.
+    """
     r = data.requests
+    if r.empty:
+        return _empty(_no_requests(data))
     fig = make_subplots(
-        rows=1,
-        cols=3,
-        subplot_titles=("Notice given (h)", "Confirmation (business h)", "Fee status"),
+        rows=1, cols=2, subplot_titles=("Notice given (h)", "Confirmation (business h)")
     )
     fig.add_histogram(x=r["notice_hours"].dropna().to_numpy(), nbinsx=30, row=1, col=1)
     fig.add_histogram(
         x=r["confirmation_business_hours"].dropna().to_numpy(), nbinsx=30, row=1, col=2
     )
-    status = r["fee_status"].map(FEE_LABELS).value_counts()
-    fig.add_bar(x=status.index.tolist(), y=status.to_numpy(), row=1, col=3)
     fig.update_layout(showlegend=False)
-    fig.update_yaxes(tickformat=",d", rangemode="tozero")
+    fig.update_yaxes(tickformat=",d", rangemode="tozero", title_text="requests", col=1)
     return _figure(fig, height=320)
 
 
@@ -903,4 +1039,4 @@ def sample_requests(data: ReportData, limit: int = 50) -> Html:
             "Flags": _text(r["flags"].str.replace(";", "; ").str.replace("_", " ")),
         }
     )
-    return _table(table, empty="No requests this period.")
+    return _table(table, empty=_no_requests(data))

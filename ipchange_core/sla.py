@@ -308,8 +308,16 @@ def breaches(evaluated: pd.DataFrame) -> pd.DataFrame:
         "agent",
         "engineer",
     ]
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
+    if not rows:  # typed like a breach row: received_at stays an instant, missed_by a float
+        return (
+            evaluated.loc[[], ["ticket_id", "received_at", "account", "agent", "engineer"]]
+            .assign(
+                metric=pd.Series(dtype="str"),
+                missed_by_hours=pd.Series(dtype="float64"),
+                detail=pd.Series(dtype="str"),
+            )[columns]
+            .reset_index(drop=True)
+        )
     out = pd.concat(rows, ignore_index=True)[columns]
     order = {m: i for i, m in enumerate(METRICS)}
     out = out.assign(_o=out["metric"].map(order))

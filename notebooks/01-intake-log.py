@@ -13,10 +13,12 @@
 from ipchange_core import reports
 
 # %% tags=["parameters"]
-period: str = "2026-W45"  # ISO week (2026-W47), month (2026-11) or range (2026-11-02_2026-11-15)
-db_url: str = ""  # database URL, empty for IPCHANGE_DB_URL or data/ipchange.db
+period: str = "last-week"  # last-week, last-month, an ISO week (2026-W47), a month (2026-11)
+# or a range of dates (2026-11-02_2026-11-15)
+db_url: str = ""  # database URL or SQLite path (relative to the project root); empty for
+# IPCHANGE_DB_URL, else data/ipchange.db, where `make demo` loads the demo data
 policy_file: str = ""  # policy YAML extending the default, empty for the default policy
-plotly_js: str = "../plotly.min.js"  # plotly.js relative to the report, empty to embed it inline
+plotly_js: str = ""  # plotly.js for a report page (`ipchange report` sets it); empty in JupyterLab
 
 # %%
 data = reports.load(period, db_url=db_url, policy_file=policy_file)

@@ -13,10 +13,11 @@
 from ipchange_core import reports
 
 # %% tags=["parameters"]
-period: str = "2026-11"  # month (2026-11); an ISO week or range also works
-db_url: str = ""  # database URL, empty for IPCHANGE_DB_URL or data/ipchange.db
+period: str = "last-month"  # last-month or a month (2026-11); an ISO week or range also works
+db_url: str = ""  # database URL or SQLite path (relative to the project root); empty for
+# IPCHANGE_DB_URL, else data/ipchange.db, where `make demo` loads the demo data
 policy_file: str = ""  # policy YAML extending the default, empty for the default policy
-plotly_js: str = "../plotly.min.js"  # plotly.js relative to the report, empty to embed it inline
+plotly_js: str = ""  # plotly.js for a report page (`ipchange report` sets it); empty in JupyterLab
 
 # %%
 data = reports.load(period, db_url=db_url, policy_file=policy_file)

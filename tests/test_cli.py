@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -272,8 +273,27 @@ def test_demo_data_then_demo(tmp_path):
     for name in (*CANONICAL, *kayako):
         assert (out / name).is_file()
         assert f"{out / name}: " in result.output, name
-    result = run("demo", "--out", str(tmp_path / "full"))
+    # the demo loads into the database every other command reads (here IPCHANGE_DB_URL's)
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    env = {"IPCHANGE_DB_URL": db}
+    reports = tmp_path / "reports"
+    result = run("demo", "--out", str(tmp_path / "full"), "--reports", str(reports), env=env)
     assert result.exit_code == 0, result.output
+    assert f"database: {db}" in result.output
     assert "SLA compliance, week" in result.output
     assert "Expedite fees" in result.output
+    week = re.search(r"SLA compliance, week (\d{4}-W\d{2}) .*, (\d+) requests", result.output)
+    exported = run("export", "requests", "--week", week[1], "-o", str(tmp_path / "w.csv"), env=env)
+    assert f"{week[2]} request(s) of {week[1]}" in exported.output
     shutil.rmtree(tmp_path / "full")
+    # a database holding loads of other files is refused: invented tickets would mix with them
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    real = tmp_path / "intake-2026-11.csv"
+    shutil.copy(SAMPLE / "intake.csv", real)
+    run("ingest", str(real), "--db", other, "--rejects-dir", str(tmp_path))
+    refused = run(
+        "demo", "--out", str(tmp_path / "again"), "--db", other, "--reports", str(reports)
+    )
+    assert refused.exit_code == 2
+    assert "holds loads of other files (intake-2026-11.csv)" in refused.output
+    assert not (tmp_path / "again").exists()

@@ -6,10 +6,13 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipchange_core import evaluate
+from ipchange_core.errors import InvalidInputError
+from ipchange_core.evaluate import typed_frames
 from tests.domain import at, frames, request
 
 CT = ZoneInfo("America/Chicago")
@@ -231,3 +234,66 @@ def test_empty_input_gives_empty_frame_with_columns():
     assert out.empty
     for col in ("fee_status", "notice_hours", "due_at", "flags", "policy_version", "routing_state"):
         assert col in out.columns
+
+
+# --------------------------------------------------------------------------------------------
+# Frames an analyst read themselves: typed by the contract, or refused naming table and column
+
+
+def _analyst_frames():
+    return frames(
+        request("KXP-1", change={"completed_at": at("2026-11-20 10:20"), "engineer": "Sam"}),
+        request("KXP-2", received="2026-11-18 16:00", requested="ASAP"),
+    )
+
+
+def test_frames_in_other_zones_units_and_object_text_evaluate_alike():
+    typed = _analyst_frames()
+    expected = evaluate(typed, as_of=AS_OF)
+    loose = {table: frame.copy() for table, frame in typed.items()}
+    for table, frame in loose.items():
+        for col in frame.columns:
+            if isinstance(frame[col].dtype, pd.DatetimeTZDtype):  # Central, nanoseconds
+                frame[col] = frame[col].dt.tz_convert(CT).astype("datetime64[ns, America/Chicago]")
+            elif (
+                frame[col].dtype == "str" or frame[col].dtype == "boolean"
+            ):  # as pd.read_csv(dtype=object) gives text
+                frame[col] = frame[col].astype(object)
+        assert (frame.dtypes != typed[table].dtypes).any(), table
+    pd.testing.assert_frame_equal(evaluate(loose, as_of=AS_OF), expected)
+
+
+def test_evaluate_names_the_table_and_column_it_cannot_use():
+    typed = _analyst_frames()
+    missing = {k: v for k, v in typed.items() if k != "ticket_events"}
+    with pytest.raises(InvalidInputError, match=r"no table 'ticket_events'"):
+        evaluate(missing, as_of=AS_OF)
+    text = {
+        **typed,
+        "tickets": typed["tickets"].assign(created_at=lambda f: f["created_at"].astype(str)),
+    }
+    with pytest.raises(InvalidInputError, match=r"table 'tickets', column 'created_at' holds str"):
+        evaluate(text, as_of=AS_OF)
+    naive = {
+        **typed,
+        "intake": typed["intake"].assign(
+            received_at=lambda f: f["received_at"].dt.tz_localize(None)
+        ),
+    }
+    with pytest.raises(
+        InvalidInputError, match=r"table 'intake', column 'received_at' holds local times"
+    ):
+        evaluate(naive, as_of=AS_OF)
+    no_column = {**typed, "changes": typed["changes"].drop(columns="engineer")}
+    with pytest.raises(InvalidInputError, match=r"table 'changes' has no column 'engineer'"):
+        evaluate(no_column, as_of=AS_OF)
+    numbers = {**typed, "tickets": typed["tickets"].assign(account=7)}
+    with pytest.raises(InvalidInputError, match=r"table 'tickets', column 'account' holds int64"):
+        evaluate(numbers, as_of=AS_OF)
+
+
+def test_typed_frames_are_taken_as_they_are():
+    typed = _analyst_frames()
+    checked = typed_frames(typed)
+    for table, frame in checked.items():
+        assert frame is typed[table]  # nothing copied when every column is typed already

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -62,6 +64,9 @@ def test_html_is_offline_without_code_and_escaped(built):
         for private in EMAILS_AND_PHONES:
             assert private not in text, (key, private)
         assert "Provenance" in text and "tickets.csv" in text
+        assert f"Read from database {built['db']}" in text, key  # the database it read
+    # charts stay offline HTML drawn by the shared plotly.min.js, not a figure for a live lab
+    assert built["pages"]["sla"].read_text(encoding="utf-8").count("Plotly.newPlot(") == 2
 
 
 def test_sections_say_what_a_manager_needs(built):
@@ -119,6 +124,28 @@ def test_html_helpers_escape_everything():
     tiles = reports._tiles([("<i>", "<script>", "\"'", "bad")])
     assert "<script>" not in tiles.markup and "<i>" not in tiles.markup
     assert reports.plotly_loader('"><script>').markup.count("<script") == 1
+
+
+def test_charts_carry_the_figure_for_jupyterlab_and_html_for_the_page(built):
+    data = reports.load(PERIOD, db_url=built["db"])
+    chart = reports.intake_counts(data)
+    bundle = chart._repr_mimebundle_()
+    figure = bundle["application/vnd.plotly.v1+json"]
+    assert [trace["type"] for trace in figure["data"]] == ["bar", "bar", "bar"]
+    assert figure["config"]["displaylogo"] is False
+    y = figure["data"][0]["y"]  # numbers travel as base64 typed arrays, as plotly.js reads them
+    by_channel = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"])
+    assert by_channel.sum() == len(data.requests) > 0
+    assert "Plotly.newPlot(" in bundle["text/html"] and "<script src" not in bundle["text/html"]
+    assert reports.plotly_loader("").markup == ""  # JupyterLab draws its figures itself
+
+
+def test_no_dollar_amount_is_typeset_as_mathematics(built):
+    data = reports.load(FEES_PERIOD, db_url=built["db"])
+    alternative = reports.rejudge(data, reports.what_if_policy(data.policy, fee=300.0))
+    shown = reports.what_if(data, alternative)._repr_html_()
+    assert "fee $250.00. What if: below 48 h, fee $300.00" in shown
+    assert shown.startswith('<div class="tex2jax_ignore mathjax_ignore">')  # MathJax 2 and 3+
 
 
 def test_report_commands_have_help():

@@ -5,15 +5,16 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from ipchange_core import config
 from ipchange_core.errors import IpchangeError
 from ipchange_core.store.backend import backend_for, backend_of, backends
-from ipchange_core.store.models import Base
+from ipchange_core.store.models import Base, LoadManifest
 
 
 def db_error_reason(exc: BaseException) -> str:
@@ -36,7 +37,7 @@ def db_error_reason(exc: BaseException) -> str:
     return str(reason)
 
 
-def connect(url: str) -> Engine:
+def connect(url: str, *, create: bool = True) -> Engine:
     """Open the database at ``url`` and create any missing table.
 
     SQLite files run in WAL mode with a 30 s busy timeout and foreign keys on, and every
@@ -48,14 +49,22 @@ def connect(url: str) -> Engine:
     Args:
         url: A SQLAlchemy URL (a relative SQLite path is resolved against the current
             directory, see :func:`ipchange_core.config.database_url`).
+        create: Create the database and its tables when missing (loads only). A reader passes
+            False: a database file that does not exist, or one without any load, is refused.
 
     Returns:
         An engine with the package's tables present.
 
     Raises:
         IpchangeError: Unsupported backend, missing folder, or the database cannot be opened.
+        NoDatabaseError: ``create`` is False and the database does not exist or holds no load.
     """
     parsed = make_url(config.database_url(url))
+    shown = parsed.render_as_string(hide_password=False)
+    file = (parsed.database or "") if parsed.get_backend_name() == "sqlite" else ""
+    on_disk = file not in ("", ":memory:") and not file.startswith("file:")
+    if not create and on_disk and not Path(file).is_file():
+        raise config.no_database(shown, f"no database file {file}")
     try:
         backend = backend_for(parsed.get_backend_name())
     except IpchangeError:
@@ -68,6 +77,15 @@ def connect(url: str) -> Engine:
         # ingest that holds it (SQLite) just to learn that every table is there.
         with reading(engine) as conn:
             present = set(inspect(conn).get_table_names())
+            loaded = (
+                LoadManifest.__tablename__ in present
+                and conn.execute(select(LoadManifest.id).limit(1)).first()
+            )
+        if not create and not loaded:
+            engine.dispose()
+            raise config.no_database(
+                shown, f"nothing was ever loaded into {config.display_url(shown)}"
+            )
         if not present >= set(Base.metadata.tables):
             with engine.begin() as conn:
                 backend.before_create(conn)
@@ -80,13 +98,13 @@ def connect(url: str) -> Engine:
 
 
 @contextmanager
-def connected(url: str) -> Iterator[Engine]:
+def connected(url: str, *, create: bool = True) -> Iterator[Engine]:
     """:func:`connect` for the length of a ``with`` block, then dispose of the engine.
 
     Disposing closes every pooled connection (on SQLite, the last close also checkpoints the
     write-ahead log and releases the read mapping), whether the block ended or raised.
     """
-    engine = connect(url)
+    engine = connect(url, create=create)
     try:
         yield engine
     finally:
