@@ -20,7 +20,8 @@ IPCHANGE := $(BIN)/ipchange
 # Run serially with `make test PYTEST_ARGS=`; pass more options with `make test ARGS='-k fees'`.
 PYTEST_ARGS ?= -n auto --dist loadgroup
 ARGS ?=
-# `make fuzz` runs every test marked `fuzz`: tests/test_fuzz.py shares FUZZ_SECONDS between its
+# `make fuzz` runs every property test (hypothesis marks each one `hypothesis`) with fresh random
+# examples, and every test marked `fuzz`: tests/test_fuzz.py shares FUZZ_SECONDS between its
 # formats, rerunning with fresh random inputs (hypothesis profile "fuzz") until each share is
 # spent; the fault tests (tests/test_faults.py) inject up to IPCHANGE_FAULT_POINTS faults each,
 # stopping after FUZZ_SECONDS; the injection and money corpora run once at full size. So a run
@@ -49,8 +50,8 @@ demo: $(STAMP) ## generate demo data, load it and build every report
 test: $(STAMP) ## run the whole test suite
 	$(PYTEST) $(PYTEST_ARGS) $(ARGS)
 
-fuzz: $(STAMP) ## fuzz every input format for FUZZ_SECONDS (default 600), print the inputs tried
-	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PYTEST) -m fuzz -n 0 -p no:randomly --hypothesis-profile=fuzz $(ARGS)
+fuzz: $(STAMP) ## every property test with fresh examples; fuzz every input for FUZZ_SECONDS (default 600)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PYTEST) -m 'fuzz or hypothesis' -n 0 -p no:randomly --hypothesis-profile=fuzz $(ARGS)
 
 bench: $(STAMP) ## run the benchmarks (bench/run.py)
 	$(PY) bench/run.py

@@ -307,3 +307,15 @@ def test_compare_names_what_differs(edit, expected):
 def test_normalise_and_lower_bound(spec, name, bound):
     assert normalise(spec) == name
     assert lower_bound(spec) == bound
+
+
+@pytest.mark.xdist_group("postgres")
+def test_xdist_groups_reach_the_scheduler(request):
+    """Tests that share one PostgreSQL database run on one worker only if xdist sees their group.
+
+    pytest 9.2 builds node ids in a way that drops the ``@group`` suffix pytest-xdist adds, and
+    ``--dist loadgroup`` then spreads a group over every worker (pytest-xdist issue 1386).
+    """
+    if not getattr(request.config.option, "loadgroup", False):  # set on xdist workers
+        pytest.skip("not run by pytest-xdist with --dist loadgroup")
+    assert request.node.nodeid.endswith("@postgres")
