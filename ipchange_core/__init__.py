@@ -11,15 +11,13 @@ or a report's parent process need none of them.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING
 
 from ipchange_core.errors import InvalidInputError, IpchangeError, PolicyError
 
 if TYPE_CHECKING:
     from ipchange_core.business_calendar import BusinessCalendar
-    from ipchange_core.evaluate import evaluate
+    from ipchange_core.evaluation import evaluate
     from ipchange_core.policy import Policy, PolicySet, load_policy
     from ipchange_core.reports import load_frames, load_requests
 
@@ -41,7 +39,7 @@ _LAZY = {
     "BusinessCalendar": "ipchange_core.business_calendar",
     "Policy": "ipchange_core.policy",
     "PolicySet": "ipchange_core.policy",
-    "evaluate": "ipchange_core.evaluate",
+    "evaluate": "ipchange_core.evaluation",
     "load_frames": "ipchange_core.reports",
     "load_policy": "ipchange_core.policy",
     "load_requests": "ipchange_core.reports",
@@ -58,21 +56,3 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
-
-
-class _Package(types.ModuleType):
-    """The package module; ``ipchange_core.evaluate`` stays the function, never the submodule.
-
-    Importing the submodule ``ipchange_core.evaluate`` makes the import system bind it as the
-    package attribute ``evaluate``, which would shadow the function for
-    ``from ipchange_core import evaluate``. The binding is dropped, so the name resolves through
-    :func:`__getattr__` to the function, as it did when the package imported it eagerly.
-    """
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "evaluate" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

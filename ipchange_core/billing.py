@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from ipchange_core import store
 from ipchange_core.atomic import atomic_write
 from ipchange_core.errors import IpchangeError
-from ipchange_core.evaluate import evaluate
+from ipchange_core.evaluation import evaluate
 from ipchange_core.export import formula_safe
 from ipchange_core.periods import Period
 from ipchange_core.policy import PolicySet

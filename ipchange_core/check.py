@@ -1,7 +1,7 @@
 """The morning check (SPEC 5.5): what needs action now, judged as of one instant.
 
 Every open request (not done, not cancelled) is judged by the same rules as the reports
-(:func:`ipchange_core.evaluate.evaluate`) at an instant ``at``, on the data as it stood then
+(:func:`ipchange_core.evaluation.evaluate`) at an instant ``at``, on the data as it stood then
 (:func:`as_of`), and each problem it has becomes one row with the business hours left before it
 goes wrong. The same rows feed the "At risk" section of the SLA report.
 """
@@ -17,7 +17,7 @@ import pandas as pd
 
 from ipchange_core import store
 from ipchange_core.errors import IpchangeError
-from ipchange_core.evaluate import calendar_for, evaluate
+from ipchange_core.evaluation import calendar_for, evaluate
 from ipchange_core.policy import Policy, PolicySet
 from ipchange_core.requests import ASSEMBLED_COLUMNS
 from ipchange_core.textops import in_set, money
@@ -179,7 +179,7 @@ def evaluated_as_of(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> pd.D
     """Every request received up to ``at`` (inclusive), read and judged on the data as of ``at``.
 
     Returns:
-        See :func:`ipchange_core.evaluate.evaluate`.
+        See :func:`ipchange_core.evaluation.evaluate`.
     """
     return evaluate(as_of(_read_until(engine, policy, at), at), policy=policy, as_of=at)
 
@@ -201,7 +201,7 @@ def find_problems(evaluated: pd.DataFrame, policy: PolicySet, at: pd.Timestamp) 
     ``cancelled_at`` has no problem.
 
     Args:
-        evaluated: Output of :func:`ipchange_core.evaluate.evaluate` judged at ``at`` (on data as
+        evaluated: Output of :func:`ipchange_core.evaluation.evaluate` judged at ``at`` (on data as
             of ``at``, see :func:`as_of`, when ``at`` is in the past).
         policy: The policy ``evaluated`` was judged by.
         at: The instant of the check (aware).

@@ -315,7 +315,7 @@ def _describe_requests(ctx: click.Context, param: click.Parameter, value: bool) 
 def export_requests(output: Path, period: Period, db: str, policy: PolicySet) -> None:
     """Write one row per request received in the period, with every computed field (CSV)."""
     from ipchange_core import store
-    from ipchange_core.evaluate import evaluate
+    from ipchange_core.evaluation import evaluate
     from ipchange_core.export import requests_table
     from ipchange_core.pipeline import write_csv
     from ipchange_core.requests import ASSEMBLED_COLUMNS

@@ -161,7 +161,7 @@ REQUEST_DICTIONARY = (
         "flags",
         "text",
         "Data and compliance flags joined with `;`, in the order of "
-        "`ipchange_core.evaluate.FLAGS`; empty when none.",
+        "`ipchange_core.evaluation.FLAGS`; empty when none.",
     ),
     _state_c(
         "routing",
@@ -312,7 +312,7 @@ def requests_table(evaluated: pd.DataFrame, tz: str) -> pd.DataFrame:
     ``n/a`` written ``not_applicable``.
 
     Args:
-        evaluated: Output of :func:`ipchange_core.evaluate.evaluate`.
+        evaluated: Output of :func:`ipchange_core.evaluation.evaluate`.
         tz: The policy time zone the timestamps are shown in.
     """
     e = evaluated

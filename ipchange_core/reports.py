@@ -28,7 +28,7 @@ from plotly.subplots import make_subplots
 from ipchange_core import __version__, periods, store
 from ipchange_core.check import PROBLEM_LABELS, run_check
 from ipchange_core.config import PROJECT_ROOT, database_url, display_url
-from ipchange_core.evaluate import evaluate
+from ipchange_core.evaluation import evaluate
 from ipchange_core.fees import FEE_STATUSES
 from ipchange_core.ingest import REJECT_COLUMNS, read_file
 from ipchange_core.policy import PolicySet, load_policy
@@ -284,7 +284,7 @@ def load_requests(
         input_files: Export files separated by ``;`` to read instead of the database.
 
     Returns:
-        The frame of :func:`ipchange_core.evaluate.evaluate` for the requests received in
+        The frame of :func:`ipchange_core.evaluation.evaluate` for the requests received in
         ``[period start, period end)``: instants UTC (microseconds), hours as floats, money in
         integer cents.
     """

@@ -42,8 +42,9 @@ ASSEMBLED_COLUMNS: dict[str, tuple[str, ...]] = {
     "intake": ("ticket_id", "received_at", "requested_change_at", "account", *INTAKE_COLUMNS),
     "changes": ("ticket_id", *CHANGE_COLUMNS),
 }
-"""The columns of each typed canonical frame that :func:`assemble` reads (so :func:`evaluate
-<ipchange_core.evaluate.evaluate>` needs no other): not the requester, ``updated_at``, ``actor``."""
+"""The columns of each typed canonical frame that :func:`assemble` reads (so
+:func:`ipchange_core.evaluation.evaluate` needs no other): not the requester, ``updated_at``,
+``actor``."""
 
 
 def filter_matcher(request_filter: RequestFilter) -> Callable[[str, str, str], bool]:

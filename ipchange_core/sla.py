@@ -233,7 +233,7 @@ def compliance(evaluated: pd.DataFrame, policy: Policy, *, by: str | None = None
     excluded, as the leading help desks do.
 
     Args:
-        evaluated: Output of :func:`ipchange_core.evaluate.evaluate`.
+        evaluated: Output of :func:`ipchange_core.evaluation.evaluate`.
         policy: Gives the targets shown (the version in force for the period reported).
         by: Optional column to group by (e.g. a week label, ``agent``, ``engineer``).
 

@@ -21,7 +21,7 @@ from ipchange_core.check import (
     run_check,
     without_closed,
 )
-from ipchange_core.evaluate import evaluate
+from ipchange_core.evaluation import evaluate
 from ipchange_core.policy import load_policy
 from tests.domain import CT, at, expedite, frames, request
 

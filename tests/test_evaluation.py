@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ipchange_core import evaluate
 from ipchange_core.errors import InvalidInputError
-from ipchange_core.evaluate import typed_frames
+from ipchange_core.evaluation import typed_frames
 from tests.domain import at, frames, request
 
 CT = ZoneInfo("America/Chicago")

@@ -47,16 +47,16 @@ def test_validation_still_imports_pandera_when_it_runs():
 
 @pytest.mark.parametrize(
     "first",
-    ["", "import ipchange_core.evaluate", "from ipchange_core.evaluate import evaluate as e"],
+    ["", "import ipchange_core.evaluation", "from ipchange_core.evaluation import evaluate as e"],
 )
 def test_public_names_resolve_to_the_objects_whatever_was_imported_before(first):
     code = (
         f"{first}\nimport ipchange_core\n"
         "from ipchange_core import evaluate, load_policy, BusinessCalendar, Policy, PolicySet\n"
-        "import ipchange_core.evaluate as via_import\n"
-        "assert callable(evaluate) and evaluate.__module__ == 'ipchange_core.evaluate'\n"
-        "assert via_import is evaluate is ipchange_core.evaluate\n"
-        "assert sys.modules['ipchange_core.evaluate'].evaluate is evaluate\n"
+        "import ipchange_core.evaluation as module\n"
+        "assert callable(evaluate) and evaluate.__module__ == 'ipchange_core.evaluation'\n"
+        "assert module.evaluate is evaluate is ipchange_core.evaluate\n"
+        "assert sys.modules['ipchange_core.evaluation'].evaluate is evaluate\n"
         "assert load_policy().latest.version and PolicySet and Policy and BusinessCalendar\n"
         "assert set(ipchange_core.__all__) <= set(dir(ipchange_core))\n"
     )

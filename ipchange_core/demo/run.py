@@ -19,7 +19,7 @@ from ipchange_core.demo.reference import (
     KAYAKO_XML,
     LOOKUP_XMLS,
 )
-from ipchange_core.evaluate import evaluate
+from ipchange_core.evaluation import evaluate
 from ipchange_core.policy import PolicySet
 from ipchange_core.sla import compliance
 from ipchange_core.textops import money

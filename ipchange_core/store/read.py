@@ -331,7 +331,7 @@ def read_frames(
         policy: Read only the IP change requests by this policy (SPEC 2.1): the tickets with an
             intake or change row or that the request filter of the version in force at their
             ``created_at`` recognises, and intake rows without a ticket — exactly the rows
-            :func:`ipchange_core.evaluate.evaluate` judges, so other help-desk tickets are never
+            :func:`ipchange_core.evaluation.evaluate` judges, so other help-desk tickets are never
             read. ``None`` reads every ticket of the period.
         columns: Read only these columns of the tables it names (in this order; each must hold
             the table's natural key), the others whole. Fewer columns read faster: the events'

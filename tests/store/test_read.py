@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipchange_core import schema, store
-from ipchange_core.evaluate import evaluate
+from ipchange_core.evaluation import evaluate
 from ipchange_core.policy import PolicySet, RequestFilter, load_policy
 from ipchange_core.requests import (
     ASSEMBLED_COLUMNS,
