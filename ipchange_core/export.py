@@ -283,7 +283,7 @@ def _bool_text(values: pd.Series) -> pd.Series:
     )
 
 
-def _hours_text(hours: pd.Series) -> pd.Series:
+def hours_column_text(hours: pd.Series) -> pd.Series:
     """Decimal hours rounded to 4 places (0.36 s), never in scientific notation; NaN → "".
 
     Trailing zeros are dropped (``1.5``, ``2``); a value rounding to zero from below keeps its
@@ -322,13 +322,13 @@ def requests_table(evaluated: pd.DataFrame, tz: str) -> pd.DataFrame:
         "channel": e["channel"],
         "received_at": iso_local(e["received_at"], tz),
         "requested_change_at": iso_local(e["requested_change_at"], tz),
-        "notice_hours": _hours_text(e["notice_hours"]),
+        "notice_hours": hours_column_text(e["notice_hours"]),
         "short_notice": _bool_text(e["short_notice"]),
         "fee_status": e["fee_status"],
         "fee_cents": e["fee_cents"].astype("Int64").astype("str").fillna(""),
-        "routing_business_hours": _hours_text(e["routing_business_hours"]),
+        "routing_business_hours": hours_column_text(e["routing_business_hours"]),
         "routing_met": _met(e["routing_state"]),
-        "confirmation_business_hours": _hours_text(e["confirmation_business_hours"]),
+        "confirmation_business_hours": hours_column_text(e["confirmation_business_hours"]),
         "confirmation_met": _met(e["confirmation_state"]),
         "in_hours": _bool_text(e["in_hours"]),
         "on_time": _met(e["on_time_state"]),
@@ -341,7 +341,9 @@ def requests_table(evaluated: pd.DataFrame, tz: str) -> pd.DataFrame:
         values[f"{metric}_state"] = export_state(e[f"{metric}_state"])
     for metric in MISSED_BY:
         breached = e[f"{metric}_state"] == "breached"
-        values[f"{metric}_missed_by_hours"] = _hours_text(e[f"{metric}_missed_by"].where(breached))
+        values[f"{metric}_missed_by_hours"] = hours_column_text(
+            e[f"{metric}_missed_by"].where(breached)
+        )
     for name in ("agent", "engineer", "reseller", "reason", "requester_type", "subject"):
         values[name] = e[name]
     if set(values) != set(REQUEST_COLUMNS):

@@ -142,7 +142,7 @@ def _notebook(stem: str) -> nbformat.NotebookNode:
     return nb
 
 
-def _import_notebook_tools() -> None:
+def import_notebook_tools() -> None:
     """Import papermill, nbconvert and jupytext without jsonschema's optional IRI checker.
 
     They all import nbformat, hence jsonschema, which imports ``rfc3987_syntax`` when it is
@@ -206,7 +206,7 @@ def render(
     Raises:
         RenderError: The notebook failed; its executed copy is kept as ``<name>.failed.ipynb``.
     """
-    _import_notebook_tools()
+    import_notebook_tools()
     import papermill
     import zmq
     from papermill.exceptions import PapermillExecutionError
@@ -304,7 +304,7 @@ def render_all(
         The reports built and the failures (a failure leaves the previous report intact).
     """
     jobs = list(jobs)
-    _import_notebook_tools()  # once, before the workers fork, with the compiled template
+    import_notebook_tools()  # once, before the workers fork, with the compiled template
     _exporter()
     out = Path(os.path.abspath(out))
     out.mkdir(parents=True, exist_ok=True)

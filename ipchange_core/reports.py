@@ -430,7 +430,7 @@ def _table(frame: pd.DataFrame, *, empty: str = "Nothing to show.", limit: int =
     return Html(f'<div class="table-wrap">{markup}</div>')
 
 
-def _tiles(items: list[tuple[str, str, str, str]]) -> Html:
+def tiles(items: list[tuple[str, str, str, str]]) -> Html:
     """Tiles of (title, value, detail, tone) with tone ``good``, ``bad`` or ``neutral``."""
     cells = "".join(
         f'<div class="tile {_e(tone)}"><div class="tile-title">{_e(title)}</div>'
@@ -531,7 +531,7 @@ def intake_summary(data: ReportData) -> Html:
     problems = int(
         (r["no_intake_record"] | r["intake_without_ticket"] | r["incomplete_intake"]).sum()
     )
-    return _tiles(
+    return tiles(
         [
             ("Requests received", f"{n:,}", f"{data.period.label}", "neutral"),
             ("Short notice", f"{short:,}", "less notice than the policy asks", "neutral"),
@@ -693,7 +693,8 @@ def data_quality(data: ReportData) -> Html:
 # 2. SLA compliance
 
 
-def _week_label(instants: pd.Series, tz: str) -> pd.Series:
+def week_labels(instants: pd.Series, tz: str) -> pd.Series:
+    """The ISO week (``2026-W47``) of each instant, read on the wall clock of ``tz``."""
     iso = instants.dt.tz_convert(tz).dt.isocalendar()
     return iso["year"].astype("str") + "-W" + iso["week"].astype("str").str.zfill(2)
 
@@ -704,7 +705,7 @@ def _pct(value: float) -> str:
 
 def sla_tiles(data: ReportData) -> Html:
     """One tile per metric: this period's %, target, and the change vs the previous period."""
-    return _tiles(sla_tile_values(data))
+    return tiles(sla_tile_values(data))
 
 
 def sla_tile_values(data: ReportData) -> list[tuple[str, str, str, str]]:
@@ -750,7 +751,7 @@ def sla_table(data: ReportData) -> Html:
 
 def sla_trend(data: ReportData, weeks: int = 8) -> Html:
     """Line chart of weekly compliance % per metric over the last ``weeks`` ISO weeks."""
-    h = data.history.assign(week=_week_label(data.history["received_at"], data.tz))
+    h = data.history.assign(week=week_labels(data.history["received_at"], data.tz))
     labels = []
     week = periods.week(data.period.last, data.tz)
     for _ in range(weeks):
@@ -884,7 +885,7 @@ def fee_summary(data: ReportData) -> Html:
         value = money(cents, cur) if cents is not None else f"{len(rows):,}"
         detail = _plural(len(rows), "request") if cents is not None else "requests"
         items.append((FEE_LABELS[status], value, detail, tone if len(rows) else "neutral"))
-    return _tiles(items)
+    return tiles(items)
 
 
 def fee_chart(data: ReportData, *, every_status: bool = False) -> Html:

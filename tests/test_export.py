@@ -18,8 +18,8 @@ from ipchange_core.export import (
     MISSED_BY,
     REQUEST_COLUMNS,
     REQUEST_DICTIONARY,
-    _hours_text,
     dictionary_markdown,
+    hours_column_text,
     iso_local,
     requests_table,
 )
@@ -52,7 +52,7 @@ def hours_one_by_one(h: float) -> str:
     ],
 )
 def test_hours_text_cases(hours: float, text: str) -> None:
-    assert _hours_text(pd.Series([hours])).tolist() == [text]
+    assert hours_column_text(pd.Series([hours])).tolist() == [text]
 
 
 @given(
@@ -70,14 +70,14 @@ def test_hours_text_equals_the_value_by_value_definition(values: list[float]) ->
     series = pd.Series(values, dtype="float64")
     rounded = series.round(4)  # pandas rounds as numpy does; the definition rounds the same
     expected = [hours_one_by_one(h) for h in rounded]
-    got = _hours_text(series)
+    got = hours_column_text(series)
     assert got.dtype == "str"
     assert got.tolist() == expected
 
 
 def test_hours_text_of_nothing_known() -> None:
-    assert _hours_text(pd.Series([np.nan, np.nan])).tolist() == ["", ""]
-    assert _hours_text(pd.Series([], dtype="float64")).dtype == "str"
+    assert hours_column_text(pd.Series([np.nan, np.nan])).tolist() == ["", ""]
+    assert hours_column_text(pd.Series([], dtype="float64")).dtype == "str"
 
 
 instants = st.one_of(

@@ -91,7 +91,7 @@ def test_ingest_help_still_lists_every_format():
 
 def test_notebook_tools_load_without_the_iri_grammar_and_still_validate():
     code = (
-        "import sys\nfrom ipchange_core import render\nrender._import_notebook_tools()\n"
+        "import sys\nfrom ipchange_core import render\nrender.import_notebook_tools()\n"
         "import nbformat\nassert 'rfc3987_syntax' not in sys.modules\n"
         "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1')])\n"
         "nbformat.validate(nb)\nnb.cells[0]['execution_count'] = 'x'\n"

@@ -121,7 +121,7 @@ def test_a_report_command_prints_the_page_and_no_kernel_warning(tmp_path):
 def test_html_helpers_escape_everything():
     table = reports._table(__import__("pandas").DataFrame({"<b>": ["<script>x</script>"]}))
     assert "<script>" not in table.markup and "&lt;b&gt;" in table.markup
-    tiles = reports._tiles([("<i>", "<script>", "\"'", "bad")])
+    tiles = reports.tiles([("<i>", "<script>", "\"'", "bad")])
     assert "<script>" not in tiles.markup and "<i>" not in tiles.markup
     assert reports.plotly_loader('"><script>').markup.count("<script") == 1
 
@@ -203,7 +203,7 @@ def test_history_is_the_trend_weeks_and_the_previous_period(built, period, histo
     The sample's requests lie in W44, W45 and W46.
     """
     data = reports.load(period, db_url=built["db"], history_weeks=history_weeks)
-    assert set(reports._week_label(data.history["received_at"], data.tz)) == weeks
+    assert set(reports.week_labels(data.history["received_at"], data.tz)) == weeks
     in_period = data.history["received_at"] >= data.period.start
     assert data.requests.equals(data.history[in_period].reset_index(drop=True))
 
