@@ -11,6 +11,10 @@ class PolicyError(IpchangeError):
     """A policy file is missing, malformed, or holds an invalid value."""
 
 
+class OutputError(IpchangeError):
+    """An output file or folder cannot be written; the message names it and the reason."""
+
+
 class InvalidInputError(IpchangeError):
     """An input is unusable; carries the file, row and column it concerns."""
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ipchange_core.atomic import atomic_write, sweep_stale, temp_file
+from ipchange_core.atomic import atomic_write, ensure_folder, publish, sweep_stale, temp_file
 from ipchange_core.config import NOTEBOOKS_DIR, PACKAGE_DIR
-from ipchange_core.errors import IpchangeError
+from ipchange_core.errors import IpchangeError, OutputError
 
 if TYPE_CHECKING:  # importing nbformat takes seconds (jsonschema): only when rendering
     import nbformat
@@ -215,8 +215,7 @@ def render(
     began = time.perf_counter()
     stem, name, title = REPORTS[key]
     out = Path(os.path.abspath(out))
-    folder = out / period
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = ensure_folder(out / period)
     parameters = _check_parameters(
         {
             "period": period,
@@ -255,7 +254,7 @@ def render(
         except PapermillExecutionError as exc:
             failed = folder / f"{name}.failed.ipynb"
             os.chmod(tmp_path, 0o644)
-            os.replace(tmp_path, failed)
+            publish(tmp_path, failed)
             line = (exc.source or "").strip().splitlines()
             raise RenderError(
                 f"{name} ({period}): cell {exc.exec_count} failed with {exc.ename}: {exc.evalue}"
@@ -264,7 +263,7 @@ def render(
         html_text = _to_html(executed, f"{title} · {period}")
         atomic_write(folder / f"{name}.html", html_text.encode("utf-8"))
         os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, folder / f"{name}.ipynb")
+        publish(tmp_path, folder / f"{name}.ipynb")
         (folder / f"{name}.failed.ipynb").unlink(missing_ok=True)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -279,6 +278,8 @@ def _render_job(args: tuple[str, str, Path, str, str]) -> Rendered | RenderError
         return render(key, period, out=out, db_url=db_url, policy_file=policy_file)
     except RenderError as exc:
         return exc
+    except OutputError as exc:  # a full disk, say: this report failed, the others go on
+        return RenderError(f"{REPORTS[key][1]} ({period}): {exc}")
 
 
 def render_all(
@@ -304,10 +305,9 @@ def render_all(
         The reports built and the failures (a failure leaves the previous report intact).
     """
     jobs = list(jobs)
+    out = ensure_folder(Path(os.path.abspath(out)))  # before seconds of imports
     _import_notebook_tools()  # once, before the workers fork, with the compiled template
     _exporter()
-    out = Path(os.path.abspath(out))
-    out.mkdir(parents=True, exist_ok=True)
     ensure_kernel()
     write_plotly_js(out)
     done: list[Rendered] = []
