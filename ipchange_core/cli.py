@@ -20,7 +20,7 @@ import click
 
 from ipchange_core import render
 from ipchange_core.config import DEMO_DIR, LOADS_DIR, REPORTS_DIR, database_url, display_url
-from ipchange_core.errors import InvalidInputError, IpchangeError
+from ipchange_core.errors import InvalidInputError, IpchangeError, OutputError
 
 if TYPE_CHECKING:
     from ipchange_core.digest import FileDigest
@@ -36,32 +36,101 @@ class FatalError(click.ClickException):
     exit_code = EXIT_FATAL
 
 
-class _Group(click.Group):
-    """Turns the package's own errors into one-line messages instead of tracebacks."""
+class _UsageError(click.UsageError):
+    """A usage error shown as one line (click shows the usage and a hint on lines of their own)."""
+
+    def show(self, file: Any = None) -> None:
+        """Print ``Error: <message> (see '<command> --help')`` to stderr."""
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message()}{hint}", file=file, err=file is None)
+
+
+def _message(exc: Exception, command: str) -> str:
+    """The one line a user sees for an error that ended ``command`` (``ipchange fees export``).
+
+    The package's own errors are worded where they are raised; a database or file system error
+    says what refused and which path; anything else is unexpected: its class, and the hint to
+    rerun with ``--debug``.
+    """
+    if isinstance(exc, IpchangeError):
+        return str(exc)
+    # A database error outside store.load (which words its own), through SQLAlchemy or a raw
+    # driver cursor. A command that never imported a database module cannot have raised one.
+    kinds = tuple(
+        getattr(sys.modules[module], name)
+        for module, name in (
+            ("sqlalchemy.exc", "DBAPIError"),
+            ("sqlite3", "Error"),
+            ("psycopg", "Error"),
+        )
+        if module in sys.modules
+    )
+    if kinds and isinstance(exc, kinds):
+        from ipchange_core.store import db_error_reason
+
+        return f"the database refused: {db_error_reason(exc)}"
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        target = f"{exc.filename} → {exc.filename2}" if exc.filename2 is not None else exc.filename
+        return f"{command}: {exc.strerror}: {target}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    first = first if len(first) <= 200 else f"{first[:200]}…"
+    return (
+        f"{command} failed unexpectedly: {type(exc).__name__}"
+        + (f": {first}" if first else "")
+        + " (rerun with --debug to see the traceback)"
+    )
+
+
+def _one_line(ctx: click.Context | None, command: str, body: Callable[[], Any]) -> Any:
+    """Run ``body``; turn any error but click's own into a :class:`FatalError` (one line, exit 2).
+
+    ``command`` names the command in the message (``ipchange fees export``). With
+    ``ipchange --debug`` (read from ``ctx``'s root) the error goes on untouched, and Python
+    prints its traceback. A usage error becomes one line too (:class:`_UsageError`).
+    """
+    try:
+        return body()
+    except _UsageError:
+        raise
+    except click.UsageError as exc:
+        raise _UsageError(exc.format_message(), exc.ctx) from None
+    except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        raise
+    except Exception as exc:
+        if ctx is not None and ctx.find_root().params.get("debug"):
+            raise
+        raise FatalError(_message(exc, command)) from None
+
+
+class _OneLine:
+    """Mixin of :class:`_Command` and :class:`_Group`: their errors reach the user as one line.
+
+    Errors while the command's arguments are processed (a callback's, a usage error) and while
+    it runs are both caught (see :func:`_one_line`).
+    """
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra
+    ) -> click.Context:
+        """The command's context, as click makes it."""
+        command = " ".join(filter(None, (parent.command_path if parent else "", info_name)))
+        make = super().make_context  # type: ignore[misc]
+        return _one_line(parent, command, lambda: make(info_name, args, parent=parent, **extra))
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except IpchangeError as exc:
-            raise FatalError(str(exc)) from None
-        except Exception as exc:
-            # A database error outside store.load (which words its own), through SQLAlchemy or
-            # a raw driver cursor: one line, exit 2. A command that never imported a database
-            # module cannot have raised one.
-            kinds = tuple(
-                getattr(sys.modules[module], name)
-                for module, name in (
-                    ("sqlalchemy.exc", "DBAPIError"),
-                    ("sqlite3", "Error"),
-                    ("psycopg", "Error"),
-                )
-                if module in sys.modules
-            )
-            if kinds and isinstance(exc, kinds):
-                from ipchange_core.store import db_error_reason
+        """Run the command, as click does."""
+        return _one_line(ctx, ctx.command_path, lambda: super(_OneLine, self).invoke(ctx))  # type: ignore[misc]
 
-                raise FatalError(f"the database refused: {db_error_reason(exc)}") from None
-            raise
+
+class _Command(_OneLine, click.Command):
+    """A command whose errors reach the user as one line."""
+
+
+class _Group(_OneLine, click.Group):
+    """A group of :class:`_Command`; its own errors are one line as well."""
+
+    command_class = _Command
+    group_class = type  # subgroups are _Group as well
 
 
 class _LazyChoice(click.Choice):
@@ -107,14 +176,17 @@ def policy_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ipchange")
-def main() -> None:
+@click.option(
+    "--debug", is_flag=True, help="Show the traceback of an unexpected error instead of one line."
+)
+def main(debug: bool) -> None:
     """Reports and SLA analytics for a help desk's IP change requests.
 
     Exit codes: 0 ok, 1 rejected rows present, 2 usage or fatal input error.
     """
 
 
-@main.group(cls=_Group)
+@main.group()
 def policy() -> None:
     """Show or check the policy (the procedure's rules as data)."""
 
@@ -254,7 +326,12 @@ def ingest(
                 click.echo(f"  note: {note}")
             click.echo(f"  {load_summary(result)}")
             if result.rejected:
-                written = write_load_report(rejects_dir, parsed, result)
+                try:
+                    written = write_load_report(rejects_dir, parsed, result)
+                except OutputError as exc:  # the load stands; its rejects are in the database
+                    click.echo(f"  {result.rejected} rejected row(s); {exc}", err=True)
+                    exit_code = EXIT_FATAL
+                    continue
                 click.echo(f"  {result.rejected} rejected row(s), reasons in {written}", err=True)
                 for message in parsed.reject_messages()[:5]:
                     click.echo(f"    {message}", err=True)
@@ -262,7 +339,7 @@ def ingest(
     raise SystemExit(exit_code)
 
 
-@main.group(cls=_Group)
+@main.group()
 def export() -> None:
     """Flat exports for analysts."""
 
@@ -425,7 +502,7 @@ def report(which: str, out: Path, db: str, policy: PolicySet, period: Period) ->
     _build_reports([(k, period.label) for k in keys], out=out, db=db, policy=policy)
 
 
-@main.group(cls=_Group)
+@main.group()
 def fees() -> None:
     """Expedite fees for billing."""
 
