@@ -7,6 +7,7 @@ of them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import gc
@@ -458,7 +459,11 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
     from tqdm import tqdm
 
     failures = []
-    with tqdm(total=len(jobs), desc="reports", unit="report") as bar:
+    with contextlib.ExitStack() as stack:
+        bars: list[tqdm] = []  # shown once the output is known to be writable
+
+        def ready() -> None:
+            bars.append(stack.enter_context(tqdm(total=len(jobs), desc="reports", unit="report")))
 
         def done(result: object) -> None:
             if isinstance(result, render.RenderError):
@@ -466,7 +471,7 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
                 tqdm.write(f"FAILED {result}")
             else:
                 tqdm.write(f"{result.html}  ({result.seconds:.1f} s)")
-            bar.update()
+            bars[0].update()
 
         render.render_all(
             jobs,
@@ -474,6 +479,7 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
             db_url=db,
             policy_file=str(policy.user_file or ""),
             on_done=done,
+            on_ready=ready,
         )
     click.echo(f"index: {Path(out).resolve() / 'index.html'}")
     if failures:

@@ -290,6 +290,7 @@ def render_all(
     policy_file: str = "",
     workers: int | None = None,
     on_done: object = None,
+    on_ready: object = None,
 ) -> tuple[list[Rendered], list[RenderError]]:
     """Render ``(key, period)`` jobs in parallel processes, then write plotly.js and the index.
 
@@ -300,6 +301,8 @@ def render_all(
         policy_file: Policy YAML, or "".
         workers: Processes (default: one per job, at most one per CPU this process may use).
         on_done: Called with each :class:`Rendered` or :class:`RenderError` as it finishes.
+        on_ready: Called once the folder, the kernel and plotly.js are in place, before the
+            first report starts (an output that cannot be written has been refused by then).
 
     Returns:
         The reports built and the failures (a failure leaves the previous report intact).
@@ -310,6 +313,8 @@ def render_all(
     _exporter()
     ensure_kernel()
     write_plotly_js(out)
+    if callable(on_ready):
+        on_ready()
     done: list[Rendered] = []
     failed: list[RenderError] = []
     # each report is CPU-bound (its kernel's imports, queries and charts, then the HTML export):
