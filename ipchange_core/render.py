@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import html
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -282,6 +283,24 @@ def _render_job(args: tuple[str, str, Path, str, str]) -> Rendered | RenderError
         return RenderError(f"{REPORTS[key][1]} ({period}): {exc}")
 
 
+WORKER_PRELOAD = "ipchange_core.render_worker"
+"""Module the fork server imports once: the notebook tools and the compiled HTML template."""
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """The ``forkserver`` start method, chosen explicitly for the report workers.
+
+    This process may run threads by now (the file digests, tqdm's monitor, SQLAlchemy's pool),
+    and forking a multi-threaded process can deadlock the child (Python 3.12 warns about it;
+    3.14 makes ``forkserver`` the default on Linux). The fork server is a fresh process started
+    with exec; it imports :data:`WORKER_PRELOAD` once, and every worker is forked from it
+    with those imports done.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([WORKER_PRELOAD])
+    return context
+
+
 def render_all(
     jobs: Iterable[tuple[str, str]],
     *,
@@ -309,8 +328,6 @@ def render_all(
     """
     jobs = list(jobs)
     out = ensure_folder(Path(os.path.abspath(out)))  # before seconds of imports
-    _import_notebook_tools()  # once, before the workers fork, with the compiled template
-    _exporter()
     ensure_kernel()
     write_plotly_js(out)
     if callable(on_ready):
@@ -320,7 +337,7 @@ def render_all(
     # each report is CPU-bound (its kernel's imports, queries and charts, then the HTML export):
     # more workers than CPUs only makes every report wait longer for a CPU
     workers = workers or max(1, min(len(jobs), len(os.sched_getaffinity(0))))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
         args = [(key, period, out, db_url, policy_file) for key, period in jobs]
         for result in pool.map(_render_job, args):
             (failed if isinstance(result, RenderError) else done).append(result)
