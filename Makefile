@@ -30,7 +30,7 @@ ARGS ?=
 FUZZ_SECONDS ?= 600
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test fuzz bench bench-e2e lint fmt lab clean
+.PHONY: help venv demo test test-python fuzz bench bench-e2e lint fmt lab clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /  make \1\t/' | expand -t 16
@@ -50,6 +50,14 @@ demo: $(STAMP) ## generate demo data, load it and build every report
 
 test: $(STAMP) ## run the whole test suite
 	$(PYTEST) $(PYTEST_ARGS) $(ARGS)
+
+# `PYTHON=python3.13 make test-python`: the suite on another interpreter, in a venv of its own
+# (.venv-py3.13), so that .venv stays as it is. .ci/run runs it when a 3.13 interpreter is present.
+test-python: ## run the suite on $(PYTHON) in .venv-py<version> (PYTHON=python3.13 make test-python)
+	@version=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
+		|| { echo "make: $(PYTHON) does not run" >&2; exit 2; }; \
+	echo "make: the suite on $$($(PYTHON) --version) in .venv-py$$version"; \
+	$(MAKE) --no-print-directory test PYTHON=$(PYTHON) VENV=.venv-py$$version
 
 fuzz: $(STAMP) ## fuzz every input format for FUZZ_SECONDS (default 600), print the inputs tried
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PYTEST) -m fuzz -n 0 -p no:randomly --hypothesis-profile=fuzz $(ARGS)
