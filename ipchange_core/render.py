@@ -328,8 +328,8 @@ def render_all(
     """
     jobs = list(jobs)
     out = ensure_folder(Path(os.path.abspath(out)))  # before seconds of imports
+    write_plotly_js(out)  # first: an output that cannot be written is refused at once
     ensure_kernel()
-    write_plotly_js(out)
     if callable(on_ready):
         on_ready()
     done: list[Rendered] = []
