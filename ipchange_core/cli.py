@@ -134,6 +134,16 @@ class _Group(_OneLine, click.Group):
     group_class = type  # subgroups are _Group as well
 
 
+class _Path(click.Path):
+    """A :class:`click.Path` that refuses a NUL character (no file name can hold one)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The path, as :class:`click.Path` checks it; a usage error when it holds a NUL."""
+        if "\x00" in str(value):
+            self.fail(f"{str(value)!r} holds a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class _LazyChoice(click.Choice):
     """A :class:`click.Choice` whose values are computed when first needed (help or parsing)."""
 
@@ -162,7 +172,7 @@ def policy_option(command: Callable[..., Any]) -> Callable[..., Any]:
     @click.option(
         "--policy",
         "policy_file",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=_Path(dir_okay=False, path_type=Path),
         envvar="IPCHANGE_POLICY",
         help="Policy YAML extending the default (env IPCHANGE_POLICY).",
     )
@@ -202,7 +212,7 @@ def policy_show(policy: PolicySet) -> None:
 
 
 @policy.command("check")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=_Path(dir_okay=False, path_type=Path))
 def policy_check(file: Path) -> None:
     """Validate a policy FILE; exit 2 with the key and the problem when it is invalid."""
     from ipchange_core.policy import load_policy
@@ -268,7 +278,7 @@ def _hashed(
     "files",
     nargs=-1,
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_Path(dir_okay=False, path_type=Path),
     callback=_hashed,
 )
 @click.option(
@@ -281,12 +291,12 @@ def _hashed(
 )
 @click.option(
     "--mapping",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_Path(exists=True, dir_okay=False, path_type=Path),
     help="Column mapping YAML for a Kayako report CSV.",
 )
 @click.option(
     "--rejects-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_Path(file_okay=False, path_type=Path),
     default=LOADS_DIR,
     show_default=True,
     help="Where each file's load report and <file>.rejects.csv are written.",
@@ -350,7 +360,7 @@ def export() -> None:
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_Path(dir_okay=False, path_type=Path),
     help="CSV file to write.",
 )
 @db_option
@@ -382,7 +392,7 @@ def export_requests(output: Path, period: Period, db: str, policy: PolicySet) ->
 @click.option("--months", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--end", "end_date", metavar="YYYY-MM-DD", help="Data end (default: today).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=_Path(file_okay=False, path_type=Path))
 def demo_data(
     n_requests: int, other_tickets: int, months: int, seed: int, end_date: str | None, out: Path
 ) -> None:
@@ -403,7 +413,7 @@ def demo_data(
 @main.command()
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_Path(file_okay=False, path_type=Path),
     default=DEMO_DIR,
     show_default=True,
     help="Where the demo data and its database go.",
@@ -414,7 +424,7 @@ def demo_data(
 @click.option(
     "--reports",
     "reports_out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_Path(file_okay=False, path_type=Path),
     default=REPORTS_DIR,
     show_default=True,
     help="Where the reports are written.",
@@ -490,7 +500,7 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
 @click.argument("which", type=click.Choice(["intake", "sla", "fees", "explorer", "all"]))
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_Path(file_okay=False, path_type=Path),
     default=REPORTS_DIR,
     show_default=True,
     help="Reports folder; each report goes to <out>/<period>/.",
@@ -524,7 +534,7 @@ def fees() -> None:
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_Path(file_okay=False, path_type=Path),
     default=REPORTS_DIR,
     show_default=True,
     help="Folder; files go to <out>/<period>/fees-<period>.<format>.",

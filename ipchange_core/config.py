@@ -63,6 +63,8 @@ def database_url(cli_value: str | None = None) -> str:
     raw = (cli_value or "").strip() or os.environ.get(DB_URL_ENV, "").strip()
     if not raw:
         return f"sqlite:///{DEFAULT_DB_PATH.as_posix()}"
+    if "\x00" in raw:
+        raise IpchangeError(f"not a valid database URL: {raw!r} holds a NUL character")
     if "://" not in raw:
         raw = f"sqlite:///{raw}"
     try:

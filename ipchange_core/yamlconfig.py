@@ -94,9 +94,25 @@ def load_config_yaml(text: str) -> Any:
         a time); a date or integer that cannot exist is kept as its text.
 
     Raises:
-        yaml.YAMLError: Not YAML, nested too deeply, or more than :data:`MAX_VALUES` values once
-            its aliases are expanded (:class:`ConfigYamlError` for the last two).
+        ConfigYamlError: (a :class:`yaml.YAMLError`) Not YAML, nested too deeply, or more than
+            :data:`MAX_VALUES` values once its aliases are expanded; the message is one line
+            with the line and column where PyYAML knows them.
     """
+    try:
+        return _load(text)
+    except RecursionError:
+        raise ConfigYamlError("nested too deeply") from None
+    except ConfigYamlError:
+        raise
+    except yaml.MarkedYAMLError as exc:  # PyYAML quotes the line under its message: one line
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigYamlError(f"{exc.problem or exc.context}{where}") from None
+    except yaml.YAMLError as exc:  # the reader's: a character YAML does not allow
+        raise ConfigYamlError(" ".join(str(exc).split())) from None
+
+
+def _load(text: str) -> Any:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -107,8 +123,6 @@ def load_config_yaml(text: str) -> Any:
                 f"expands to more than {MAX_VALUES:,} values (aliases of aliases?)"
             )
         return loader.construct_document(node)
-    except RecursionError:
-        raise ConfigYamlError("nested too deeply") from None
     finally:
         loader.dispose()
 
