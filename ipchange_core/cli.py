@@ -384,22 +384,41 @@ def export_requests(output: Path, period: Period, db: str, policy: PolicySet) ->
     click.echo(f"{len(table)} request(s) of {period.label} written to {output}")
 
 
+DEMO_ENDS = (dt.date(2000, 1, 1), dt.date(2999, 12, 31))
+"""The range of ``demo-data --end``: Kayako's epoch times, 20 years of ``--months`` before it."""
+
+
 @main.command("demo-data")
 @click.option(
     "--requests", "n_requests", type=click.IntRange(min=0), default=600, show_default=True
 )
 @click.option("--other-tickets", type=click.IntRange(min=0), default=2400, show_default=True)
-@click.option("--months", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--months", type=click.IntRange(1, 240), default=8, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--end", "end_date", metavar="YYYY-MM-DD", help="Data end (default: today).")
+@click.option(
+    "--end",
+    "end_date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Data end (default: today).",
+)
 @click.option("--out", required=True, type=_Path(file_okay=False, path_type=Path))
 def demo_data(
-    n_requests: int, other_tickets: int, months: int, seed: int, end_date: str | None, out: Path
+    n_requests: int,
+    other_tickets: int,
+    months: int,
+    seed: int,
+    end_date: dt.datetime | None,
+    out: Path,
 ) -> None:
     """Generate a realistic, seeded help desk: the canonical CSVs, Kayako XML and audit CSV."""
     from ipchange_core.demo import generate_demo
 
-    end = dt.date.fromisoformat(end_date) if end_date else None
+    end = end_date.date() if end_date else None
+    if end is not None and not DEMO_ENDS[0] <= end <= DEMO_ENDS[1]:
+        raise FatalError(
+            f"--end {end}: the demo data must end between {DEMO_ENDS[0]} and {DEMO_ENDS[1]}"
+        )
     dataset = generate_demo(
         out, requests=n_requests, other_tickets=other_tickets, months=months, seed=seed, end=end
     )

@@ -46,6 +46,9 @@ _Loader.add_constructor(
 _Loader.add_constructor(
     "tag:yaml.org,2002:int", _scalar_or_text(yaml.SafeLoader.construct_yaml_int)
 )
+_Loader.add_constructor(
+    "tag:yaml.org,2002:float", _scalar_or_text(yaml.SafeLoader.construct_yaml_float)
+)
 
 
 def _expanded_size(node: yaml.Node) -> int:
@@ -110,6 +113,8 @@ def load_config_yaml(text: str) -> Any:
         raise ConfigYamlError(f"{exc.problem or exc.context}{where}") from None
     except yaml.YAMLError as exc:  # the reader's: a character YAML does not allow
         raise ConfigYamlError(" ".join(str(exc).split())) from None
+    except (ValueError, TypeError, AttributeError, LookupError, OverflowError) as exc:  # "!!bool x"
+        raise ConfigYamlError(f"a value YAML cannot build ({type(exc).__name__}: {exc})") from None
 
 
 def _load(text: str) -> Any:

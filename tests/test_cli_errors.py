@@ -192,6 +192,15 @@ def test_a_real_process_prints_one_line_and_debug_the_traceback():
             "Error: Invalid value for '--requests': -5 is not in the range x>=0. "
             "(see 'ipchange demo-data --help')",
         ),
+        (
+            ["demo-data", "--end", "2026-02-30", "--out", "x"],
+            "Error: Invalid value for '--end': '2026-02-30' does not match the format "
+            "'%Y-%m-%d'. (see 'ipchange demo-data --help')",
+        ),
+        (  # found by the fuzzer: an OverflowError deep in the generator
+            ["demo-data", "--end", "0001-01-01", "--out", "x"],
+            "Error: --end 0001-01-01: the demo data must end between 2000-01-01 and 2999-12-31",
+        ),
     ],
 )
 def test_usage_errors_are_one_line(args, message):

@@ -28,11 +28,22 @@ def laughs(levels: int, width: int = 10) -> str:
         ("d: 2026-13-01\n", {"d": "2026-13-01"}),
         ("d: 2026-11-01 25:00:00\n", {"d": "2026-11-01 25:00:00"}),
         ("n: 12\n", {"n": 12}),
+        ("f: !!float x\n", {"f": "x"}),
         ("n: " + "9" * 5000 + "\n", {"n": "9" * 5000}),  # beyond int()'s 4,300 digits: text
         ("", None),
         (laughs(4), {**{f"l{i}": ["ha"] * 10 for i in range(1)}}),  # checked below
     ],
-    ids=["date", "feb-30", "month-13", "hour-25", "int", "5000-digits", "empty", "small-aliases"],
+    ids=[
+        "date",
+        "feb-30",
+        "month-13",
+        "hour-25",
+        "int",
+        "float-tag",
+        "5000-digits",
+        "empty",
+        "small-aliases",
+    ],
 )
 def test_values_the_reader_keeps(text: str, expected: object) -> None:
     doc = load_config_yaml(text)
@@ -53,14 +64,20 @@ def test_values_the_reader_keeps(text: str, expected: object) -> None:
         ("a: [1, 2\n", "expected ',' or ']'"),
         ("a: *nowhere\n", "found undefined alias"),
         ("a: !!python/object:os.system x\n", "could not determine a constructor"),
+        ("a: !!timestamp x\n", "a value YAML cannot build (AttributeError"),
+        ("a: !!bool maybe\n", "a value YAML cannot build (KeyError: 'maybe')"),
+        ("a: [1,\n  2\n", "expected ',' or ']', but got '<stream end>' (line 3, column 1)"),
+        ("a: \x00\n", "unacceptable character #x0000"),
     ],
     ids=["billion-laughs", "recursive-list", "recursive-map", "deep-lists", "deep-maps",
-         "unclosed", "undefined-alias", "python-tag"],
+         "unclosed", "undefined-alias", "python-tag", "bad-timestamp", "bad-bool", "one-line",
+         "nul"],
 )  # fmt: skip
 def test_documents_the_reader_refuses(text: str, message: str) -> None:
     with pytest.raises(yaml.YAMLError, match=None) as caught:
         load_config_yaml(text)
     assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 def test_brief_cuts_long_deep_and_recursive_values() -> None:
