@@ -262,7 +262,7 @@ def test_fuzzed_policy_files(workdir: Path) -> None:
                 out = folder / "out" / "requests.csv"
                 args = ["export", "requests", "--policy", str(policy), "--db", url,
                         *PERIOD, "-o", str(out)]  # fmt: skip
-            judged(Run(f"policy yaml ({command})", args, folders=[folder]))
+            judged(Run(f"policy {command}", args, folders=[folder]))
 
     fuzz(one, SHARE)
 
@@ -281,7 +281,7 @@ def test_fuzzed_mapping_files(workdir: Path) -> None:
             url, _ = fresh_sqlite(folder)
             args = ["ingest", str(folder / "report.csv"), "--format", "kayako-csv",
                     "--mapping", str(mapping), "--db", url, "--rejects-dir", str(folder / "loads")]  # fmt: skip
-            judged(Run("mapping yaml", args, folders=[folder]))
+            judged(Run("column mapping", args, folders=[folder]))
 
     fuzz(one, SHARE)
 
@@ -346,7 +346,7 @@ def test_fuzzed_arguments(workdir: Path) -> None:
             args = [a.replace("{out}", str(folder / "out")) for a in args]
             if args[0] != "demo-data":
                 args += ["--db", url]
-            judged(Run(f"arguments ({surface})", args, folders=[folder]))
+            judged(Run(f"arguments: {surface}", args, folders=[folder]))
 
     fuzz(one, SHARE)
 
@@ -386,7 +386,7 @@ def test_fuzzed_environment(workdir: Path) -> None:
                 if command == "export"
                 else ["policy", "show"]
             )
-            result = judged(Run(f"environment ({command})", args, env, [out], [folder]))
+            result = judged(Run(f"environment: {command}", args, env, [out], [folder]))
             assert "s3cr3t-pw" not in result.output, result.output  # a password never shows
 
     fuzz(one, SHARE)
@@ -423,9 +423,7 @@ def test_fuzzed_output_paths(workdir: Path) -> None:
                 else:
                     out = target
                     args = ["report", "intake", "--out", str(target)]
-                run = Run(
-                    f"output paths ({shape})", [*args, *PERIOD, "--db", url], {}, [], [folder]
-                )
+                run = Run(f"output: {shape}", [*args, *PERIOD, "--db", url], {}, [], [folder])
                 if command == "export" and shape != "fine":
                     run.outputs.append(out)
                 judged(run)
