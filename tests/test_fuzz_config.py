@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import tempfile
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from tests.output_places import fill, tmpfs
 from tests.test_fuzz import (
     SUPPRESS,
     TALLY,
+    assert_ended_cleanly,
     fresh_sqlite,
     fuzz,
     render_csv,
@@ -83,11 +83,7 @@ def invoke(run: Run) -> Result:
 def judge(run: Run, result: Result) -> None:
     """Exit 0/1/2, no traceback or unexpected error, one line on exit 2, nothing left behind."""
     where = f"{run.surface}: ipchange {' '.join(map(repr, run.args))} env={run.env}"
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        trace = "".join(traceback.format_exception(*result.exc_info))
-        pytest.fail(f"traceback on {where}:\n{trace}\n{result.output}")
-    assert result.exit_code in (0, 1, 2), (where, result.exit_code, result.output)
-    assert "Traceback" not in result.output, (where, result.output)
+    assert_ended_cleanly(result, where)
     assert "failed unexpectedly" not in result.output, (where, result.output)
     if result.exit_code == 2:
         lines = result.stderr.splitlines()
