@@ -133,6 +133,22 @@ class _Table:
         return self.instant(x, self.window(x))
 
 
+@dataclass(frozen=True)
+class _BusdayCalendar:
+    """A ``numpy.busdaycalendar`` whose holiday list is complete for dates [first, last]."""
+
+    first_year: int
+    last_year: int
+    first: np.datetime64
+    last: np.datetime64
+    busdaycal: np.busdaycalendar
+
+
+def _dates(values: Any) -> np.ndarray:
+    """Local dates (``datetime.date`` / ``datetime64`` / array-likes of them) as datetime64[D]."""
+    return np.asarray(values, dtype="datetime64[D]")
+
+
 def _bucket_index(edges: np.ndarray, span: int, shift: int) -> tuple[np.ndarray, int]:
     """Bucket index over points 0 .. span-1, for buckets 2**shift wide.
 
@@ -434,6 +450,7 @@ class BusinessCalendar:
         self._country = holiday_country
 
         self._table: _Table | None = None
+        self._busdaycal: _BusdayCalendar | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -657,6 +674,67 @@ class BusinessCalendar:
             return _timestamp(int(out[0]), x.tz)
         return self._wrap_times(*self._next_open(x), x)
 
+    def is_business_day(self, dates: Any) -> np.ndarray:
+        """Whether each local date is a business day: a listed weekday that is not a holiday.
+
+        Args:
+            dates: Local calendar dates: a ``datetime.date`` or ``numpy.datetime64``, or an
+                array-like of them (converted to ``datetime64[D]``).
+
+        Returns:
+            A bool ndarray shaped like ``dates`` (0-d for a scalar).
+        """
+        days = _dates(dates)
+        return np.is_busday(days, busdaycal=self._busdays(days, 0).busdaycal)
+
+    def business_day_offset(self, dates: Any, offsets: Any, *, roll: str = "forward") -> np.ndarray:
+        """The business day ``offsets`` business days from each local date.
+
+        ``numpy.busday_offset`` on this calendar's weekdays and holidays (``holiday_country``
+        included): a date that is not a business day is first rolled to one (``roll="forward"``:
+        the next; ``"backward"``: the previous), then moved by ``offsets`` business days
+        (negative: earlier). Dates carry no time of day, so DST changes play no part.
+
+        Args:
+            dates: Local dates, as for :meth:`is_business_day`.
+            offsets: Whole business days, an int or an int array broadcast against ``dates``.
+            roll: ``"forward"`` or ``"backward"``.
+
+        Returns:
+            ``datetime64[D]`` values shaped like the broadcast of ``dates`` and ``offsets``.
+
+        Raises:
+            InvalidInputError: ``roll`` is not ``"forward"`` or ``"backward"``.
+        """
+        if roll not in ("forward", "backward"):
+            raise InvalidInputError(f"roll must be 'forward' or 'backward', not {roll!r}")
+        days = _dates(dates)
+        n = np.asarray(offsets, dtype=np.int64)
+        reach = int(np.abs(n).max(initial=0))
+        while True:
+            cal = self._busdays(days, reach)
+            out = np.busday_offset(days, n, roll=roll, busdaycal=cal.busdaycal)
+            # Holidays were listed for whole years around the inputs: a result inside them has
+            # seen every holiday on its way; one outside them is redone with a wider margin.
+            if out.size == 0 or (out.min() >= cal.first and out.max() <= cal.last):
+                return out
+            if cal.first_year <= _MIN_YEAR and cal.last_year >= _MAX_YEAR:
+                raise InvalidInputError(
+                    f"business days must lie within years {_MIN_YEAR}-{_MAX_YEAR}"
+                )
+            reach = 2 * reach + 366
+
+    def next_business_day(self, dates: Any) -> np.ndarray:
+        """The first business day strictly after each local date.
+
+        Args:
+            dates: Local dates, as for :meth:`is_business_day`.
+
+        Returns:
+            ``datetime64[D]`` values shaped like ``dates``.
+        """
+        return self.business_day_offset(_dates(dates) + np.timedelta64(1, "D"), 0)
+
     # ------------------------------------------------------------------ kernels
 
     def _elapsed(self, a: _Times, b: _Times, dtype: type) -> tuple[np.ndarray, np.ndarray | None]:
@@ -817,6 +895,41 @@ class BusinessCalendar:
             y0, y1 = min(y0, tab.first_year), max(y1, tab.last_year)
             tab = None
 
+    def _closed_dates(self, y0: int, y1: int) -> set[dt.date]:
+        """The holidays (explicit and ``holiday_country``'s) that matter for years y0..y1."""
+        closed = set(self._holidays)
+        if self._country is not None:
+            closed.update(
+                holidays_pkg.country_holidays(self._country, years=range(y0, y1 + 1)).keys()
+            )
+        return closed
+
+    def _busdays(self, days: np.ndarray, reach: int) -> _BusdayCalendar:
+        """A numpy business-day calendar whose holidays cover ``days`` ± ``reach`` days, padded."""
+        lo = int(days.min().astype(np.int64)) if days.size else 0
+        hi = int(days.max().astype(np.int64)) if days.size else 0
+        margin = 2 * reach * 7 // len(self._weekdays) + 31
+        y0 = max(_MIN_YEAR, _year_of((lo - margin) * _US_PER_DAY))
+        y1 = min(_MAX_YEAR, _year_of((hi + margin) * _US_PER_DAY))
+        hit = self._busdaycal
+        if hit is not None and hit.first_year <= y0 and y1 <= hit.last_year:
+            return hit
+        if hit is not None:
+            y0, y1 = min(y0, hit.first_year), max(y1, hit.last_year)
+        weekmask = [d in self._weekdays for d in range(7)]
+        closed = sorted(self._closed_dates(y0, y1))
+        cal = _BusdayCalendar(
+            first_year=y0,
+            last_year=y1,
+            first=np.datetime64(f"{y0:04d}-01-01", "D"),
+            last=np.datetime64(f"{y1:04d}-12-31", "D"),
+            busdaycal=np.busdaycalendar(
+                weekmask=weekmask, holidays=np.array(closed, dtype="datetime64[D]")
+            ),
+        )
+        self._busdaycal = cal
+        return cal
+
     def _localize(self, wall: pd.DatetimeIndex) -> np.ndarray:
         """Local wall times -> UTC µs; a DST gap moves forward, an overlap takes the earlier."""
         n = len(wall)
@@ -838,11 +951,7 @@ class BusinessCalendar:
         start, stop = midnight[:-1], midnight[1:]
 
         business = np.isin(dates.day_of_week.to_numpy(), self._weekdays)
-        closed = set(self._holidays)
-        if self._country is not None:
-            closed.update(
-                holidays_pkg.country_holidays(self._country, years=range(y0, y1 + 1)).keys()
-            )
+        closed = self._closed_dates(y0, y1)
         if closed:
             closed_days = np.array(sorted(closed), dtype="datetime64[D]")
             business &= ~np.isin(dates.to_numpy().astype("datetime64[D]"), closed_days)

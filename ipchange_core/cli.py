@@ -412,7 +412,7 @@ def demo_data(
     out: Path,
 ) -> None:
     """Generate a realistic, seeded help desk: the canonical CSVs, Kayako XML and audit CSV."""
-    from ipchange_core.demo import generate_demo
+    from ipchange_core.demo.run import generate_demo
 
     end = end_date.date() if end_date else None
     if end is not None and not DEMO_ENDS[0] <= end <= DEMO_ENDS[1]:
@@ -457,7 +457,7 @@ def demo(out: Path, db_value: str | None, reports_out: Path, policy: PolicySet) 
     from tqdm import tqdm
 
     from ipchange_core import billing, periods, store
-    from ipchange_core.demo import demo_summary, generate_demo
+    from ipchange_core.demo.run import demo_summary, generate_demo
     from ipchange_core.pipeline import load_file, load_summary
 
     dataset = generate_demo(out / "input", requests=600, other_tickets=2400, months=8, seed=7)

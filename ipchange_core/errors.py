@@ -39,3 +39,7 @@ class InvalidInputError(IpchangeError):
             if part
         )
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class StaleRecords(IpchangeError):
+    """A file was read against records of a load that is no longer the table's latest."""

@@ -25,10 +25,10 @@ from ipchange_core import __version__, periods, store
 from ipchange_core.config import database_url
 from ipchange_core.evaluate import evaluate
 from ipchange_core.fees import FEE_STATUSES
-from ipchange_core.ingest import KEYS, REJECT_COLUMNS, read_file
+from ipchange_core.ingest import REJECT_COLUMNS, read_file
 from ipchange_core.policy import PolicySet, load_policy
 from ipchange_core.requests import ASSEMBLED_COLUMNS
-from ipchange_core.schema import SOURCE_LINE, TABLES, empty_frame
+from ipchange_core.schema import NATURAL_KEYS, SOURCE_LINE, TABLES, empty_frame
 from ipchange_core.sla import METRICS, breaches, compliance
 from ipchange_core.textops import mask_contacts, money
 
@@ -258,7 +258,7 @@ def _read_exports(
     for table in TABLES:
         parts = [f.frame.drop(columns=SOURCE_LINE) for f in parsed if f.table == table]
         frame = pd.concat(parts, ignore_index=True) if parts else empty_frame(table)
-        keys = list(KEYS[table])
+        keys = list(NATURAL_KEYS[table])
         frames[table] = frame.drop_duplicates(keys, keep="last", ignore_index=True)
     manifests = pd.DataFrame(
         {

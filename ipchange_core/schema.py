@@ -112,6 +112,15 @@ EXTRA_TYPED_COLUMNS: dict[str, dict[str, str]] = {
 has none) and whether the customer asked for the change ``ASAP``."""
 
 
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "tickets": ("ticket_id",),
+    "ticket_events": ("ticket_id", "at", "field", "old_value", "new_value"),
+    "intake": ("ticket_id",),
+    "changes": ("ticket_id",),
+}
+"""The natural key of each canonical table: no two rows of a table share one."""
+
+
 def typed_dtypes(table: str) -> dict[str, str]:
     """Return the pandas dtype of every column of a typed (parsed, validated) canonical frame.
 

@@ -1,12 +1,20 @@
-"""Shared test helpers: build typed canonical frames from a few words per request."""
+"""Shared test helpers: typed canonical frames from a few words per request, and input files."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ipchange_core.schema import TIMESTAMP_DTYPE, empty_frame, typed_dtypes
+from ipchange_core import schema
+from ipchange_core.ingest import REJECT_COLUMNS, ParsedFile
+from ipchange_core.schema import SOURCE_LINE, TABLES, TIMESTAMP_DTYPE, empty_frame, typed_dtypes
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 CT = "America/Chicago"
 
@@ -159,3 +167,99 @@ def expedite(
     }
     change.update(extra)
     return change
+
+
+# --- input files ---------------------------------------------------------------------------
+
+
+def utc(*args: int) -> pd.Timestamp:
+    return pd.Timestamp(dt.datetime(*args, tzinfo=dt.UTC))
+
+
+def header(table: str) -> str:
+    return ",".join(col.name for col in TABLES[table])
+
+
+def row(table: str, **values: str) -> str:
+    """One CSV line of ``table`` with the given values and valid defaults elsewhere."""
+    defaults = {
+        "tickets": {
+            "ticket_id": "T-1",
+            "department": "Implementation",
+            "status": "New",
+            "creator": "staff",
+            "created_at": "2026-11-23T09:00:00-06:00",
+        },
+        "ticket_events": {
+            "ticket_id": "T-1",
+            "at": "2026-11-23T09:00:00-06:00",
+            "field": "status",
+            "old_value": "New",
+            "new_value": "Open",
+        },
+        "intake": {
+            "ticket_id": "T-1",
+            "received_at": "2026-11-23T09:00:00-06:00",
+            "channel": "phone",
+        },
+        "changes": {"ticket_id": "T-1"},
+    }[table]
+    merged = {**defaults, **values}
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(
+        [merged.get(col.name, "") for col in TABLES[table]]
+    )
+    return out.getvalue().removesuffix("\r\n")
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def assert_reconciles(parsed: ParsedFile) -> None:
+    """The invariants every parse must keep, whatever the input."""
+    rejected = parsed.rejects["line"].nunique()
+    assert parsed.rows_read == len(parsed.frame) + rejected + parsed.rows_skipped
+    assert list(parsed.rejects.columns) == list(REJECT_COLUMNS)
+    assert parsed.rejects["line"].dtype == "int64"
+    assert (parsed.rejects["file"] == parsed.path.name).all()
+    assert (parsed.rejects["reason"].str.len() > 0).all()
+    expected = {**typed_dtypes(parsed.table), SOURCE_LINE: "int64"}
+    assert {c: str(t) for c, t in parsed.frame.dtypes.items()} == expected
+    assert list(parsed.frame.columns) == list(expected)
+    assert not set(parsed.frame[SOURCE_LINE]) & set(parsed.rejects["line"])
+    assert parsed.frame[SOURCE_LINE].is_unique
+    schema.FRAME_MODELS[parsed.table].validate(parsed.frame, lazy=True)
+
+
+def by_id(parsed: ParsedFile) -> pd.DataFrame:
+    """The accepted rows of a tickets file, indexed by ticket_id."""
+    return parsed.frame.set_index("ticket_id")
+
+
+def only_reject(parsed: ParsedFile) -> pd.Series:
+    assert_reconciles(parsed)
+    assert len(parsed.rejects) == 1, parsed.reject_messages()
+    return parsed.rejects.iloc[0]
+
+
+def kayako_ticket(n: int, **fields: str) -> str:
+    """One <ticket> of a Kayako XML export: ticket ``n`` with valid defaults, ``fields`` set."""
+    base = {
+        "displayid": f"K-{n}",
+        "departmentid": "3",
+        "statusid": "1",
+        "typeid": "3",
+        "ownerstaffid": "0",
+        "creator": "1",
+        "creationtime": "1795446900",
+        "subject": "Subject <b>&amp;</b>".replace("<b>", "").replace("</b>", ""),
+    }
+    base.update(fields)
+    body = "".join(f"<{k}>{v}</{k}>" for k, v in base.items())
+    return f'<ticket id="{n}" flagtype="0">{body}</ticket>'

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from zoneinfo import ZoneInfo
 
+import holidays as holidays_pkg
 import numpy as np
 import pandas as pd
 import pytest
@@ -768,3 +769,158 @@ def test_from_policy_uses_the_policy_rules(tmp_path):
     # Wed 23rd 08–12 (4 h); 24th explicit holiday; 25th US holiday; Mon 28th 08–09 (1 h)
     assert cal.business_hours(start, end) == 5.0
     assert BusinessCalendar.from_policy(load_policy()).business_hours(start, end) == 24.0
+
+
+# --------------------------------------------------------------------------- business days
+
+
+@cache
+def country_holidays(country: str, year: int) -> frozenset[dt.date]:
+    return frozenset(holidays_pkg.country_holidays(country, years=year))
+
+
+def ref_is_business_day(spec: Spec, day: dt.date, country: str | None = None) -> bool:
+    """A listed weekday that is neither an explicit holiday nor one of ``country``'s."""
+    closed = day in spec.holidays
+    if country is not None:
+        closed = closed or day in country_holidays(country, day.year)
+    return day.weekday() in spec.weekdays and not closed
+
+
+def ref_business_day_offset(
+    spec: Spec, day: dt.date, n: int, roll: str, country: str | None = None
+) -> dt.date:
+    """Roll to a business day, then step day by day until ``n`` business days are passed."""
+    step = dt.timedelta(days=1 if roll == "forward" else -1)
+    while not ref_is_business_day(spec, day, country):
+        day += step
+    one = dt.timedelta(days=1 if n > 0 else -1)
+    for _ in range(abs(n)):
+        day += one
+        while not ref_is_business_day(spec, day, country):
+            day += one
+    return day
+
+
+def d64(text: str) -> np.datetime64:
+    return np.datetime64(text, "D")
+
+
+NEXT_BUSINESS_DAY = [
+    ("friday-over-dst-spring-sunday", CAL, "2026-03-06", "2026-03-09"),
+    ("dst-spring-sunday-itself", CAL, "2026-03-08", "2026-03-09"),
+    ("saturday-before-dst-fall", CAL, "2026-10-31", "2026-11-02"),
+    ("monday-to-tuesday", CAL, "2026-03-16", "2026-03-17"),
+    ("christmas-eve-over-holiday-and-weekend", CAL, "2026-12-24", "2026-12-28"),
+    ("us-observed-independence-day", CAL_US, "2026-07-02", "2026-07-06"),
+    ("us-thanksgiving", CAL_US, "2026-11-25", "2026-11-27"),
+    ("us-new-year-across-the-year-end", CAL_US, "2026-12-31", "2027-01-04"),
+]
+
+
+@pytest.mark.parametrize(
+    ("cal", "day", "expected"),
+    [c[1:] for c in NEXT_BUSINESS_DAY],
+    ids=[c[0] for c in NEXT_BUSINESS_DAY],
+)
+def test_next_business_day_table(cal: BusinessCalendar, day: str, expected: str) -> None:
+    assert cal.next_business_day(d64(day)) == d64(expected)
+    assert cal.next_business_day(dt.date.fromisoformat(day)) == d64(expected)
+
+
+BUSINESS_DAY_OFFSET = [
+    ("holiday-rolls-forward", CAL, "2026-12-25", 0, "forward", "2026-12-28"),
+    ("holiday-rolls-backward", CAL, "2026-12-25", 0, "backward", "2026-12-24"),
+    ("business-day-is-itself", CAL, "2026-12-24", 0, "forward", "2026-12-24"),
+    ("one-over-dst-spring", CAL, "2026-03-06", 1, "forward", "2026-03-09"),
+    ("minus-one-over-dst-spring", CAL, "2026-03-09", -1, "forward", "2026-03-06"),
+    ("one-over-dst-fall", CAL, "2026-10-30", 1, "forward", "2026-11-02"),
+    ("two-weeks", CAL, "2026-03-02", 10, "forward", "2026-03-16"),
+    ("us-new-year-rolls", CAL_US, "2026-01-01", 0, "forward", "2026-01-02"),
+    ("us-over-christmas", CAL_US, "2026-12-24", 1, "forward", "2026-12-28"),
+    ("us-back-over-observed-july-4", CAL_US, "2026-07-06", -1, "forward", "2026-07-02"),
+]
+
+
+@pytest.mark.parametrize(
+    ("cal", "day", "n", "roll", "expected"),
+    [c[1:] for c in BUSINESS_DAY_OFFSET],
+    ids=[c[0] for c in BUSINESS_DAY_OFFSET],
+)
+def test_business_day_offset_table(
+    cal: BusinessCalendar, day: str, n: int, roll: str, expected: str
+) -> None:
+    assert cal.business_day_offset(d64(day), n, roll=roll) == d64(expected)
+
+
+def test_business_days_vectorised() -> None:
+    days = np.array(["2026-12-24", "2026-12-25", "2026-12-26", "2026-03-09"], dtype="M8[D]")
+    assert CAL.is_business_day(days).tolist() == [True, False, False, True]
+    got = CAL.business_day_offset(days, np.array([1, 0, 0, -5]))
+    assert got.dtype == np.dtype("M8[D]")
+    assert got.tolist() == [
+        dt.date(2026, 12, 28),
+        dt.date(2026, 12, 28),
+        dt.date(2026, 12, 28),
+        dt.date(2026, 3, 2),
+    ]
+    assert CAL.next_business_day(np.array([], dtype="M8[D]")).shape == (0,)
+    with pytest.raises(InvalidInputError, match="roll"):
+        CAL.business_day_offset(days, 1, roll="following")
+    with pytest.raises(InvalidInputError, match="years 1-9998"):
+        CAL.business_day_offset(dt.date(9998, 12, 1), 100)
+
+
+def test_business_day_offset_far_ahead_lists_later_years_holidays() -> None:
+    start = dt.date(2026, 1, 2)
+    got = CAL_US.business_day_offset(start, 1500)
+    spec = Spec(CT)
+    assert got == np.datetime64(ref_business_day_offset(spec, start, 1500, "forward", "US"))
+    assert got.astype(dt.date).year == 2032  # about 250 business days a year
+
+
+@FAST
+@given(
+    data=st.data(),
+    i=spec_index,
+    day=st.dates(dt.date(1990, 1, 1), dt.date(2060, 12, 31)),
+    n=st.integers(-40, 40),
+    roll=st.sampled_from(["forward", "backward"]),
+)
+def test_business_days_match_reference(
+    data: st.DataObject, i: int, day: dt.date, n: int, roll: str
+) -> None:
+    spec, cal = SPECS[i], calendar_of(i)
+    if data.draw(st.booleans()):  # near a DST change
+        day = data.draw(st.sampled_from(transition_dates(spec.tz))) + dt.timedelta(
+            days=data.draw(st.integers(-3, 3))
+        )
+    assert bool(cal.is_business_day(day)) is ref_is_business_day(spec, day)
+    assert cal.business_day_offset(day, n, roll=roll) == np.datetime64(
+        ref_business_day_offset(spec, day, n, roll)
+    )
+    assert cal.next_business_day(day) == np.datetime64(
+        ref_business_day_offset(spec, day + dt.timedelta(days=1), 0, "forward")
+    )
+    # The same days have business hours in the calendar's tables.
+    midnight = pd.Timestamp(day).tz_localize(spec.tz, nonexistent="shift_forward", ambiguous=True)
+    following = pd.Timestamp(day + dt.timedelta(days=1)).tz_localize(
+        spec.tz, nonexistent="shift_forward", ambiguous=True
+    )
+    assert (cal.business_microseconds(midnight, following) > 0) is ref_is_business_day(spec, day)
+
+
+@FAST
+@given(
+    day=st.dates(dt.date(2000, 1, 1), dt.date(2040, 12, 31)),
+    n=st.integers(-300, 300),
+    roll=st.sampled_from(["forward", "backward"]),
+)
+def test_business_days_with_holiday_country_match_reference(
+    day: dt.date, n: int, roll: str
+) -> None:
+    spec = Spec(CT)
+    assert bool(CAL_US.is_business_day(day)) is ref_is_business_day(spec, day, "US")
+    assert CAL_US.business_day_offset(day, n, roll=roll) == np.datetime64(
+        ref_business_day_offset(spec, day, n, roll, "US")
+    )

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ipchange_core.errors import InvalidInputError
-from ipchange_core.kayako import load_mapping
+from ipchange_core.ingest.kayako_report import load_mapping
 from ipchange_core.yamlconfig import MAX_VALUES, brief, load_config_yaml
 
 

@@ -42,6 +42,7 @@ from ipchange_core.cli import main
 from ipchange_core.errors import IpchangeError
 from ipchange_core.pipeline import load_file
 from ipchange_core.policy import load_policy
+from ipchange_core.store import sqlite as store_sqlite
 from tests.conftest import _unavailable
 from tests.report_fixtures import build_db
 
@@ -369,7 +370,7 @@ def test_a_busy_sqlite_database_says_retry(
 ) -> None:
     store.connect(sqlite_url).dispose()
     file = write_tickets(tmp_path / "t.csv", "BUSY", 10)
-    monkeypatch.setattr(store, "_SQLITE_BUSY_MS", 300)  # the real lock, a shorter wait
+    monkeypatch.setattr(store_sqlite, "BUSY_MS", 300)  # the real lock, a shorter wait
     holder = sqlite3.connect(sa.engine.make_url(sqlite_url).database, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process writing, for longer than the timeout
     try:
@@ -389,7 +390,7 @@ def test_creating_the_tables_of_a_busy_sqlite_database_says_retry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "new.db"
-    monkeypatch.setattr(store, "_SQLITE_BUSY_MS", 300)
+    monkeypatch.setattr(store_sqlite, "BUSY_MS", 300)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("PRAGMA journal_mode = WAL")
     holder.execute("BEGIN IMMEDIATE")  # another process writes before the tables exist

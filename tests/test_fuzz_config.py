@@ -39,7 +39,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipchange_core.cli import main
-from ipchange_core.kayako import REPORT_FIELDS
+from ipchange_core.ingest.kayako_report import REPORT_FIELDS
 from ipchange_core.policy import _SHAPE
 from tests.output_places import fill, tmpfs
 from tests.test_fuzz import (

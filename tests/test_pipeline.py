@@ -15,11 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipchange_core import digest as digest_module
-from ipchange_core import ingest, kayako, pipeline, store
+from ipchange_core import ingest, pipeline, store
 from ipchange_core.digest import FileDigest
+from ipchange_core.ingest import kayako_xml, tabular
 from ipchange_core.pipeline import load_file, write_csv
 from ipchange_core.policy import load_policy
-from tests.test_read_period import TWO_VERSIONS, requests_indexes
+from ipchange_core.store import sqlite as store_sqlite
+from tests.store.test_read import TWO_VERSIONS, requests_indexes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HEADER = "ticket_id,subject,department,status,creator,created_at,updated_at\n"
@@ -59,7 +61,7 @@ def test_a_reload_hashes_the_file_once(
         digests.append("")
         return real(*args)
 
-    for module in (ingest, digest_module):
+    for module in (tabular, digest_module):
         monkeypatch.setattr(module, "hashlib", SimpleNamespace(sha256=counted))
     early = FileDigest.start_all([path])[0] if started else None
     result, parsed = load_file(engine, path, policy, digest=early)
@@ -85,7 +87,7 @@ def test_a_kayako_export_started_early_is_hashed_once(
         digests.append("")
         return real(*args)
 
-    for module in (ingest, digest_module, kayako):
+    for module in (tabular, digest_module, kayako_xml):
         monkeypatch.setattr(module, "hashlib", SimpleNamespace(sha256=counted))
     _, parsed = load_file(engine, path, load_policy(), digest=FileDigest.start_all([path])[0])
     monkeypatch.undo()
@@ -259,7 +261,7 @@ def test_a_tickets_load_keeps_the_index_of_its_policy(sqlite_url: str, tmp_path:
     load_file(engine, FIXTURES / "intake.csv", load_policy())
     assert requests_indexes(engine) == []  # not a tickets load
     load_file(engine, FIXTURES / "tickets.csv", load_policy())
-    assert requests_indexes(engine) == [store._requests_index(load_policy())[0]]
+    assert requests_indexes(engine) == [store_sqlite.requests_index(load_policy())[0]]
     load_file(engine, FIXTURES / "tickets.csv", TWO_VERSIONS)
-    assert requests_indexes(engine) == [store._requests_index(TWO_VERSIONS)[0]]
+    assert requests_indexes(engine) == [store_sqlite.requests_index(TWO_VERSIONS)[0]]
     engine.dispose()

@@ -18,6 +18,8 @@ from ipchange_core.requests import (
     filter_matcher,
     filter_prefilter,
 )
+from ipchange_core.store import read as store_read
+from ipchange_core.store.backend import backend_of
 
 POLICY = load_policy()
 
@@ -30,7 +32,7 @@ def policy_with(request_filter: RequestFilter) -> PolicySet:
 def candidates(engine: sa.Engine, policy: PolicySet, rows: list[tuple[str, str, str]]) -> set[int]:
     """Positions of the ``(ticket_type, tags, subject)`` rows that the SQL prefilter keeps."""
     tickets = store.Ticket.__table__
-    condition = store._candidates(engine.dialect.name, policy)
+    condition = store_read.candidates(backend_of(engine), policy)
     with engine.begin() as conn:
         conn.execute(tickets.delete())
         conn.execute(
@@ -41,7 +43,7 @@ def candidates(engine: sa.Engine, policy: PolicySet, rows: list[tuple[str, str, 
                     "ticket_type": ticket_type,
                     "tags": tags,
                     "subject": subject,
-                    "created_at": store._utc(POLICY.latest.effective_from_utc, "at"),
+                    "created_at": store_read.utc(POLICY.latest.effective_from_utc, "at"),
                     "key_hash": n,
                     "row_hash": n,
                 }

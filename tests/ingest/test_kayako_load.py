@@ -21,9 +21,8 @@ from ipchange_core.ingest import ParsedFile, read_file
 from ipchange_core.pipeline import load_file
 from ipchange_core.policy import load_policy
 from ipchange_core.schema import SOURCE_LINE, typed_dtypes
-from tests.test_ingest import assert_reconciles, write
-from tests.test_kayako import _ticket
-from tests.test_store import table_rows
+from tests.domain import assert_reconciles, kayako_ticket, write
+from tests.store.helpers import table_rows
 
 BLOCK = 4
 T0 = 1795446900  # 2026-11-23 15:15 UTC, in epoch seconds
@@ -39,11 +38,11 @@ def tickets_with_repeats() -> list[str]:
     K-2 is on lines 2 and 17 (blocks 1 and 5); K-9 on 9, 10 and 21 (blocks 3, 3 and 6), its
     copy on line 21 also with an unknown status; line 14 has an unknown status id.
     """
-    tickets = [_ticket(n, lastactivity=str(T0 + 60)) for n in range(1, 24)]
-    tickets[16] = _ticket(17, displayid="K-2", lastactivity=str(T0 + 60))
-    tickets[9] = _ticket(10, displayid="K-9", lastactivity=str(T0 + 60))
-    tickets[20] = _ticket(21, displayid="K-9", statusid="77")
-    tickets[13] = _ticket(14, statusid="77")
+    tickets = [kayako_ticket(n, lastactivity=str(T0 + 60)) for n in range(1, 24)]
+    tickets[16] = kayako_ticket(17, displayid="K-2", lastactivity=str(T0 + 60))
+    tickets[9] = kayako_ticket(10, displayid="K-9", lastactivity=str(T0 + 60))
+    tickets[20] = kayako_ticket(21, displayid="K-9", statusid="77")
+    tickets[13] = kayako_ticket(14, statusid="77")
     return tickets
 
 
@@ -84,7 +83,7 @@ def test_blocks_of_any_size_give_what_one_block_gives(
     tmp_path_factory: pytest.TempPathFactory, ids: list[int], bad: set[int], block: int
 ) -> None:
     tickets = [
-        _ticket(n, displayid=f"K-{i}", **({"statusid": "77"} if n - 1 in bad else {}))
+        kayako_ticket(n, displayid=f"K-{i}", **({"statusid": "77"} if n - 1 in bad else {}))
         for n, i in enumerate(ids, start=1)
     ]
     path = write(tmp_path_factory.mktemp("xml"), "export.xml", export(tickets))
@@ -158,7 +157,7 @@ def test_multi_block_reload_changes_nothing_and_older_never_overwrites(
 ) -> None:
     # 60 stored tickets: blocks of 2 look their stored rows up by ticket_id, blocks of 10 read
     # the whole table's hashes once.
-    first = [_ticket(n, lastactivity=str(T0 + 3600)) for n in range(1, 61)]
+    first = [kayako_ticket(n, lastactivity=str(T0 + 3600)) for n in range(1, 61)]
     path = write(tmp_path, "first.xml", export(first))
     with spilled(path, block) as parsed:
         store.load(engine, parsed, policy_version="t")
@@ -169,9 +168,9 @@ def test_multi_block_reload_changes_nothing_and_older_never_overwrites(
     assert table_rows(engine, "tickets") == stored
 
     newer = [
-        _ticket(n, subject=f"changed {n}", lastactivity=str(T0 + (7200 if n % 2 else 1800)))
+        kayako_ticket(n, subject=f"changed {n}", lastactivity=str(T0 + (7200 if n % 2 else 1800)))
         for n in range(1, 61)
-    ] + [_ticket(61)]  # odd n: a newer export of the ticket; even n: an older one
+    ] + [kayako_ticket(61)]  # odd n: a newer export of the ticket; even n: an older one
     with spilled(write(tmp_path, "newer.xml", export(newer)), block) as parsed:
         result = store.load(engine, parsed, policy_version="t")
     assert (result.inserted, result.updated, result.unchanged) == (1, 30, 30)
@@ -205,7 +204,7 @@ def test_a_failure_in_the_last_block_writes_nothing_of_the_file(
     engine: sa.Engine, tmp_path: Path, stored: int
 ) -> None:
     if stored:
-        base = write(tmp_path, "base.xml", export([_ticket(n) for n in range(1, stored + 1)]))
+        base = write(tmp_path, "base.xml", export([kayako_ticket(n) for n in range(1, stored + 1)]))
         with spilled(base) as parsed:
             store.load(engine, parsed, policy_version="t")
     before = (table_rows(engine, "tickets"), store.manifests(engine), store.rejects(engine))

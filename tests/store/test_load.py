@@ -1,4 +1,4 @@
-"""Tests of ipchange_core.store and ipchange_core.config: loads, reads, ledger, database URLs.
+"""Tests of ipchange_core.store.load: loads, reloads, rejects, manifests, transactions.
 
 Every test runs against real databases: a SQLite file in the test's temporary folder and a
 PostgreSQL schema of its own (dropped afterwards) in the server named by IPCHANGE_TEST_PG_URL.
@@ -8,235 +8,33 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy.orm import Session
 
 from ipchange_core import config, ingest, schema, store
 from ipchange_core.errors import InvalidInputError, IpchangeError
-from ipchange_core.kayako import DEFAULT_MAPPING
+from ipchange_core.ingest.kayako_report import DEFAULT_MAPPING
 from ipchange_core.pipeline import load_file
 from ipchange_core.policy import load_policy
-from ipchange_core.records import RecordHashes
-
-UTC = "UTC"
-KEYS = {
-    "tickets": ["ticket_id"],
-    "ticket_events": ["ticket_id", "at", "field", "old_value", "new_value"],
-    "intake": ["ticket_id"],
-    "changes": ["ticket_id"],
-}
-REJECT_COLUMNS = ["file", "line", "column", "value", "reason"]
-
-
-# --- inputs -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """What ingest.ParsedFile carries (store.load accepts any object shaped like it)."""
-
-    path: Path
-    format: str
-    table: str
-    frame: pd.DataFrame
-    rejects: pd.DataFrame
-    rows_read: int
-    rows_skipped: int
-    sha256: str
-    encoding: str = "utf-8"
-    records: RecordHashes | None = None
-    known: RecordHashes | None = None
-
-
-def parsed(
-    table: str,
-    frame: pd.DataFrame,
-    *,
-    name: str | None = None,
-    rejects: pd.DataFrame | None = None,
-    skipped: int = 0,
-) -> Parsed:
-    """A parsed file of ``frame``; its sha256 follows its name and content."""
-    frame = frame.reset_index(drop=True)
-    if "source_line" not in frame.columns:
-        frame = frame.assign(source_line=np.arange(2, len(frame) + 2, dtype="int64"))
-    if rejects is None:
-        rejects = pd.DataFrame(
-            {c: pd.Series(dtype="int64" if c == "line" else "str") for c in REJECT_COLUMNS}
-        )
-    digest = hashlib.sha256(
-        (name or "").encode() + pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
-    ).hexdigest()
-    return Parsed(
-        path=Path(name or f"{table}-{digest[:8]}.csv"),
-        format=table,
-        table=table,
-        frame=frame,
-        rejects=rejects,
-        rows_read=len(frame) + rejects["line"].nunique() + skipped,
-        rows_skipped=skipped,
-        sha256=digest,
-    )
-
-
-def utc(text: str | None) -> pd.Timestamp:
-    return pd.NaT if text is None else pd.Timestamp(text, tz=UTC).as_unit("us")
-
-
-def typed(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """A typed canonical frame from dicts (missing text = "", instants given as UTC strings)."""
-    dtypes = schema.typed_dtypes(table)
-    data = {}
-    for name, dtype in dtypes.items():
-        values = [row.get(name) for row in rows]
-        if dtype == schema.TIMESTAMP_DTYPE:
-            values = [utc(v) if v is None or isinstance(v, str) else v for v in values]
-        elif dtype == "str":
-            values = ["" if v is None else v for v in values]
-        elif dtype == "bool":
-            values = [bool(v) for v in values]
-        data[name] = pd.Series(values, dtype=dtype)
-    return pd.DataFrame(data) if rows else schema.empty_frame(table)
-
-
-def ticket(ticket_id: str, **values: Any) -> dict[str, Any]:
-    return {
-        "ticket_id": ticket_id,
-        "subject": "IP change",
-        "department": "Implementation",
-        "status": "New",
-        "creator": "staff",
-        "created_at": "2026-11-16 16:00:00",
-        **values,
-    }
-
-
-def tickets_frame(n: int, prefix: str = "KXP", seed: int = 0) -> pd.DataFrame:
-    """``n`` realistic typed ticket rows with ids ``<prefix>-<number>``."""
-    rng = np.random.default_rng(seed)
-    start = pd.Timestamp("2026-01-01", tz=UTC).as_unit("us")
-    created = start + pd.to_timedelta(rng.integers(0, 300 * 86_400_000_000, n), unit="us")
-    updated = pd.Series(created + pd.Timedelta(hours=5)).where(rng.random(n) > 0.2)
-    frame = pd.DataFrame(
-        {
-            "ticket_id": [f"{prefix}-{i:07d}" for i in range(n)],
-            "subject": [f"IP change for site {i % 977} – café" for i in range(n)],
-            "department": np.where(rng.random(n) > 0.3, "Implementation", "Customer Service"),
-            "status": np.where(rng.random(n) > 0.5, "New", "Closed"),
-            "owner": np.where(rng.random(n) > 0.5, "Alex Agent", ""),
-            "creator": np.where(rng.random(n) > 0.5, "staff", "user"),
-            "account": [f"ACCT-{i % 5000:05d}" for i in range(n)],
-            "requester_name": [f"Person {i % 7919}" for i in range(n)],
-            "requester_email": [f"p{i % 7919}@example.com" for i in range(n)],
-            "created_at": created,
-            "updated_at": updated,
-            "tags": np.where(rng.random(n) > 0.7, "ip,urgent", ""),
-            "ticket_type": np.where(rng.random(n) > 0.5, "IP Change", ""),
-        }
-    )
-    return frame.astype(schema.typed_dtypes("tickets"))
-
-
-def expected(table: str, *frames: pd.DataFrame) -> pd.DataFrame:
-    """What read_frames returns for these loaded frames: schema columns, sorted by key."""
-    frame = pd.concat(frames, ignore_index=True)[list(schema.typed_dtypes(table))]
-    return frame.sort_values(KEYS[table], ignore_index=True)
-
-
-def assert_typed(frames: dict[str, pd.DataFrame]) -> None:
-    assert list(frames) == list(schema.TABLES)
-    for table, frame in frames.items():
-        dtypes = {name: str(dtype) for name, dtype in frame.dtypes.items()}
-        assert dtypes == schema.typed_dtypes(table), table
-        assert isinstance(frame.index, pd.RangeIndex)
-        for name, dtype in dtypes.items():
-            if dtype == "str":
-                assert not frame[name].isna().any(), f"{table}.{name} has NA text"
-
-
-def table_rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
-    """Every stored row of a table, bookkeeping columns included, in id order."""
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))]
-
-
-# --- databases ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    """Each test twice: on a SQLite file, and on PostgreSQL."""
-    if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_url")
-    return request.getfixturevalue("pg_schema_url")
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[sa.Engine]:
-    engine = store.connect(db_url)
-    yield engine
-    engine.dispose()
-
-
-# --- models -------------------------------------------------------------------------------------
-
-
-def test_models_mirror_the_canonical_schema() -> None:
-    for table in schema.TABLES:
-        columns = [c.name for c in store.Base.metadata.tables[table].columns]
-        assert columns == ["id", *schema.typed_dtypes(table), "key_hash", "row_hash"], table
-    ledger = store.Base.metadata.tables["fee_ledger"]
-    assert isinstance(ledger.c.amount_cents.type, sa.Integer)
-
-
-def test_sqlite_connection_settings(sqlite_url: str) -> None:
-    engine = store.connect(sqlite_url)
-    with engine.connect() as conn:
-        pragma = {
-            name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-            for name in ("journal_mode", "busy_timeout", "foreign_keys")
-        }
-    assert pragma == {"journal_mode": "wal", "busy_timeout": 30_000, "foreign_keys": 1}
-    engine.dispose()
-
-
-def test_connected_closes_its_connections_when_the_block_raises(sqlite_url: str) -> None:
-    wal = Path(sqlite_url.removeprefix("sqlite:///") + "-wal")
-    with pytest.raises(RuntimeError), store.connected(sqlite_url) as engine:
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT count(*) FROM tickets").scalar_one() == 0
-        assert wal.exists() and engine.pool.checkedin() == 1  # pooled, the database open
-        raise RuntimeError("the block failed")
-    assert engine.pool.checkedin() == 0
-    assert not wal.exists()  # the last connection closed: SQLite removed its log
-
-
-def test_sqlite_writers_queue_and_readers_are_not_blocked(sqlite_url: str) -> None:
-    first, second = store.connect(sqlite_url), store.connect(sqlite_url)
-    store.load(first, parsed("tickets", typed("tickets", [ticket("A-1")])), policy_version="t")
-    with first.begin() as conn:  # BEGIN IMMEDIATE: holds the write lock until the block ends
-        conn.exec_driver_sql("UPDATE tickets SET status = 'Open'")
-        # A read in another connection sees the last committed state, without waiting.
-        assert store.read_frames(second)["tickets"]["status"].tolist() == ["New"]
-        with second.connect() as other:
-            # (on the driver connection: through SQLAlchemy, the PRAGMA would begin a write)
-            other.connection.driver_connection.execute("PRAGMA busy_timeout = 100")
-            with pytest.raises(sa.exc.OperationalError, match="locked"), other.begin():
-                pass  # a second writer cannot even begin while the first one writes
-    assert store.read_frames(second)["tickets"]["status"].tolist() == ["Open"]
-    first.dispose()
-    second.dispose()
-
+from tests.store.helpers import (
+    REJECT_COLUMNS,
+    Parsed,
+    assert_typed,
+    expected,
+    parsed,
+    table_rows,
+    ticket,
+    tickets_frame,
+    typed,
+    utc,
+)
 
 # --- round trips --------------------------------------------------------------------------------
 
@@ -308,7 +106,7 @@ def test_round_trip_preserves_every_value(engine: sa.Engine, table: str) -> None
 
 
 def test_load_accepts_an_ingest_parsed_file(engine: sa.Engine) -> None:
-    fixture = Path(__file__).parent / "fixtures" / "tickets.csv"
+    fixture = Path(__file__).parents[1] / "fixtures" / "tickets.csv"
     parsed_file = ingest.read_file(fixture)
     result = store.load(engine, parsed_file, policy_version="t")
     assert result.read == parsed_file.rows_read
@@ -468,7 +266,7 @@ def test_a_new_policy_version_or_a_mapping_parses_the_file_again(
     assert len(parsed_again.frame) == 40
     assert store.manifests(engine)["policy_version"].tolist()[-1] == "v2"
     mapped, parsed_mapped = load_file(
-        engine, path, load_policy(newer), mapping=Path(store.__file__).with_name(DEFAULT_MAPPING)
+        engine, path, load_policy(newer), mapping=Path(config.__file__).with_name(DEFAULT_MAPPING)
     )
     assert (mapped.unchanged, len(parsed_mapped.frame)) == (40, 40)
 
@@ -646,23 +444,6 @@ def test_a_newer_export_updates_only_the_changed_rows(engine: sa.Engine) -> None
     pd.testing.assert_frame_equal(store.read_frames(engine)["tickets"], expected("tickets", new))
 
 
-def test_distinct_and_repeated_text_hash_and_bind_alike() -> None:
-    """Text columns whose values are (nearly) all distinct are hashed and bound a block at a
-    time, others once per distinct value: a row gets the same hashes and bound values either
-    way (stored hashes decide what a reload changes)."""
-    distinct = tickets_frame(300)
-    repeated = pd.concat([distinct, distinct], ignore_index=True)
-    one = store._batch(store._conform(distinct, "tickets", "a.csv"), "tickets")
-    two = store._batch(store._conform(repeated, "tickets", "b.csv"), "tickets")
-    assert "ticket_id" not in one.text and "ticket_id" in two.text  # the two ways
-    assert two.key_hash[:300].tolist() == one.key_hash.tolist()
-    assert two.row_hash[:300].tolist() == one.row_hash.tolist()
-    assert len(set(one.key_hash.tolist())) == 300
-    rows = np.arange(0, 300, 7)
-    assert two.sqlite_rows(rows).tolist() == one.sqlite_rows(rows).tolist()
-    assert sorted(one.ticket_ids()) == sorted(distinct["ticket_id"])
-
-
 def test_a_small_file_into_a_large_table_is_compared_by_ticket(engine: sa.Engine) -> None:
     big = tickets_frame(500)
     store.load(engine, parsed("tickets", big), policy_version="t")
@@ -673,21 +454,6 @@ def test_a_small_file_into_a_large_table_is_compared_by_ticket(engine: sa.Engine
     stored = store.read_frames(engine)["tickets"]
     assert len(stored) == 501
     assert stored.set_index("ticket_id").loc[small.loc[1, "ticket_id"], "owner"] == "Somebody New"
-
-
-@pytest.mark.parametrize("block", [1, 7, 50])
-def test_rows_sent_in_several_copy_blocks_all_arrive(
-    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, block: int
-) -> None:
-    """PostgreSQL takes the rows in COPY blocks written one ahead by a worker (SQLite: as is)."""
-    monkeypatch.setattr(store, "_PG_COPY_ROWS", block)
-    old = tickets_frame(50)
-    first = store.load(engine, parsed("tickets", old), policy_version="t")  # into the empty table
-    new = pd.concat([old, tickets_frame(9, prefix="NEW")], ignore_index=True)
-    new.loc[[0, 13, 49], "status"] = "Closed (changed)"
-    second = store.load(engine, parsed("tickets", new), policy_version="t")  # staged and merged
-    assert (first.inserted, second.inserted, second.updated, second.unchanged) == (50, 9, 3, 47)
-    pd.testing.assert_frame_equal(store.read_frames(engine)["tickets"], expected("tickets", new))
 
 
 def test_changed_event_intake_and_change_rows_are_updated(engine: sa.Engine) -> None:
@@ -838,230 +604,3 @@ def test_a_failing_load_leaves_no_trace(engine: sa.Engine, preload: bool) -> Non
     frame.loc[1999, "created_at"] = utc("2026-11-16 16:00:00")
     result = store.load(engine, parsed("tickets", frame), policy_version="t")
     assert result.inserted == 2000
-
-
-# --- fee ledger ---------------------------------------------------------------------------------
-
-
-def fees(*amounts: int) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "ticket_id": [f"T-{i}" for i in range(len(amounts))],
-            "fee_status": ["billable"] * len(amounts),
-            "amount_cents": list(amounts),
-        }
-    )
-
-
-def test_an_exported_fee_is_never_updated_or_deleted(engine: sa.Engine) -> None:
-    exported, pending = store.append_fees(engine, fees(25_000, 25_000), policy_version="2026.1")
-    batch = store.record_export(engine, [exported], period="2026-11", format="csv", sha256="ab")
-    statements = [
-        f"UPDATE fee_ledger SET amount_cents = 0 WHERE id = {exported}",
-        f"UPDATE fee_ledger SET export_batch_id = NULL WHERE id = {exported}",
-        f"DELETE FROM fee_ledger WHERE id = {exported}",
-        f"UPDATE export_batches SET total_cents = 0 WHERE id = {batch}",
-        f"DELETE FROM export_batches WHERE id = {batch}",
-    ]
-    if engine.dialect.name == "postgresql":
-        statements += ["TRUNCATE fee_ledger", "TRUNCATE export_batches CASCADE"]
-    for statement in statements:
-        with pytest.raises(sa.exc.DBAPIError, match="never"), engine.begin() as conn:
-            conn.exec_driver_sql(statement)
-    # Rows not yet exported are not frozen.
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"UPDATE fee_ledger SET amount_cents = 100 WHERE id = {pending}")
-    # The ORM refuses too, with the package's own error.
-    with Session(engine) as session:
-        row = session.get(store.FeeLedger, exported)
-        row.amount_cents = 1
-        with pytest.raises(IpchangeError, match="never updated or deleted"):
-            session.flush()
-        session.rollback()
-        session.delete(session.get(store.FeeLedger, exported))
-        with pytest.raises(IpchangeError, match="never updated or deleted"):
-            session.flush()
-    ledger = store.fee_ledger(engine)
-    assert ledger.set_index("id")["amount_cents"].to_dict() == {exported: 25_000, pending: 100}
-    assert ledger["export_batch_id"].tolist() == [batch, pd.NA]
-
-
-def test_a_fee_is_never_exported_twice(engine: sa.Engine) -> None:
-    ids = store.append_fees(engine, fees(25_000, 25_000, 0), policy_version="2026.1")
-    batch = store.record_export(engine, ids[:2], period="2026-11", format="xlsx", sha256="cd")
-    with pytest.raises(IpchangeError, match="already exported in batch"):
-        store.record_export(engine, ids, period="2026-11", format="xlsx", sha256="ef")
-    with pytest.raises(IpchangeError, match="no fee_ledger rows"):
-        store.record_export(engine, [9999], period="2026-11", format="xlsx", sha256="ef")
-    with engine.connect() as conn:
-        batches = conn.execute(sa.text("SELECT id, rows, total_cents FROM export_batches")).all()
-    assert [tuple(b) for b in batches] == [(batch, 2, 50_000)]
-
-
-def test_corrections_are_new_rows_that_net_out(engine: sa.Engine) -> None:
-    (original,) = store.append_fees(engine, fees(25_000), policy_version="2026.1")
-    store.record_export(engine, [original], period="2026-11", format="csv", sha256="ab")
-    reversal, corrected = store.correct_fee(
-        engine, original, amount_cents=0, fee_status="waived", policy_version="2026.2"
-    )
-    ledger = store.fee_ledger(engine).set_index("id")
-    assert ledger.loc[original, "amount_cents"] == 25_000  # the exported row is untouched
-    assert ledger.loc[reversal, ["amount_cents", "reverses_id"]].tolist() == [-25_000, original]
-    assert ledger.loc[corrected, ["amount_cents", "fee_status"]].tolist() == [0, "waived"]
-    assert ledger["amount_cents"].sum() == 0
-    assert ledger.loc[[reversal, corrected], "export_batch_id"].isna().all()  # next export
-    assert str(ledger["computed_at"].dtype) == schema.TIMESTAMP_DTYPE
-    with pytest.raises(IpchangeError, match="already reversed"):
-        store.correct_fee(engine, original, amount_cents=1, fee_status="x", policy_version="v")
-    with pytest.raises(IpchangeError, match="is a reversal"):
-        store.correct_fee(engine, reversal, amount_cents=1, fee_status="x", policy_version="v")
-
-
-# --- reading a period ---------------------------------------------------------------------------
-
-START, END = utc("2026-11-16 06:00:00"), utc("2026-11-23 06:00:00")  # ISO week 47, Central
-
-
-def period_data() -> dict[str, pd.DataFrame]:
-    inside, before, after = "2026-11-18 12:00:00", "2026-11-10 12:00:00", "2026-11-25 12:00:00"
-    cases = {  # ticket created_at, intake received_at (None = no such row)
-        "both-inside": (inside, inside),
-        "ticket-before": (before, inside),  # received = ticket's created_at: before the week
-        "intake-before": (inside, before),
-        "ticket-only": (inside, None),
-        "intake-only": (None, inside),
-        "at-start": ("2026-11-16 06:00:00", None),  # half-open: the start is in
-        "at-end": ("2026-11-23 06:00:00", None),  # ... and the end is out
-        "ticket-after": (after, inside),  # received = the intake, inside
-        "both-after": (after, after),
-        "intake-only-before": (None, before),
-        "one-µs-before": ("2026-11-16 05:59:59.999999", "2026-11-17 00:00:00"),
-    }
-    tickets, intake, events, changes = [], [], [], []
-    for name, (created, received) in cases.items():
-        if created:
-            tickets.append(ticket(name, created_at=created))
-        if received:
-            intake.append({"ticket_id": name, "received_at": received, "channel": "phone"})
-        events.append({"ticket_id": name, "at": inside, "field": "status", "new_value": "Open"})
-        changes.append({"ticket_id": name, "completed_at": after})
-    return {
-        "tickets": typed("tickets", tickets),
-        "ticket_events": typed("ticket_events", events),
-        "intake": typed("intake", intake),
-        "changes": typed("changes", changes),
-    }
-
-
-def test_read_frames_selects_requests_by_their_earliest_time(engine: sa.Engine) -> None:
-    data = period_data()
-    for table, frame in data.items():
-        store.load(engine, parsed(table, frame), policy_version="t")
-    frames = store.read_frames(engine, START, END)
-    assert_typed(frames)
-    wanted = ["at-start", "both-inside", "intake-only", "ticket-after", "ticket-only"]
-    for table, frame in frames.items():
-        everything = data[table]
-        pd.testing.assert_frame_equal(
-            frame, expected(table, everything[everything["ticket_id"].isin(wanted)])
-        )
-    assert sorted(frames["changes"]["ticket_id"]) == wanted
-
-    open_end = store.read_frames(engine, start=END)
-    assert sorted(open_end["changes"]["ticket_id"]) == ["at-end", "both-after"]
-    open_start = store.read_frames(engine, end=START)
-    assert sorted(open_start["changes"]["ticket_id"]) == [
-        "intake-before",
-        "intake-only-before",
-        "one-µs-before",
-        "ticket-before",
-    ]
-    everything = store.read_frames(engine)
-    assert len(everything["changes"]) == len(data["changes"])
-    central = START.tz_convert("America/Chicago")  # any zone: it is the instant that counts
-    assert sorted(store.read_frames(engine, central, END)["changes"]["ticket_id"]) == wanted
-    # Nanosecond bounds: stored instants are whole µs, so 1 ns after START excludes START.
-    later = store.read_frames(engine, START + pd.Timedelta(1, "ns"), END)
-    assert "at-start" not in set(later["changes"]["ticket_id"])
-
-
-def test_read_frames_of_an_empty_database_is_typed(engine: sa.Engine) -> None:
-    frames = store.read_frames(engine, START, END)
-    assert_typed(frames)
-    assert all(frame.empty for frame in frames.values())
-
-
-def test_read_frames_refuses_naive_or_reversed_periods(engine: sa.Engine) -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
-        store.read_frames(engine, pd.Timestamp("2026-11-16"), END)
-    with pytest.raises(ValueError, match="precedes"):
-        store.read_frames(engine, END, START)
-
-
-def test_read_frames_filters_in_sql(sqlite_url: str) -> None:
-    engine = store.connect(sqlite_url)
-    data = period_data()
-    for table, frame in data.items():
-        store.load(engine, parsed(table, frame), policy_version="t")
-    store.read_frames(engine, START, END)
-    with engine.connect() as conn:
-        query = sa.union(*store._period_parts(store._utc(START, "start"), store._utc(END, "end")))
-        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-        plans = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
-    assert any("USING INDEX ix_tickets_created_at" in p for p in plans), plans
-    assert any("USING INDEX ix_intake_received_at" in p for p in plans), plans
-    engine.dispose()
-
-
-# --- database URLs ------------------------------------------------------------------------------
-
-
-def test_default_database_is_the_sqlite_file_in_data(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(config.DB_URL_ENV, raising=False)
-    assert config.DEFAULT_DB_PATH == config.PROJECT_ROOT / "data" / "ipchange.db"
-    assert config.DEFAULT_DB_PATH.is_absolute()
-    assert (config.PROJECT_ROOT / "pyproject.toml").is_file()  # running from the checkout
-    assert config.database_url(None) == f"sqlite:///{config.DEFAULT_DB_PATH.as_posix()}"
-    assert config.database_url("") == config.database_url(None)
-
-
-def test_relative_sqlite_paths_become_absolute(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(config.DB_URL_ENV, "sqlite:///from-env.db")
-    assert config.database_url(None) == f"sqlite:///{(tmp_path / 'from-env.db').as_posix()}"
-    # --db wins over the environment; a bare path means a SQLite file.
-    assert config.database_url("sub/../x.db") == f"sqlite:///{(tmp_path / 'x.db').as_posix()}"
-    assert config.database_url("sqlite:////abs/y.db") == "sqlite:////abs/y.db"
-    assert config.database_url("sqlite://") == "sqlite://"
-    pg = "postgresql+psycopg://user:secret@db.example:5432/ipchange"
-    assert config.database_url(pg) == pg
-    assert config.display_url(pg) == "postgresql+psycopg://user:***@db.example:5432/ipchange"
-    with pytest.raises(IpchangeError, match="not a valid database URL"):
-        config.database_url("not a scheme://x")
-
-
-def test_connect_resolves_relative_paths_and_never_guesses_a_folder(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    engine = store.connect("sqlite:///here.db")
-    assert engine.url.database == (tmp_path / "here.db").as_posix()
-    engine.dispose()
-    assert (tmp_path / "here.db").is_file()
-    with pytest.raises(IpchangeError, match="no folder"):
-        store.connect("sqlite:///missing/there.db")
-    assert not (tmp_path / "missing").exists()
-    with pytest.raises(IpchangeError, match="unsupported database"):
-        store.connect("mysql://localhost/x")
-
-
-def test_postgresql_urls(pg_schema_url: str) -> None:
-    plain = store.connect(pg_schema_url.replace("postgresql+psycopg://", "postgresql://", 1))
-    assert plain.dialect.driver == "psycopg"
-    plain.dispose()
-    with pytest.raises(
-        IpchangeError, match=r"cannot open the database postgresql\+psycopg://u:\*\*\*@"
-    ):
-        store.connect("postgresql+psycopg://u:secret@127.0.0.1:1/nothing")

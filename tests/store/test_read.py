@@ -23,7 +23,10 @@ from ipchange_core.requests import (
     filter_matcher,
     recognised_tickets,
 )
-from tests.test_store import assert_typed, parsed, ticket, typed
+from ipchange_core.store import read as store_read
+from ipchange_core.store import sqlite as store_sqlite
+from ipchange_core.store.connection import reading
+from tests.store.helpers import assert_typed, parsed, ticket, typed
 
 BASE = pd.Timestamp("2026-11-01", tz="UTC").as_unit("us")
 POLICY = load_policy()
@@ -120,12 +123,12 @@ def test_only_the_requests_of_the_period_are_read(engine: sa.Engine) -> None:
 def test_sqlite_walks_the_smaller_side_and_uses_the_period_indexes(sqlite_url: str) -> None:
     sqlite = store.connect(sqlite_url)
     load(sqlite, case_data())
-    lo, hi = store._utc(START, "start"), store._utc(END, "end")
-    with store._reading(sqlite) as conn:
-        recognised = store._recognised(conn, POLICY)
+    lo, hi = store_read.utc(START, "start"), store_read.utc(END, "end")
+    with reading(sqlite) as conn:
+        recognised = store_sqlite.recognised(conn, POLICY)
         for walk in (False, True):
             tables = frozenset({"changes", "intake"} if walk else ())
-            query = sa.union(*store._period_parts(lo, hi, recognised, walk=tables))
+            query = sa.union(*store_read.period_parts(lo, hi, recognised, walk=tables))
             sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
             plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
             assert any("USING INDEX ix_tickets_created_at" in p for p in plan), plan
@@ -154,8 +157,7 @@ def test_sqlite_keeps_one_index_of_the_policys_candidates(sqlite_url: str) -> No
 
 
 def test_sqlite_builds_the_index_in_a_small_cache(sqlite_url: str) -> None:
-    """Its memory must not grow with the table: over 1M tickets the build peaked at 270 MB with
-    the 128 MiB cache, at 143 MB with the small one (measured)."""
+    """Its memory must not grow with the table (figures: bench/RESULTS.md)."""
     sqlite = store.connect(sqlite_url)
     load(sqlite, case_data())
     statements: list[str] = []
@@ -165,7 +167,7 @@ def test_sqlite_builds_the_index_in_a_small_cache(sqlite_url: str) -> None:
     sa.event.remove(sqlite, "before_cursor_execute", listen)
     create = next(i for i, sql in enumerate(statements) if sql.startswith("CREATE INDEX"))
     cuts = [sql for sql in statements[:create] if sql.startswith("PRAGMA cache_size =")]
-    assert cuts == [f"PRAGMA cache_size = -{store._SQLITE_BULK_CACHE_KIB}"]
+    assert cuts == [f"PRAGMA cache_size = -{store_sqlite.BULK_CACHE_KIB}"]
     with sqlite.connect() as conn:  # the pooled connection has its cache back
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -131072
     sqlite.dispose()
@@ -178,9 +180,11 @@ def test_sqlite_finds_the_candidates_through_their_index(sqlite_url: str, indexe
     if indexed:
         store.index_requests(sqlite, POLICY)
     [name] = requests_indexes(sqlite) if indexed else [None]
-    lo = store._utc(START, "start")
-    with store._reading(sqlite) as conn:
-        parts = store._period_parts(lo, None, store._recognised(conn, POLICY), walk=frozenset())
+    lo = store_read.utc(START, "start")
+    with reading(sqlite) as conn:
+        parts = store_read.period_parts(
+            lo, None, store_sqlite.recognised(conn, POLICY), walk=frozenset()
+        )
         by_ticket = parts[1]
         sql = str(by_ticket.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
@@ -210,7 +214,7 @@ def test_sqlite_runs_the_filter_only_for_tickets_without_intake_or_change_rows(
 
         return match
 
-    monkeypatch.setattr(store, "filter_matcher", spying)
+    monkeypatch.setattr(store_sqlite, "filter_matcher", spying)
     subjects = {  # ticket_id: (subject, intake?, change?), each a candidate of the prefilter
         "with-intake": ("IP change A", True, False),
         "with-change": ("IP change B", False, True),
@@ -251,13 +255,13 @@ def test_postgresql_reads_intake_and_changes_with_their_tickets(
     intake and change rows of those that are requests of the period.
     """
     reads: list[str] = []
-    read_table = store._read_table
+    read_table = store_read.read_table
 
     def spying(conn: Any, table: str, *args: Any) -> pd.DataFrame:
         reads.append(table)
         return read_table(conn, table, *args)
 
-    monkeypatch.setattr(store, "_read_table", spying)
+    monkeypatch.setattr(store_read, "read_table", spying)
     data = case_data()
     away = () if elsewhere else ("intake-only", "ticket-later", "ticket-earlier")
     data = {t: f[~f["ticket_id"].isin(away)].reset_index(drop=True) for t, f in data.items()}
@@ -454,7 +458,7 @@ def test_sqlite_reads_on_two_connections_only_in_one_snapshot(
                 store.load(engine, parsed(table, frame, name=f"{table}-2.csv"), policy_version="t")
 
     def trace(statement: str) -> None:
-        if "group_concat" in statement:  # a table's read (store._sqlite_columns)
+        if "group_concat" in statement:  # a table's read (the SQLite backend's read_columns)
             readers.add(threading.current_thread().name)
 
     @sa.event.listens_for(engine, "checkout")
@@ -504,7 +508,7 @@ def column_choices(draw: st.DrawFn) -> dict[str, list[str]]:
     """Some tables, each with its key columns and some others, in any order."""
     chosen = {}
     for table in draw(st.lists(st.sampled_from(list(schema.TABLES)), unique=True)):
-        keys = list(store._KEYS[table])
+        keys = list(schema.NATURAL_KEYS[table])
         others = [name for name in schema.typed_dtypes(table) if name not in keys]
         chosen[table] = draw(
             st.permutations(keys + draw(st.lists(st.sampled_from(others), unique=True)))
@@ -554,7 +558,9 @@ def test_the_assembled_columns_evaluate_like_all_columns(engine: sa.Engine) -> N
     if engine.dialect.name == "sqlite":  # the events' columns come from their unique index
         events = store.Base.metadata.tables["ticket_events"]
         where = events.c.ticket_id.in_(sa.select(store.Base.metadata.tables["tickets"].c.ticket_id))
-        query = store._storage_select("sqlite", events, where, ASSEMBLED_COLUMNS["ticket_events"])
+        query = store_read.storage_select(
+            store_sqlite.BACKEND, events, where, ASSEMBLED_COLUMNS["ticket_events"]
+        )
         with engine.connect() as conn:
             sql = str(query.compile(dialect=conn.dialect))
             plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
@@ -606,7 +612,7 @@ def _keyed(rows: list[tuple[str, int]]) -> pd.DataFrame:
     ],
 )
 def test_in_order(rows: list[tuple[str, int]], keys: list[str], in_order: bool) -> None:
-    assert store._in_order(_keyed(rows), keys) is in_order
+    assert store_read.in_order(_keyed(rows), keys) is in_order
 
 
 @settings(max_examples=300, deadline=None)
@@ -630,4 +636,4 @@ def test_in_order_is_python_tuple_order(
     if presort:
         rows = sorted(rows, key=key)
     expected = all(key(a) <= key(b) for a, b in itertools.pairwise(rows))
-    assert store._in_order(_keyed(rows), keys) is expected
+    assert store_read.in_order(_keyed(rows), keys) is expected

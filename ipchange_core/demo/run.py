@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
 from ipchange_core import periods, store
-from ipchange_core.demo_data import DemoDataSet, generate
+from ipchange_core.demo.dataset import DemoDataSet, generate
 from ipchange_core.evaluate import evaluate
 from ipchange_core.policy import PolicySet
 from ipchange_core.sla import compliance
@@ -28,7 +28,10 @@ def generate_demo(
     seed: int,
     end: dt.date | None = None,
 ) -> DemoDataSet:
-    """Generate the demo data set into ``out`` with a progress bar (see ``demo_data.generate``)."""
+    """Generate the demo data set into ``out`` with a progress bar.
+
+    See :func:`ipchange_core.demo.dataset.generate` for the arguments.
+    """
     with tqdm(total=requests + other_tickets, desc="generating", unit="ticket") as bar:
         return generate(
             out,

@@ -1,0 +1,333 @@
+"""Read an input file into a typed canonical frame and a rejects table (SPEC 3).
+
+:func:`read_file` reads one file — a canonical CSV or XLSX (SPEC 3.4), a Kayako ticket XML
+export, a Kayako report CSV or a Kayako audit log CSV (SPEC 3.1–3.3) — checks every value and
+splits the rows into those it accepts, typed exactly as :func:`ipchange_core.schema.typed_dtypes`,
+and one reject per problem naming the file, line, column and value with a reason in plain words.
+The counts always reconcile: ``rows_read == len(frame) + rejected lines + rows_skipped``.
+
+A file that cannot be read as a table at all (unknown format, missing required column, binary or
+empty file, undecodable bytes, malformed XML) raises
+:class:`~ipchange_core.errors.InvalidInputError` naming the file; bad input never ends in a
+traceback.
+
+Values are checked column by column with vectorised rules (no Python loop per row, except over
+rows already known to be bad), then the typed frame is validated against its declared pandera
+model (:data:`ipchange_core.schema.FRAME_MODELS`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ipchange_core.errors import InvalidInputError
+from ipchange_core.ingest.canonical import canonical_text
+from ipchange_core.ingest.checks import check_text, claims_known_key, import_contracts
+from ipchange_core.ingest.columns import CanonicalText
+from ipchange_core.ingest.detect import CANONICAL_FORMATS, FORMAT_TABLES, FORMATS, detect_format
+from ipchange_core.ingest.kayako_audit import map_audit
+from ipchange_core.ingest.kayako_report import load_mapping, map_report
+from ipchange_core.ingest.kayako_values import DEFAULT_LOOKUPS
+from ipchange_core.ingest.kayako_xml import XML_BLOCK_TICKETS, TicketXml
+from ipchange_core.ingest.spill import FileKeys, Spill, SpilledRows
+from ipchange_core.ingest.tabular import RawTable, read_table
+from ipchange_core.ingest.timestamps import TimeParser, check_zone
+from ipchange_core.policy import KayakoLookups
+from ipchange_core.records import (
+    RecordHashes,
+)
+from ipchange_core.schema import SOURCE_LINE, typed_dtypes
+
+REJECT_COLUMNS = ("file", "line", "column", "value", "reason")
+"""Columns of :attr:`ParsedFile.rejects`."""
+
+
+@dataclass(frozen=True, eq=False)
+class ParsedFile:
+    """One input file, read and checked.
+
+    Attributes:
+        path: The file read.
+        format: Its format, one of :data:`FORMATS`.
+        table: The canonical table its rows belong to (``tickets``, ``ticket_events``,
+            ``intake`` or ``changes``).
+        frame: The accepted rows, typed exactly as ``schema.typed_dtypes(table)`` in that column
+            order, plus ``source_line`` (int64): the row's line in the file, header = line 1
+            (Kayako XML: the ticket's ordinal, first = 1; XLSX: the sheet row).
+        rejects: One row per problem: ``file``, ``line`` (int), ``column``, ``value``, ``reason``
+            (str). A line may have several problems; ``column`` is blank for a malformed row.
+        rows_read: Data rows read (header excluded, blank lines not counted).
+        sha256: SHA-256 of the file's bytes, hex.
+        encoding: ``utf-8``, ``utf-8-sig`` (with a BOM), ``cp1252``, an XML file's declared
+            encoding, or ``xlsx``; blank when the file was not decoded (a reload of the
+            bytes already loaded, see ``pipeline.load_file``).
+        rows_skipped: Rows that are not rows of the table at all (Kayako audit entries other
+            than department/status/owner changes), explained in ``notes``.
+        notes: Plain-words remarks on the whole file (ignored or absent columns, skipped rows).
+        records: For a canonical CSV whose records take one line each, the hashes of each
+            accepted row's record text and natural key, aligned with ``frame`` (see
+            :mod:`ipchange_core.records`; ``manifest_id`` 0 until loaded); else ``None``.
+        known: Records that were not parsed because the table's latest load accepted them
+            byte for byte (see ``previous`` in :func:`read_file`); they are counted in
+            ``rows_read`` but are not in ``frame``.
+        spill: For a Kayako XML export read with ``spill=True``, the accepted rows, kept in a
+            temporary file and read back by :meth:`blocks` (``frame`` is then empty); else
+            ``None``. :meth:`close` (or leaving a ``with`` block) deletes the file.
+    """
+
+    path: Path
+    format: str
+    table: str
+    frame: pd.DataFrame
+    rejects: pd.DataFrame
+    rows_read: int
+    sha256: str
+    encoding: str
+    rows_skipped: int = 0
+    notes: tuple[str, ...] = ()
+    records: RecordHashes | None = None
+    known: RecordHashes | None = None
+    spill: SpilledRows | None = field(default=None, repr=False)
+
+    def blocks(self) -> Iterator[pd.DataFrame]:
+        """Yield the accepted rows block by block, typed as ``frame``.
+
+        That is ``frame`` itself, or for a spilled read the blocks of its temporary file, one
+        at a time (memory holds one block, whatever the size of the file).
+
+        Raises:
+            IpchangeError: The spilled rows were deleted (:meth:`close`).
+        """
+        if self.spill is None:
+            yield self.frame
+        else:
+            yield from self.spill.frames()
+
+    def close(self) -> None:
+        """Delete the temporary file of a spilled read (nothing to do for other reads)."""
+        if self.spill is not None:
+            self.spill.close()
+
+    def __enter__(self) -> ParsedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def rows_known(self) -> int:
+        """Records counted in ``rows_read`` but not parsed (``known``)."""
+        return 0 if self.known is None else len(self.known.hashes)
+
+    @property
+    def rows_rejected(self) -> int:
+        """Distinct lines with at least one reject."""
+        return int(self.rejects["line"].nunique())
+
+    def reject_messages(self) -> list[str]:
+        """Return each reject as one line, e.g. ``intake.csv line 14, column current_ip: ...``."""
+        return [
+            f"{r.file} line {r.line}"
+            + (f", column {r.column}" if r.column else "")
+            + f": {r.reason}"
+            for r in self.rejects.itertuples(index=False)
+        ]
+
+
+def read_file(
+    path: Path,
+    *,
+    format: str = "auto",
+    mapping: Path | None = None,
+    tz: str = "America/Chicago",
+    kayako: KayakoLookups = DEFAULT_LOOKUPS,
+    previous: RecordHashes | None = None,
+    block_rows: int = XML_BLOCK_TICKETS,
+    spill: bool = False,
+    sha256: str | None = None,
+) -> ParsedFile:
+    """Read, check and type one input file.
+
+    Args:
+        path: The file (CSV, XLSX or Kayako XML).
+        format: ``auto`` (see :func:`detect_format`) or one of :data:`FORMATS`.
+        mapping: Column mapping for a Kayako report CSV (default: the packaged
+            ``kayako_report_mapping.yaml``).
+        tz: IANA time zone of naive (local) times, e.g. ``America/Chicago``.
+        kayako: Kayako department/status/type id → name tables.
+        previous: The records the table's latest load accepted (``store.previous_records``).
+            When most records of a canonical CSV with the same header are among them, byte
+            for byte, only the others are parsed and checked; the rest are ``known``.
+        block_rows: Kayako XML only: tickets parsed, checked and typed at a time.
+        spill: Kayako XML only: keep the accepted rows in a temporary file, block by block
+            (``ParsedFile.spill``), instead of in ``frame``: memory then stays flat however
+            large the file. Other formats are read whole either way.
+        sha256: The SHA-256 (hex) of the file's bytes, when the caller has just computed it
+            (``pipeline.load_file`` does, to recognise a repeated file) and the file has not
+            changed since; else it is computed from the bytes read.
+
+    Returns:
+        The accepted rows, the rejects and the counts; see :class:`ParsedFile`.
+
+    Raises:
+        InvalidInputError: The file as a whole is unusable; the message names the file.
+        PolicyError: ``tz`` is not a known time zone.
+    """
+    path = Path(path)
+    name = path.name
+    check_zone(tz)
+    threading.Thread(target=import_contracts, args=(previous is not None,)).start()
+    if format == "auto":
+        fmt = detect_format(path, mapping=mapping)
+    elif format in FORMAT_TABLES:
+        fmt = format
+    else:
+        raise InvalidInputError(
+            f"unknown format {format!r}; expected auto or one of {', '.join(FORMATS)}", file=name
+        )
+    table = FORMAT_TABLES[fmt]
+    if fmt == "kayako-xml":
+        return _read_xml(path, kayako, tz, block_rows=block_rows, spill=spill, sha256=sha256)
+    canonical = fmt in CANONICAL_FORMATS
+    raw = read_table(
+        path, hashed=canonical, previous=previous if canonical else None, sha256=sha256
+    )
+    structural, sha256, encoding = raw.rejects, raw.sha256, raw.encoding
+    texts, known = raw.texts, raw.known
+    text, parser = _tabular_text(fmt, raw, name, mapping, tz)
+    del raw  # the columns the mapping did not take are freed before the checks
+    frame, rejects, keys = check_text(table, text, parser)
+    if known is not None and claims_known_key(keys, known):
+        # A record not parsed has the key of one parsed: only a full read rejects both.
+        return read_file(path, format=fmt, mapping=mapping, tz=tz, kayako=kayako)
+    all_rejects = _file_rejects(name, [structural, text.rejects, rejects], text.source_names)
+    rows_read = len(text.lines) + structural["line"].nunique() + text.rows_skipped
+    records = None
+    if fmt in CANONICAL_FORMATS and texts is not None:
+        lines = frame[SOURCE_LINE].to_numpy()
+        records = RecordHashes(
+            manifest_id=0,
+            header=texts.header,
+            hashes=texts.hashes[np.searchsorted(texts.lines, lines)],
+            keys=keys["hash"].to_numpy()[np.searchsorted(text.lines, lines)],
+        )
+        rows_read += 0 if known is None else len(known.hashes)
+    return ParsedFile(
+        path=path,
+        format=fmt,
+        table=table,
+        frame=frame,
+        rejects=all_rejects,
+        rows_read=int(rows_read),
+        sha256=sha256,
+        encoding=encoding,
+        rows_skipped=text.rows_skipped,
+        notes=text.notes,
+        records=records,
+        known=known,
+    )
+
+
+def _tabular_text(
+    fmt: str, raw: RawTable, name: str, mapping: Path | None, tz: str
+) -> tuple[CanonicalText, TimeParser]:
+    """A tabular file's canonical text, by its format's reader, and the parser of its times.
+
+    Each reader of a CSV/XLSX format family takes the file as text (:class:`RawTable`) and
+    returns the canonical text; times stay text for :func:`check_text`, written as ``epoch``
+    seconds (Kayako audit), in the mapping's ``date_format`` (Kayako report) or ISO-8601.
+    """
+    if fmt == "kayako-csv":
+        report = load_mapping(mapping)
+        text = map_report(raw.header, raw.columns, raw.lines, report, file=name)
+        return text, TimeParser(report.date_format, tz, file=report.source)
+    if fmt == "kayako-audit":
+        text = map_audit(raw.header, raw.columns, raw.lines, file=name)
+        return text, TimeParser("epoch", tz, file=name)
+    return canonical_text(raw, FORMAT_TABLES[fmt], name), TimeParser(None, tz, file=name)
+
+
+def _file_rejects(
+    name: str, parts: list[pd.DataFrame], source_names: Mapping[str, str]
+) -> pd.DataFrame:
+    """A file's rejects: ``parts`` joined, columns named as in the file, ordered by line."""
+    rejects = pd.concat(parts, ignore_index=True)
+    rejects["column"] = rejects["column"].replace(dict(source_names))
+    rejects.insert(0, "file", name)
+    rejects = rejects.sort_values("line", kind="stable", ignore_index=True)
+    return rejects.astype(
+        {"file": "str", "line": "int64", "column": "str", "value": "str", "reason": "str"}
+    )
+
+
+def _read_xml(
+    path: Path,
+    kayako: KayakoLookups,
+    tz: str,
+    *,
+    block_rows: int,
+    spill: bool,
+    sha256: str | None,
+) -> ParsedFile:
+    """Read a Kayako ticket XML export block by block (``read_file`` for ``kayako-xml``).
+
+    Each block of tickets is checked and typed on its own, its rows kept (in memory, or spilled
+    to a temporary file) and its keys noted; a key repeated anywhere in the file, within a block
+    or across blocks, then rejects every copy, as for any other file.
+    """
+    name = path.name
+    table = FORMAT_TABLES["kayako-xml"]
+    xml = TicketXml(path, kayako, file=name, block_tickets=block_rows, sha256=sha256)
+    parser = TimeParser("epoch", tz, file=name)
+    folder = tempfile.TemporaryDirectory(prefix="ipchange-") if spill else None
+    try:
+        where = None if folder is None else Path(folder.name)
+        spilled = Spill(where, "rows")
+        keys = FileKeys(table, where)
+        frames: list[pd.DataFrame] = []
+        parts: list[pd.DataFrame] = []
+        rows_read = 0
+        for text in xml.blocks():
+            frame, rejects, block_keys = check_text(table, text, parser, duplicates=False)
+            parts += [text.rejects, rejects]
+            keys.add(block_keys, text.lines)
+            rows_read += len(text.lines)
+            if folder is None:
+                frames.append(frame)
+            else:
+                spilled.append(pa.Table.from_pandas(frame, preserve_index=False))
+            del text, frame
+        duplicates = keys.rejects()
+    except BaseException:
+        if folder is not None:
+            folder.cleanup()
+        raise
+    rejects = _file_rejects(name, [*parts, duplicates], xml.source_names)
+    drop = np.unique(duplicates["line"].to_numpy(dtype=np.int64))
+    rows = SpilledRows(table, folder, spilled, drop) if folder is not None else None
+    if rows is None:
+        frame = pd.concat(frames, ignore_index=True)
+        frame = frame[~np.isin(frame[SOURCE_LINE].to_numpy(), drop)].reset_index(drop=True)
+    else:
+        dtypes = {**typed_dtypes(table), SOURCE_LINE: "int64"}
+        frame = pd.DataFrame({c: pd.Series(dtype=d) for c, d in dtypes.items()})
+    return ParsedFile(
+        path=path,
+        format="kayako-xml",
+        table=table,
+        frame=frame,
+        rejects=rejects,
+        rows_read=rows_read,
+        sha256=xml.sha256,
+        encoding=xml.encoding,
+        notes=xml.notes,
+        spill=rows,
+    )

@@ -1,0 +1,70 @@
+"""Storage of the canonical tables, load manifests, rejects and the fee ledger (SPEC 3, 4).
+
+SQLAlchemy 2 over SQLite (the default, an embedded file) and PostgreSQL
+(``postgresql+psycopg://``). The parts: :mod:`.models` (tables and the ledger rule),
+:mod:`.connection` (connecting), :mod:`.load` (bulk loads, manifests, rejects, reloads),
+:mod:`.read` (reading a period), :mod:`.ledger` (the fee ledger), and one module per backend
+(:mod:`.sqlite`, :mod:`.postgres`) behind the interface of :mod:`.backend`, chosen when
+connecting. This module re-exports the public names.
+"""
+
+from ipchange_core.errors import StaleRecords
+from ipchange_core.store import postgres, sqlite
+from ipchange_core.store.connection import connect, connected, db_error_reason
+from ipchange_core.store.ledger import append_fees, correct_fee, fee_ledger, record_export
+from ipchange_core.store.load import (
+    LoadResult,
+    ParsedInput,
+    load,
+    manifests,
+    previous_records,
+    rejects,
+    repeat_load,
+)
+from ipchange_core.store.models import (
+    Base,
+    Change,
+    ExportBatch,
+    FeeLedger,
+    Intake,
+    LoadManifest,
+    LoadRecords,
+    Reject,
+    Ticket,
+    TicketEvent,
+    UTCDateTime,
+)
+from ipchange_core.store.read import index_requests, read_frames
+
+__all__ = [
+    "Base",
+    "Change",
+    "ExportBatch",
+    "FeeLedger",
+    "Intake",
+    "LoadManifest",
+    "LoadRecords",
+    "LoadResult",
+    "ParsedInput",
+    "Reject",
+    "StaleRecords",
+    "Ticket",
+    "TicketEvent",
+    "UTCDateTime",
+    "append_fees",
+    "connect",
+    "connected",
+    "correct_fee",
+    "db_error_reason",
+    "fee_ledger",
+    "index_requests",
+    "load",
+    "manifests",
+    "postgres",
+    "previous_records",
+    "read_frames",
+    "record_export",
+    "rejects",
+    "repeat_load",
+    "sqlite",
+]
