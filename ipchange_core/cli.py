@@ -36,6 +36,10 @@ class FatalError(click.ClickException):
 
     exit_code = EXIT_FATAL
 
+    def __init__(self, message: str) -> None:
+        # a driver's message may span lines (libpq adds "\tIs the server running…"): join them
+        super().__init__(" ".join(part.strip() for part in message.splitlines() if part.strip()))
+
 
 class _UsageError(click.UsageError):
     """A usage error shown as one line (click shows the usage and a hint on lines of their own)."""

@@ -207,3 +207,18 @@ def test_usage_errors_are_one_line(args, message):
     result = run(*args)
     assert result.exit_code == 2
     assert one_error_line(result) == message
+
+
+def test_a_database_message_of_several_lines_is_one_line(tmp_path):
+    """Found by the fuzzer: libpq's refusal spans two lines."""
+    result = run(
+        "export", "requests", "--month", "2026-11", "-o", str(tmp_path / "r.csv"),
+        "--db", "postgresql://ipchange@127.0.0.1:1/none",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert line.startswith(
+        "Error: cannot open the database postgresql+psycopg://ipchange@127.0.0.1:1/none"
+    )
+    assert "Connection refused" in line
+    assert not (tmp_path / "r.csv").exists()
