@@ -69,7 +69,7 @@ def database_url(cli_value: str | None = None) -> str:
         raw = f"sqlite:///{raw}"
     try:
         url = make_url(raw)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise IpchangeError(f"not a valid database URL: {raw!r} ({exc})") from None
     database = url.database or ""
     if (
@@ -89,5 +89,5 @@ def display_url(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return url

@@ -222,3 +222,12 @@ def test_a_database_message_of_several_lines_is_one_line(tmp_path):
     )
     assert "Connection refused" in line
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_database_url_with_a_broken_port_is_a_clear_message(tmp_path):
+    """Found by the fuzzer: SQLAlchemy's URL parser raised ValueError for "[::1"."""
+    result = run("policy", "show", env={"IPCHANGE_DB_URL": "x"})
+    assert result.exit_code == 0
+    result = run("export", "requests", "--month", "2026-11", "-o", str(tmp_path / "r.csv"),
+                 "--db", "postgresql://[::1")  # fmt: skip
+    assert one_error_line(result).startswith("Error: not a valid database URL: 'postgresql://[::1'")
