@@ -23,13 +23,15 @@ ARGS ?=
 # `make fuzz` runs every property test (hypothesis marks each one `hypothesis`) with fresh random
 # examples, and every test marked `fuzz`: tests/test_fuzz.py shares FUZZ_SECONDS between its
 # formats, rerunning with fresh random inputs (hypothesis profile "fuzz") until each share is
-# spent; the fault tests (tests/test_faults.py) inject up to IPCHANGE_FAULT_POINTS faults each,
+# spent; tests/test_fuzz_config.py gives 5% of FUZZ_SECONDS to each of policy YAML, mapping YAML,
+# arguments, environment and output paths (tiny tmpfs mounts when run as root); the fault tests
+# (tests/test_faults.py) inject up to IPCHANGE_FAULT_POINTS faults each,
 # stopping after FUZZ_SECONDS; the injection and money corpora run once at full size. So a run
 # lasts longer than FUZZ_SECONDS. `make test` runs test_fuzz.py with a few fixed examples.
 FUZZ_SECONDS ?= 600
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test fuzz bench bench-e2e lint fmt lab clean
+.PHONY: help venv demo test test-python fuzz bench bench-e2e lint fmt lab clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /  make \1\t/' | expand -t 16
@@ -49,6 +51,14 @@ demo: $(STAMP) ## generate demo data, load it and build every report
 
 test: $(STAMP) ## run the whole test suite
 	$(PYTEST) $(PYTEST_ARGS) $(ARGS)
+
+# `PYTHON=python3.13 make test-python`: the suite on another interpreter, in a venv of its own
+# (.venv-py3.13), so that .venv stays as it is. .ci/run runs it when a 3.13 interpreter is present.
+test-python: ## run the suite on another Python in .venv-py<version> (PYTHON=python3.13)
+	@version=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
+		|| { echo "make: $(PYTHON) does not run" >&2; exit 2; }; \
+	echo "make: the suite on $$($(PYTHON) --version) in .venv-py$$version"; \
+	$(MAKE) --no-print-directory test PYTHON=$(PYTHON) VENV=.venv-py$$version
 
 fuzz: $(STAMP) ## every property test with fresh examples; fuzz every input for FUZZ_SECONDS (default 600)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PYTEST) -m 'fuzz or hypothesis' -n 0 -p no:randomly --hypothesis-profile=fuzz $(ARGS)

@@ -28,8 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ipchange_core import store
-from ipchange_core.atomic import atomic_write
-from ipchange_core.errors import IpchangeError
+from ipchange_core.atomic import publish, staged
+from ipchange_core.errors import IpchangeError, OutputError
 from ipchange_core.evaluation import evaluate
 from ipchange_core.export import formula_safe
 from ipchange_core.periods import Period
@@ -316,21 +316,39 @@ def export_fees(
         recorded = str(batches.loc[batches["id"] == batch_id, "sha256"].iloc[0])
         if recorded != sha:
             raise IpchangeError(f"batch {batch_id} no longer reproduces its recorded SHA-256")
-        new_batch = batch_id
-        stem = _stem(batches, label, batch_id)
-    else:
-        new_batch = None
-        if not new.empty:
-            new_batch = store.record_export(
-                engine, new["id"].tolist(), period=label, format="+".join(data), sha256=sha
-            )
-            batches = _batches(engine)
-        stem = f"fees-{label}-all" if all_fees else _stem(batches, label, new_batch)
-    paths = []
-    for fmt, content in data.items():
-        path = out / f"{stem}.{fmt}"
-        atomic_write(path, content)
-        paths.append(path)
+    # every file is on disk (as a temporary) before the batch is recorded: a folder that cannot
+    # be written or a full disk leaves the fees unexported, to be exported again
+    temps: dict[str, Path] = {}
+    try:
+        for fmt, content in data.items():
+            temps[fmt] = staged(out / f"fees-{label}.{fmt}", content)
+        if batch_id is not None:
+            new_batch = batch_id
+            stem = _stem(batches, label, batch_id)
+        else:
+            new_batch = None
+            if not new.empty:
+                new_batch = store.record_export(
+                    engine, new["id"].tolist(), period=label, format="+".join(data), sha256=sha
+                )
+                batches = _batches(engine)
+            stem = f"fees-{label}-all" if all_fees else _stem(batches, label, new_batch)
+        paths = []
+        for fmt, tmp in temps.items():
+            path = out / f"{stem}.{fmt}"
+            try:
+                publish(tmp, path)
+            except OutputError as exc:
+                if new_batch is None or batch_id is not None:
+                    raise
+                raise OutputError(
+                    f"{exc}; fee batch {new_batch} is recorded: write its files again with "
+                    f"--batch {new_batch}"
+                ) from None
+            paths.append(path)
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
     return FeeExport(
         tuple(paths), len(table), int(entries["amount_cents"].sum()), new_batch, len(new)
     )

@@ -7,6 +7,7 @@ of them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import gc
@@ -20,7 +21,7 @@ import click
 
 from ipchange_core import render
 from ipchange_core.config import DEMO_DIR, LOADS_DIR, REPORTS_DIR, database_url, display_url
-from ipchange_core.errors import InvalidInputError, IpchangeError
+from ipchange_core.errors import InvalidInputError, IpchangeError, OutputError
 
 if TYPE_CHECKING:
     from ipchange_core.digest import FileDigest
@@ -35,33 +36,116 @@ class FatalError(click.ClickException):
 
     exit_code = EXIT_FATAL
 
+    def __init__(self, message: str) -> None:
+        # a driver's message may span lines (libpq adds "\tIs the server running…"): join them
+        super().__init__(" ".join(part.strip() for part in message.splitlines() if part.strip()))
 
-class _Group(click.Group):
-    """Turns the package's own errors into one-line messages instead of tracebacks."""
+
+class _UsageError(click.UsageError):
+    """A usage error shown as one line (click shows the usage and a hint on lines of their own)."""
+
+    def show(self, file: Any = None) -> None:
+        """Print ``Error: <message> (see '<command> --help')`` to stderr."""
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message()}{hint}", file=file, err=file is None)
+
+
+def _message(exc: Exception, command: str) -> str:
+    """The one line a user sees for an error that ended ``command`` (``ipchange fees export``).
+
+    The package's own errors are worded where they are raised; a database or file system error
+    says what refused and which path; anything else is unexpected: its class, and the hint to
+    rerun with ``--debug``.
+    """
+    if isinstance(exc, IpchangeError):
+        return str(exc)
+    # A database error outside store.load (which words its own), through SQLAlchemy or a raw
+    # driver cursor. A command that never imported a database module cannot have raised one.
+    kinds = tuple(
+        getattr(sys.modules[module], name)
+        for module, name in (
+            ("sqlalchemy.exc", "DBAPIError"),
+            ("sqlite3", "Error"),
+            ("psycopg", "Error"),
+        )
+        if module in sys.modules
+    )
+    if kinds and isinstance(exc, kinds):
+        from ipchange_core.store import db_error_reason
+
+        return f"the database refused: {db_error_reason(exc)}"
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        target = f"{exc.filename} → {exc.filename2}" if exc.filename2 is not None else exc.filename
+        return f"{command}: {exc.strerror}: {target}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    first = first if len(first) <= 200 else f"{first[:200]}…"
+    return (
+        f"{command} failed unexpectedly: {type(exc).__name__}"
+        + (f": {first}" if first else "")
+        + " (rerun with --debug to see the traceback)"
+    )
+
+
+def _one_line(ctx: click.Context | None, command: str, body: Callable[[], Any]) -> Any:
+    """Run ``body``; turn any error but click's own into a :class:`FatalError` (one line, exit 2).
+
+    ``command`` names the command in the message (``ipchange fees export``). With
+    ``ipchange --debug`` (read from ``ctx``'s root) the error goes on untouched, and Python
+    prints its traceback. A usage error becomes one line too (:class:`_UsageError`).
+    """
+    try:
+        return body()
+    except _UsageError:
+        raise
+    except click.UsageError as exc:
+        raise _UsageError(exc.format_message(), exc.ctx) from None
+    except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        raise
+    except Exception as exc:
+        if ctx is not None and ctx.find_root().params.get("debug"):
+            raise
+        raise FatalError(_message(exc, command)) from None
+
+
+class _OneLine:
+    """Mixin of :class:`_Command` and :class:`_Group`: their errors reach the user as one line.
+
+    Errors while the command's arguments are processed (a callback's, a usage error) and while
+    it runs are both caught (see :func:`_one_line`).
+    """
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra
+    ) -> click.Context:
+        """The command's context, as click makes it."""
+        command = " ".join(filter(None, (parent.command_path if parent else "", info_name)))
+        make = super().make_context  # type: ignore[misc]
+        return _one_line(parent, command, lambda: make(info_name, args, parent=parent, **extra))
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except IpchangeError as exc:
-            raise FatalError(str(exc)) from None
-        except Exception as exc:
-            # A database error outside store.load (which words its own), through SQLAlchemy or
-            # a raw driver cursor: one line, exit 2. A command that never imported a database
-            # module cannot have raised one.
-            kinds = tuple(
-                getattr(sys.modules[module], name)
-                for module, name in (
-                    ("sqlalchemy.exc", "DBAPIError"),
-                    ("sqlite3", "Error"),
-                    ("psycopg", "Error"),
-                )
-                if module in sys.modules
-            )
-            if kinds and isinstance(exc, kinds):
-                from ipchange_core.store import db_error_reason
+        """Run the command, as click does."""
+        return _one_line(ctx, ctx.command_path, lambda: super(_OneLine, self).invoke(ctx))  # type: ignore[misc]
 
-                raise FatalError(f"the database refused: {db_error_reason(exc)}") from None
-            raise
+
+class _Command(_OneLine, click.Command):
+    """A command whose errors reach the user as one line."""
+
+
+class _Group(_OneLine, click.Group):
+    """A group of :class:`_Command`; its own errors are one line as well."""
+
+    command_class = _Command
+    group_class = type  # subgroups are _Group as well
+
+
+class _Path(click.Path):
+    """A :class:`click.Path` that refuses a NUL character (no file name can hold one)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The path, as :class:`click.Path` checks it; a usage error when it holds a NUL."""
+        if "\x00" in str(value):
+            self.fail(f"{str(value)!r} holds a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class _LazyChoice(click.Choice):
@@ -92,7 +176,7 @@ def policy_option(command: Callable[..., Any]) -> Callable[..., Any]:
     @click.option(
         "--policy",
         "policy_file",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=_Path(dir_okay=False, path_type=Path),
         envvar="IPCHANGE_POLICY",
         help="Policy YAML extending the default (env IPCHANGE_POLICY).",
     )
@@ -107,14 +191,17 @@ def policy_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ipchange")
-def main() -> None:
+@click.option(
+    "--debug", is_flag=True, help="Show the traceback of an unexpected error instead of one line."
+)
+def main(debug: bool) -> None:
     """Reports and SLA analytics for a help desk's IP change requests.
 
     Exit codes: 0 ok, 1 rejected rows present, 2 usage or fatal input error.
     """
 
 
-@main.group(cls=_Group)
+@main.group()
 def policy() -> None:
     """Show or check the policy (the procedure's rules as data)."""
 
@@ -129,7 +216,7 @@ def policy_show(policy: PolicySet) -> None:
 
 
 @policy.command("check")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=_Path(dir_okay=False, path_type=Path))
 def policy_check(file: Path) -> None:
     """Validate a policy FILE; exit 2 with the key and the problem when it is invalid."""
     from ipchange_core.policy import load_policy
@@ -181,7 +268,7 @@ def out_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., A
     """``--out DIR``, the reports folder (default ``reports/``)."""
     return click.option(
         "--out",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=_Path(file_okay=False, path_type=Path),
         default=REPORTS_DIR,
         show_default=True,
         help=help_text,
@@ -211,7 +298,7 @@ def _hashed(
     "files",
     nargs=-1,
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_Path(dir_okay=False, path_type=Path),
     callback=_hashed,
 )
 @click.option(
@@ -224,12 +311,12 @@ def _hashed(
 )
 @click.option(
     "--mapping",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_Path(exists=True, dir_okay=False, path_type=Path),
     help="Column mapping YAML for a Kayako report CSV.",
 )
 @click.option(
     "--rejects-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_Path(file_okay=False, path_type=Path),
     default=LOADS_DIR,
     show_default=True,
     help="Where each file's load report and <file>.rejects.csv are written.",
@@ -270,7 +357,12 @@ def ingest(
                 click.echo(f"  note: {note}")
             click.echo(f"  {load_summary(result)}")
             if result.rejected:
-                written = write_load_report(rejects_dir, parsed, result)
+                try:
+                    written = write_load_report(rejects_dir, parsed, result)
+                except OutputError as exc:  # the load stands; its rejects are in the database
+                    click.echo(f"  {result.rejected} rejected row(s); {exc}", err=True)
+                    exit_code = EXIT_FATAL
+                    continue
                 click.echo(f"  {result.rejected} rejected row(s), reasons in {written}", err=True)
                 for message in parsed.reject_messages()[:5]:
                     click.echo(f"    {message}", err=True)
@@ -278,7 +370,7 @@ def ingest(
     raise SystemExit(exit_code)
 
 
-@main.group(cls=_Group)
+@main.group()
 def export() -> None:
     """Flat exports for analysts."""
 
@@ -298,7 +390,7 @@ def _describe_requests(ctx: click.Context, param: click.Parameter, value: bool) 
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_Path(dir_okay=False, path_type=Path),
     help="CSV file to write.",
 )
 @click.option(
@@ -334,17 +426,32 @@ def export_requests(output: Path, period: Period, db: str, policy: PolicySet) ->
         click.echo(f"{len(table)} request(s) of {period.label} written to {output}")
 
 
+DEMO_ENDS = (dt.date(2000, 1, 1), dt.date(2999, 12, 31))
+"""The range of ``demo-data --end``: Kayako's epoch times, 20 years of ``--months`` before it."""
+
+
 @main.command("demo-data")
 @click.option(
     "--requests", "n_requests", type=click.IntRange(min=0), default=600, show_default=True
 )
 @click.option("--other-tickets", type=click.IntRange(min=0), default=2400, show_default=True)
-@click.option("--months", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--months", type=click.IntRange(1, 240), default=8, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--end", "end_date", metavar="YYYY-MM-DD", help="Data end (default: today).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--end",
+    "end_date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Data end (default: today).",
+)
+@click.option("--out", required=True, type=_Path(file_okay=False, path_type=Path))
 def demo_data(
-    n_requests: int, other_tickets: int, months: int, seed: int, end_date: str | None, out: Path
+    n_requests: int,
+    other_tickets: int,
+    months: int,
+    seed: int,
+    end_date: dt.datetime | None,
+    out: Path,
 ) -> None:
     """Generate a realistic, seeded help desk: the canonical CSVs and Kayako's own files.
 
@@ -353,7 +460,11 @@ def demo_data(
     """
     from ipchange_core.demo.run import generate_demo
 
-    end = dt.date.fromisoformat(end_date) if end_date else None
+    end = end_date.date() if end_date else None
+    if end is not None and not DEMO_ENDS[0] <= end <= DEMO_ENDS[1]:
+        raise FatalError(
+            f"--end {end}: the demo data must end between {DEMO_ENDS[0]} and {DEMO_ENDS[1]}"
+        )
     dataset = generate_demo(
         out, requests=n_requests, other_tickets=other_tickets, months=months, seed=seed, end=end
     )
@@ -367,7 +478,7 @@ def demo_data(
 @main.command()
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_Path(file_okay=False, path_type=Path),
     default=DEMO_DIR,
     show_default=True,
     help="Where the generated input files go.",
@@ -382,7 +493,7 @@ def demo_data(
 @click.option(
     "--reports",
     "reports_out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_Path(file_okay=False, path_type=Path),
     default=REPORTS_DIR,
     show_default=True,
     help="Where the reports are written.",
@@ -445,7 +556,11 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
     from tqdm import tqdm
 
     failures = []
-    with tqdm(total=len(jobs), desc="reports", unit="report") as bar:
+    with contextlib.ExitStack() as stack:
+        bars: list[tqdm] = []  # shown once the output is known to be writable
+
+        def ready() -> None:
+            bars.append(stack.enter_context(tqdm(total=len(jobs), desc="reports", unit="report")))
 
         def done(result: object) -> None:
             if isinstance(result, render.RenderError):
@@ -453,7 +568,7 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
                 tqdm.write(f"FAILED {result}")
             else:
                 tqdm.write(f"{result.html}  ({result.seconds:.1f} s)")
-            bar.update()
+            bars[0].update()
 
         render.render_all(
             jobs,
@@ -461,6 +576,7 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
             db_url=db,
             policy_file=str(policy.user_file or ""),
             on_done=done,
+            on_ready=ready,
         )
     from ipchange_core.dashboard import write_dashboard
 
@@ -505,7 +621,7 @@ _period_report("all", "every report")
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_Path(dir_okay=False, path_type=Path),
     help="Also write the problems as CSV here.",
 )
 @out_option("Reports folder; the page goes to <out>/check/<date>.html.")
@@ -568,7 +684,7 @@ def report_dashboard(at_text: str | None, out: Path, db: str, policy: PolicySet)
     click.echo(str(write_dashboard(out, db_url=db, policy=policy, at=at)))
 
 
-@main.group(cls=_Group)
+@main.group()
 def fees() -> None:
     """Expedite fees for billing."""
 
@@ -584,7 +700,7 @@ def fees() -> None:
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_Path(file_okay=False, path_type=Path),
     default=REPORTS_DIR,
     show_default=True,
     help="Folder; files go to <out>/<period>/fees-<period>.<format>.",
@@ -656,7 +772,7 @@ def mail_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @click.option(
         "--smtp-config",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=_Path(dir_okay=False, path_type=Path),
         help="Owner-only YAML with the SMTP settings (env IPCHANGE_SMTP_CONFIG).",
     )
     @out_option("Reports folder the attached files are taken from or written to.")

@@ -66,11 +66,13 @@ def database_url(cli_value: str | None = None, *, base: Path | None = None) -> s
     raw = (cli_value or "").strip() or os.environ.get(DB_URL_ENV, "").strip()
     if not raw:
         return f"sqlite:///{DEFAULT_DB_PATH.as_posix()}"
+    if "\x00" in raw:
+        raise IpchangeError(f"not a valid database URL: {raw!r} holds a NUL character")
     if "://" not in raw:
         raw = f"sqlite:///{raw}"
     try:
         url = make_url(raw)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise IpchangeError(f"not a valid database URL: {raw!r} ({exc})") from None
     database = url.database or ""
     if (
@@ -90,7 +92,7 @@ def display_url(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return url
 
 

@@ -15,6 +15,10 @@ class NoDatabaseError(IpchangeError):
     """A reader was given a database that does not exist or holds no data (it creates none)."""
 
 
+class OutputError(IpchangeError):
+    """An output file or folder cannot be written; the message names it and the reason."""
+
+
 class InvalidInputError(IpchangeError):
     """An input is unusable; carries the file, row and column it concerns."""
 

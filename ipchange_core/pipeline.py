@@ -252,5 +252,7 @@ def write_load_report(folder: Path, parsed: ParsedFile, result: store.LoadResult
         "manifest_id": result.manifest_id,
         "notes": list(parsed.notes),
     }
-    (folder / f"{parsed.path.name}.load.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write(
+        folder / f"{parsed.path.name}.load.json", (json.dumps(report, indent=2) + "\n").encode()
+    )
     return target

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from ipchange_core.errors import PolicyError
+from ipchange_core.yamlconfig import brief, load_config_yaml
 
 if TYPE_CHECKING:  # imported where used: `ipchange policy show` needs no pandas
     import numpy as np
@@ -222,7 +223,7 @@ def load_policy(path: str | Path | None = None) -> PolicySet:
 
 def _read_versions(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:
     try:
-        doc = yaml.safe_load(text)
+        doc = load_config_yaml(text)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
     if (
@@ -307,38 +308,47 @@ def _date(value: Any, where: str) -> dt.date:
     if isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise PolicyError(f"{where}: expected a date (YYYY-MM-DD), got {value!r}") from None
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            return dt.date.fromisoformat(value.strip())
+    except ValueError:  # 2026-13-01, 2026-02-30: kept as text by load_config_yaml
+        raise PolicyError(f"{where}: no such date: {brief(value)}") from None
+    raise PolicyError(f"{where}: expected a date (YYYY-MM-DD), got {brief(value)}")
 
 
 def _time(value: Any, where: str) -> dt.time:
-    text = str(value)
-    if not re.fullmatch(r"\d{2}:\d{2}", text):
-        raise PolicyError(f"{where}: expected a local time 'HH:MM' in quotes, got {value!r}")
+    if not isinstance(value, str) or not re.fullmatch(r"\d{2}:\d{2}", value):
+        raise PolicyError(f"{where}: expected a local time 'HH:MM' in quotes, got {brief(value)}")
     try:
-        return dt.time.fromisoformat(text)
+        return dt.time.fromisoformat(value)
     except ValueError:
-        raise PolicyError(f"{where}: not a valid time: {value!r}") from None
+        raise PolicyError(f"{where}: not a valid time: {brief(value)}") from None
 
 
-def _number(value: Any, where: str, *, positive: bool = True) -> float:
+MAX_FEE_CENTS = 10**9
+"""Largest fee in cents ($10 million): more is a typing mistake, and sums stay within int64."""
+MAX_HOURS = 24 * 366 * 10
+"""Largest notice threshold or SLA target in hours (ten years): more is a typing mistake."""
+
+
+def _number(value: Any, where: str, *, positive: bool = True, most: float = MAX_HOURS) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PolicyError(f"{where}: expected a number, got {value!r}")
+        raise PolicyError(f"{where}: expected a number, got {brief(value)}")
     if positive and not value > 0:
-        raise PolicyError(f"{where}: must be greater than 0, got {value!r}")
+        raise PolicyError(f"{where}: must be greater than 0, got {brief(value)}")
+    if not value <= most:  # also NaN and infinity
+        raise PolicyError(f"{where}: must be at most {most:g}, got {brief(value)}")
     return float(value)
 
 
 def _text(value: Any, where: str, *, allow_empty: bool = False) -> str:
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
-        raise PolicyError(f"{where}: expected a non-empty text, got {value!r}")
+        raise PolicyError(f"{where}: expected a non-empty text, got {brief(value)}")
     return value
 
 
 def _texts(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise PolicyError(f"{where}: expected a list of texts, got {value!r}")
+        raise PolicyError(f"{where}: expected a list of texts, got {brief(value)}")
     return tuple(value)
 
 
@@ -348,7 +358,9 @@ def _ids(value: Any, where: str) -> dict[int, str]:
     out = {}
     for k, v in value.items():
         if isinstance(k, bool) or not isinstance(k, int) or not isinstance(v, str):
-            raise PolicyError(f"{where}.{k}: expected an integer id mapped to a name, got {v!r}")
+            raise PolicyError(
+                f"{where}.{k}: expected an integer id mapped to a name, got {brief(v)}"
+            )
         out[k] = v
     return out
 
@@ -359,7 +371,7 @@ def _build(entry: Mapping[str, Any], where: str) -> Policy:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise PolicyError(f"{where}.timezone: unknown time zone {tz!r}") from None
+        raise PolicyError(f"{where}.timezone: unknown time zone {brief(tz)}") from None
     days = g("business_hours.weekdays")
     if not isinstance(days, list) or not days or any(d not in WEEKDAYS for d in days):
         raise PolicyError(
@@ -373,19 +385,24 @@ def _build(entry: Mapping[str, Any], where: str) -> Policy:
     if country is not None:
         import holidays as holidays_pkg
 
-        if country not in holidays_pkg.list_supported_countries():
-            raise PolicyError(f"{where}.holidays.country: {country!r} is not a holidays country")
+        if not isinstance(country, str) or country not in holidays_pkg.list_supported_countries():
+            raise PolicyError(
+                f"{where}.holidays.country: {brief(country)} is not a holidays country"
+            )
     dates = g("holidays.dates")
     if not isinstance(dates, list):
         raise PolicyError(f"{where}.holidays.dates: expected a list of dates")
     measure = g("notice.measure")
     if measure not in NOTICE_MEASURES:
         raise PolicyError(
-            f"{where}.notice.measure: expected one of {NOTICE_MEASURES}, got {measure!r}"
+            f"{where}.notice.measure: expected one of {NOTICE_MEASURES}, got {brief(measure)}"
         )
     fee = g("fee.amount_cents")
-    if isinstance(fee, bool) or not isinstance(fee, int) or fee < 0:
-        raise PolicyError(f"{where}.fee.amount_cents: expected whole cents >= 0, got {fee!r}")
+    if isinstance(fee, bool) or not isinstance(fee, int) or not 0 <= fee <= MAX_FEE_CENTS:
+        raise PolicyError(
+            f"{where}.fee.amount_cents: expected whole cents from 0 to {MAX_FEE_CENTS}, "
+            f"got {brief(fee)}"
+        )
     if g("fee.sign_off_by") != "person_of_record":
         raise PolicyError(f"{where}.fee.sign_off_by: only 'person_of_record' is supported")
     pattern = _text(g("request_filter.subject_pattern"), f"{where}.request_filter.subject_pattern")
@@ -400,8 +417,11 @@ def _build(entry: Mapping[str, Any], where: str) -> Policy:
     for name, value in targets.items():
         if name.endswith("_pct") and value > 100:
             raise PolicyError(f"{where}.sla_targets.{name}: a percentage cannot exceed 100")
+    version = g("version")
+    if isinstance(version, bool) or not isinstance(version, str | int | dt.date):
+        raise PolicyError(f"{where}.version: expected a name, got {brief(version)}")
     return Policy(
-        version=str(g("version")),
+        version=str(version),
         effective_from=g("effective_from"),
         timezone=tz,
         weekdays=tuple(sorted(WEEKDAYS.index(d) for d in set(days))),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import html
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -24,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ipchange_core.atomic import atomic_write, sweep_stale, temp_file
+from ipchange_core.atomic import atomic_write, ensure_folder, publish, sweep_stale, temp_file
 from ipchange_core.config import NOTEBOOKS_DIR, PACKAGE_DIR
-from ipchange_core.errors import IpchangeError
+from ipchange_core.errors import IpchangeError, OutputError
 
 if TYPE_CHECKING:  # importing nbformat takes seconds (jsonschema): only when rendering
     import nbformat
@@ -162,7 +163,7 @@ def import_notebook_tools() -> None:
 
 
 @functools.cache
-def _exporter() -> HTMLExporter:
+def html_exporter() -> HTMLExporter:
     """The one HTML exporter of this process (its Jinja template is compiled once)."""
     from nbconvert import HTMLExporter
 
@@ -180,7 +181,7 @@ def _exporter() -> HTMLExporter:
 def _to_html(nb: nbformat.NotebookNode, title: str) -> str:
     nb.metadata["title"] = title
     nb.cells = [c for c in nb.cells if c.cell_type != "code" or c.get("outputs")]
-    body, _ = _exporter().from_notebook_node(nb)
+    body, _ = html_exporter().from_notebook_node(nb)
     return body
 
 
@@ -215,8 +216,7 @@ def render(
     began = time.perf_counter()
     stem, name, title = REPORTS[key]
     out = Path(os.path.abspath(out))
-    folder = out / period
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = ensure_folder(out / period)
     parameters = _check_parameters(
         {
             "period": period,
@@ -255,7 +255,7 @@ def render(
         except PapermillExecutionError as exc:
             failed = folder / f"{name}.failed.ipynb"
             os.chmod(tmp_path, 0o644)
-            os.replace(tmp_path, failed)
+            publish(tmp_path, failed)
             line = (exc.source or "").strip().splitlines()
             raise RenderError(
                 f"{name} ({period}): cell {exc.exec_count} failed with {exc.ename}: {exc.evalue}"
@@ -264,7 +264,7 @@ def render(
         html_text = _to_html(executed, f"{title} · {period}")
         atomic_write(folder / f"{name}.html", html_text.encode("utf-8"))
         os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, folder / f"{name}.ipynb")
+        publish(tmp_path, folder / f"{name}.ipynb")
         (folder / f"{name}.failed.ipynb").unlink(missing_ok=True)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -279,6 +279,26 @@ def _render_job(args: tuple[str, str, Path, str, str]) -> Rendered | RenderError
         return render(key, period, out=out, db_url=db_url, policy_file=policy_file)
     except RenderError as exc:
         return exc
+    except OutputError as exc:  # a full disk, say: this report failed, the others go on
+        return RenderError(f"{REPORTS[key][1]} ({period}): {exc}")
+
+
+WORKER_PRELOAD = "ipchange_core.render_worker"
+"""Module the fork server imports once: the notebook tools and the compiled HTML template."""
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """The ``forkserver`` start method, chosen explicitly for the report workers.
+
+    This process may run threads by now (the file digests, tqdm's monitor, SQLAlchemy's pool),
+    and forking a multi-threaded process can deadlock the child (Python 3.12 warns about it;
+    3.14 makes ``forkserver`` the default on Linux). The fork server is a fresh process started
+    with exec; it imports :data:`WORKER_PRELOAD` once, and every worker is forked from it
+    with those imports done.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([WORKER_PRELOAD])
+    return context
 
 
 def render_all(
@@ -289,6 +309,7 @@ def render_all(
     policy_file: str = "",
     workers: int | None = None,
     on_done: object = None,
+    on_ready: object = None,
 ) -> tuple[list[Rendered], list[RenderError]]:
     """Render ``(key, period)`` jobs in parallel processes, then write plotly.js and the index.
 
@@ -299,23 +320,24 @@ def render_all(
         policy_file: Policy YAML, or "".
         workers: Processes (default: one per job, at most one per CPU this process may use).
         on_done: Called with each :class:`Rendered` or :class:`RenderError` as it finishes.
+        on_ready: Called once the folder, the kernel and plotly.js are in place, before the
+            first report starts (an output that cannot be written has been refused by then).
 
     Returns:
         The reports built and the failures (a failure leaves the previous report intact).
     """
     jobs = list(jobs)
-    import_notebook_tools()  # once, before the workers fork, with the compiled template
-    _exporter()
-    out = Path(os.path.abspath(out))
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_folder(Path(os.path.abspath(out)))  # before seconds of imports
+    write_plotly_js(out)  # first: an output that cannot be written is refused at once
     ensure_kernel()
-    write_plotly_js(out)
+    if callable(on_ready):
+        on_ready()
     done: list[Rendered] = []
     failed: list[RenderError] = []
     # each report is CPU-bound (its kernel's imports, queries and charts, then the HTML export):
     # more workers than CPUs only makes every report wait longer for a CPU
     workers = workers or max(1, min(len(jobs), len(os.sched_getaffinity(0))))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
         args = [(key, period, out, db_url, policy_file) for key, period in jobs]
         for result in pool.map(_render_job, args):
             (failed if isinstance(result, RenderError) else done).append(result)

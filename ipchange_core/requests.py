@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import re._constants as _sre
-import re._parser as _sre_parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +15,12 @@ import pyarrow.compute as pc
 from ipchange_core.policy import PolicySet, RequestFilter
 from ipchange_core.schema import TABLES, TIMESTAMP_DTYPE
 from ipchange_core.textops import per_unique
+
+try:  # private modules of CPython 3.11+ (sre_parse before): no public parser of patterns
+    import re._constants as _sre
+    import re._parser as _sre_parse
+except ImportError:  # pragma: no cover - an interpreter without them: no SQL prefilter
+    _sre = _sre_parse = None  # type: ignore[assignment]
 
 INTAKE_COLUMNS = (
     "channel",
@@ -88,7 +92,7 @@ CASE_TWINS = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}
 """Non-ASCII characters that a case-insensitive ``re`` pattern matches to an ASCII letter."""
 
 _MAX_TERMS = 32  # alternatives a prefilter tracks before it gives up narrowing (stays a superset)
-_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT)
+_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT) if _sre else ()
 
 Needs = frozenset[frozenset[str]]
 """Texts a value must contain, as alternatives: any one set of literals, all of that set."""
@@ -132,6 +136,14 @@ def filter_prefilter(request_filter: RequestFilter) -> Prefilter | None:
 
 
 def _needs_of(pattern: str) -> Needs:
+    """What every match of ``pattern`` must contain, read from CPython's private ``re`` parser.
+
+    Without that parser (another interpreter, a future CPython) nothing is narrowed: every
+    ticket goes to the exact filter, slower but the same result. tests/test_requests.py pins
+    the parser's shape on every interpreter the suite runs on, and fails loudly where it changed.
+    """
+    if _sre_parse is None:
+        return _ANYTHING
     try:
         parsed = _sre_parse.parse(pattern)
     except re.error:  # filter_matcher refuses it anyway: narrow nothing here

@@ -498,16 +498,21 @@ def _same(a: pd.Series, b: pd.Series) -> pd.Series:
     )
 
 
-def judge(
-    case: Case, path: Path, url: str, rejects_dir: Path, result: Result, before: dict
-) -> None:
-    """Assert everything the module docstring promises about one run."""
-    where = f"{case.name} {case.mutations} --format {case.fmt}"
+def assert_ended_cleanly(result: Result, where: str) -> None:
+    """The run ended with exit 0, 1 or 2, without an exception escaping or a traceback printed."""
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         trace = "".join(traceback.format_exception(*result.exc_info))
         pytest.fail(f"traceback on {where}:\n{trace}\n{result.output}")
     assert result.exit_code in (0, 1, 2), (where, result.exit_code, result.output)
     assert "Traceback" not in result.output, (where, result.output)
+
+
+def judge(
+    case: Case, path: Path, url: str, rejects_dir: Path, result: Result, before: dict
+) -> None:
+    """Assert everything the module docstring promises about one run."""
+    where = f"{case.name} {case.mutations} --format {case.fmt}"
+    assert_ended_cleanly(result, where)
     if result.exit_code == 2:
         assert case.name in result.stderr, (where, result.stderr)
         assert dump(url) == before, f"{where}: exit 2 but the database changed"

@@ -122,6 +122,66 @@ BAD = [
         "    sla_targets: {on_time_pct: 120}\n",
         "on_time_pct: a percentage cannot exceed 100",
     ),
+    # impossible dates: the YAML reader keeps them as text, the key's check names them
+    (
+        "no-13th-month",
+        "    holidays: {dates: [2026-13-01]}\n",
+        "holidays.dates[0]: no such date: '2026-13-01'",
+    ),
+    (
+        "no-30-february",
+        "    holidays: {dates: [2026-02-30]}\n",
+        "holidays.dates[0]: no such date: '2026-02-30'",
+    ),
+    (
+        "date-not-a-date",
+        "    holidays: {dates: [[2026, 1, 1]]}\n",
+        "holidays.dates[0]: expected a date (YYYY-MM-DD), got [2026, 1, 1]",
+    ),
+    (
+        "date-time-not-a-date",
+        "    holidays: {dates: [2026-12-24 10:00:00]}\n",
+        "expected a date (YYYY-MM-DD), got a date-time",
+    ),
+    # huge and non-finite numbers
+    (
+        "threshold-infinite",
+        "    notice: {threshold_hours: .inf}\n",
+        "notice.threshold_hours: must be at most 87840, got inf",
+    ),
+    (
+        "threshold-nan",
+        "    notice: {threshold_hours: .nan}\n",
+        "notice.threshold_hours: must be greater than 0, got nan",
+    ),
+    (
+        "target-1e400",
+        "    sla_targets: {routing_business_hours: 1.0e+400}\n",
+        "routing_business_hours: must be at most 87840",
+    ),
+    (
+        "fee-huge",
+        "    fee: {amount_cents: 100000000000000000000000}\n",
+        "fee.amount_cents: expected whole cents from 0 to 1000000000, got 100000000000000000000000",
+    ),
+    (
+        "fee-5000-digits",
+        "    fee: {amount_cents: " + "9" * 5000 + "}\n",
+        "fee.amount_cents: expected whole cents from 0 to 1000000000, got '99999",
+    ),
+    # wrong types
+    ("version-a-list", "    version: [a, b]\n", "version: expected a name, got ['a', 'b']"),
+    (
+        "time-a-list",
+        "    business_hours: {open: [9, 0]}\n",
+        "business_hours.open: expected a local time 'HH:MM' in quotes, got [9, 0]",
+    ),
+    (
+        "country-a-list",
+        "    holidays: {country: [US]}\n",
+        "holidays.country: ['US'] is not a holidays country",
+    ),
+    ("zone-a-number", "    timezone: 5\n", "timezone: expected a non-empty text, got 5"),
     (
         "look-ahead-zero",
         "    check: {look_ahead_business_hours: 0}\n",
@@ -167,6 +227,64 @@ def test_malformed_policy_files(tmp_path, text, message):
     with pytest.raises(PolicyError, match=None) as err:
         load_policy(write(tmp_path, text))
     assert message in str(err.value)
+
+
+def test_impossible_effective_from_names_file_and_key(tmp_path):
+    path = write(tmp_path, "versions:\n  - version: x\n    effective_from: 2026-13-01\n")
+    with pytest.raises(PolicyError) as err:
+        load_policy(path)
+    assert str(err.value) == f"{path}: versions[0].effective_from: no such date: '2026-13-01'"
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n"
+    for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # a billion laughs: 10**9 values once expanded, refused before anything walks it
+        (BOMB + "versions: *i\n", "not valid YAML: expands to more than 100,000 values"),
+        ("versions: &v [*v]\n", "not valid YAML: expands to more than 100,000 values"),
+        ("versions: " + "[" * 5000 + "]" * 5000 + "\n", "not valid YAML: nested too deeply"),
+        ("", "expected a mapping with a non-empty list 'versions'"),
+        ("versions: [1]\n", "versions[0]: expected a mapping"),
+    ],
+    ids=[
+        "billion-laughs",
+        "recursive-alias",
+        "deep-nesting",
+        "empty-file",
+        "version-not-a-mapping",
+    ],
+)
+def test_hostile_policy_yaml(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(PolicyError) as err:
+        load_policy(path)
+    assert message in str(err.value)
+    assert str(err.value).startswith(f"{path}: ")
+    assert len(str(err.value)) < 400  # a bounded message, not the expanded value
+
+
+def test_a_bomb_in_a_value_is_refused_too(tmp_path):
+    path = write(
+        tmp_path,
+        BOMB
+        + "versions:\n  - {version: x, effective_from: 2027-01-01, request_filter: {tags: *i}}\n",
+    )
+    with pytest.raises(PolicyError, match="expands to more than 100,000 values"):
+        load_policy(path)
+
+
+def test_unreadable_policy_files(tmp_path):
+    (tmp_path / "latin1.yaml").write_bytes(b"versions:\n  - version: caf\xe9\n")
+    with pytest.raises(PolicyError, match=r"latin1\.yaml: cannot read policy file: .*utf-8"):
+        load_policy(tmp_path / "latin1.yaml")
+    with pytest.raises(PolicyError, match=r"cannot read policy file: \[Errno 21\] Is a directory"):
+        load_policy(tmp_path)
 
 
 def test_missing_file_is_a_policy_error(tmp_path):

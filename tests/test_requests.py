@@ -99,6 +99,25 @@ def test_default_policy_prefilter_is_narrow() -> None:
     assert no_tags is not None and no_tags.tags == frozenset()  # no tag can match
 
 
+def test_the_private_re_parser_still_has_the_shape_the_prefilter_reads() -> None:
+    """``requests`` reads patterns with CPython's private ``re._parser``: where a version drops
+    or reshapes it, this fails by name (the prefilter itself would quietly stop narrowing)."""
+    import sys
+
+    from ipchange_core import requests
+
+    where = f"Python {sys.version.split()[0]}: re._parser/re._constants"
+    assert requests._sre_parse is not None, f"{where} are gone; port requests._needs_of"
+    sre = requests._sre
+    ops = [op for op, _ in requests._sre_parse.parse(r"ab(?:c|d)+e?")]
+    assert ops == [sre.LITERAL, sre.LITERAL, sre.MAX_REPEAT, sre.MAX_REPEAT], (
+        f"{where} changed shape: {ops}"
+    )
+    _, repeat = requests._sre_parse.parse(r"(?:c|d)+")[0]
+    assert (repeat[0], repeat[1]) == (1, sre.MAXREPEAT), f"{where} repeat bounds moved: {repeat}"
+    assert filter_prefilter(POLICY.latest.request_filter) is not None, f"{where}: no narrowing"
+
+
 def test_case_twins_are_every_non_ascii_character_re_folds_to_ascii() -> None:
     """Python's case-insensitive ``re`` matches these to ASCII letters, and only these."""
     ascii_ci = re.compile(r"(?i)[\x00-\x7f]")

@@ -7,10 +7,12 @@ in the policy zone); :mod:`ipchange_core.ingest.checks` checks and types them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +23,7 @@ from ipchange_core.errors import InvalidInputError
 from ipchange_core.ingest.columns import CanonicalText, blank_column, no_rejects, text_array
 from ipchange_core.ingest.kayako_values import UNASSIGNED, normalise_tags, replace_known
 from ipchange_core.schema import TABLES
+from ipchange_core.yamlconfig import load_config_yaml
 
 REPORT_FIELDS = (*(col.name for col in TABLES["tickets"]), "ticket_type")
 """Canonical fields a report column may be mapped to."""
@@ -81,7 +84,7 @@ def load_mapping(path: Path | None = None) -> ReportMapping:
         except (OSError, UnicodeDecodeError) as err:
             raise InvalidInputError(f"cannot read the column mapping: {err}", file=name) from None
     try:
-        doc = yaml.safe_load(text)
+        doc = load_config_yaml(text)
     except yaml.YAMLError as err:
         raise InvalidInputError(f"column mapping is not valid YAML: {err}", file=name) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("columns"), dict):
@@ -99,10 +102,10 @@ def load_mapping(path: Path | None = None) -> ReportMapping:
                 f"columns.{fld} must be a column label or a list of labels", file=name
             )
         columns[str(fld)] = tuple(x.strip() for x in labels)
-    defaults = {str(k): str(v) for k, v in (doc.get("defaults") or {}).items()}
+    defaults = _plain_mapping(doc.get("defaults"), "defaults", name)
     values = {
-        str(k): {str(a): str(b) for a, b in (v or {}).items()}
-        for k, v in (doc.get("values") or {}).items()
+        k: _plain_mapping(v, f"values.{k}", name)
+        for k, v in _plain_mapping(doc.get("values"), "values", name, nested=True).items()
     }
     for section, fields in (("columns", columns), ("defaults", defaults), ("values", values)):
         bad = sorted(set(fields) - set(REPORT_FIELDS))
@@ -116,6 +119,19 @@ def load_mapping(path: Path | None = None) -> ReportMapping:
     if not isinstance(date_format, str) or not date_format.strip():
         raise InvalidInputError("date_format must be a strftime format string", file=name)
     return ReportMapping(columns, date_format, defaults, values, name)
+
+
+def _plain_mapping(value: Any, where: str, name: str, *, nested: bool = False) -> dict[str, Any]:
+    """A mapping section of the column mapping, as texts (or mappings, ``nested``); None: {}."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(v, dict | None) if nested else isinstance(v, str | int | float | dt.date)
+        for v in value.values()
+    ):
+        kind = "mappings" if nested else "texts"
+        raise InvalidInputError(f"{where} must be a mapping of field names to {kind}", file=name)
+    return {str(k): v if nested else str(v) for k, v in value.items()}
 
 
 def map_report(
