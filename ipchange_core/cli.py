@@ -253,8 +253,8 @@ def ingest(
             for note in parsed.notes:
                 click.echo(f"  note: {note}")
             click.echo(f"  {load_summary(result)}")
-            if result.rejected:
-                written = write_load_report(rejects_dir, parsed, result)
+            written = write_load_report(rejects_dir, parsed, result)
+            if written is not None:
                 click.echo(f"  {result.rejected} rejected row(s), reasons in {written}", err=True)
                 for message in parsed.reject_messages()[:5]:
                     click.echo(f"    {message}", err=True)
