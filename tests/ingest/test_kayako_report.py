@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import openpyxl
+import pandas as pd
 import pyarrow as pa
 import pytest
 from hypothesis import given
@@ -335,3 +336,15 @@ def test_default_mapping_is_packaged() -> None:
     assert mapping.translations["creator"] == {"Staff": "staff", "User": "user"}
     assert mapping.columns["ticket_id"] == ("Ticket Mask ID",)
     assert not mapping.defaults
+
+
+def test_sample_report_reads_as_the_sample_tickets() -> None:
+    """data/sample/kayako-report.csv is tickets.csv as Kayako exports it: the same rows."""
+    sample = FIXTURES.parent.parent / "data" / "sample"
+    report, tickets = read_file(sample / "kayako-report.csv"), read_file(sample / "tickets.csv")
+    assert_reconciles(report)
+    assert (report.format, len(report.rejects), len(report.frame)) == ("kayako-csv", 0, 19)
+    columns = [c for c in tickets.frame.columns if c not in ("source_line", "ticket_type")]
+    mine = report.frame[columns].sort_values("ticket_id", ignore_index=True)
+    theirs = tickets.frame[columns].sort_values("ticket_id", ignore_index=True)
+    pd.testing.assert_frame_equal(mine, theirs)
