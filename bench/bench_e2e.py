@@ -10,7 +10,7 @@ Y years under ``bench/out/e2e-<N>/`` and runs every step as a subprocess of the 
 one command as a user runs it:
 
 1. first load of each file kind (canonical CSVs into one database, the Kayako XML export and
-   audit CSV into another);
+   audit CSV into another, a Kayako ticket report CSV made of tickets.csv into a third);
 2. reload of the same files (nothing changes);
 3. reload of a tickets.csv in which 1 % of tickets changed (status and a newer updated_at);
 4. ``export requests`` for the last year of the data, and for all of it (at the default sizes
@@ -142,6 +142,58 @@ def ensure_data(out: Path, tickets: int, requests: int, years: int) -> dict[str,
     rows = dict(ds.rows)
     manifest.write_text(json.dumps({"args": args, "rows": rows}, indent=1))
     return rows
+
+
+REPORT_LABELS = {
+    "ticket_id": "Ticket Mask ID",
+    "department": "Department",
+    "status": "Status",
+    "owner": "Owner",
+    "requester_name": "Full Name",
+    "requester_email": "Email",
+    "subject": "Subject",
+    "created_at": "Creation Date",
+    "updated_at": "Last Activity",
+    "creator": "Creator",
+    "account": "Organization",
+    "tags": "Tags",
+}
+"""tickets.csv column → the label of Kayako's ticket report (FORMATS.md 5)."""
+
+
+def report_copy(src: Path, dst: Path, tz: str = "America/Chicago") -> int:
+    """Write tickets.csv as a Kayako ticket report CSV; return its rows.
+
+    As Kayako's spreadsheet writer exports it (FORMATS.md 5): Kayako's labels, every field in
+    double quotes, local times as ``m/d/yyyy h:mm:ss``, ``Staff``/``User``, no owner as
+    ``-- Unassigned --``; plus Kayako's unmapped ``Ticket ID`` and ``Priority`` columns.
+    """
+    import pandas as pd
+
+    frame = pd.read_csv(src, dtype=str, keep_default_na=False)
+    out = pd.DataFrame({"Ticket ID": (pd.RangeIndex(len(frame)) + 1).astype(str)})
+    for column, label in REPORT_LABELS.items():
+        values = frame[column]
+        if column in ("created_at", "updated_at"):
+            local = pd.to_datetime(values, format="ISO8601", utc=True).dt.tz_convert(tz)
+            text = (
+                local.dt.month.astype("Int64").astype(str) + "/"
+                + local.dt.day.astype("Int64").astype(str) + "/"
+                + local.dt.year.astype("Int64").astype(str) + " "
+                + local.dt.hour.astype("Int64").astype(str) + ":"
+                + local.dt.strftime("%M:%S")
+            )  # fmt: skip
+            values = text.where(values != "", "")
+        elif column == "creator":
+            values = values.str.capitalize()
+        elif column == "owner":
+            values = values.where(values != "", "-- Unassigned --")
+        elif column == "tags":
+            values = values.str.replace(",", " ")  # Kayako separates tags with spaces
+        out[label] = values
+    out["Priority"] = "Normal"
+    out.to_csv(dst, index=False, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    return len(out)
 
 
 def changed_copy(src: Path, dst: Path, every: int = 100) -> int:
@@ -603,6 +655,12 @@ def bench_backend(
         b.step(f"1 load {name}", backend, ingest(data / name, canon, rejects), counts[name])
     for name in KAYAKO:
         b.step(f"1 load {name}", backend, ingest(data / name, kayako, rejects), counts[name])
+    report = out / "report" / "kayako-report.csv"
+    if not report.exists():
+        report.parent.mkdir(parents=True, exist_ok=True)
+        (out / "report" / "count").write_text(str(report_copy(data / "tickets.csv", report)))
+    n = int((out / "report" / "count").read_text())
+    b.step("1 load kayako-report.csv", backend, ingest(report, urls["report"], rejects), n)
     for name in CANONICAL:
         b.step(f"2 reload {name}", backend, ingest(data / name, canon, rejects), counts[name])
     for name in KAYAKO:
@@ -724,14 +782,14 @@ def main(argv: list[str] | None = None) -> int:
     b.floor()
     if not a.no_sqlite:
         urls = {}
-        for k in ("canon", "kayako", "week", *XML_KEYS):
+        for k in ("canon", "kayako", "report", "week", *XML_KEYS):
             db = out / f"sqlite-{k}.db"
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
             urls[k] = f"sqlite:///{db}"
         bench_backend(b, "sqlite", urls, out / "data", counts, a.years)
     if a.pg:
-        names = {k: f"bench_e2e_{k}" for k in ("canon", "kayako", "week", *XML_KEYS)}
+        names = {k: f"bench_e2e_{k}" for k in ("canon", "kayako", "report", "week", *XML_KEYS)}
         created = pg_databases(a.pg, list(names.values()))
         urls = {k: created[v] for k, v in names.items()}
         bench_backend(b, "postgresql", urls, out / "data", counts, a.years)

@@ -356,13 +356,14 @@ def ingest(
             for note in parsed.notes:
                 click.echo(f"  note: {note}")
             click.echo(f"  {load_summary(result)}")
-            if result.rejected:
-                try:
-                    written = write_load_report(rejects_dir, parsed, result)
-                except OutputError as exc:  # the load stands; its rejects are in the database
-                    click.echo(f"  {result.rejected} rejected row(s); {exc}", err=True)
-                    exit_code = EXIT_FATAL
-                    continue
+            try:
+                written = write_load_report(rejects_dir, parsed, result)
+            except OutputError as exc:  # the load stands; its rejects are in the database
+                rejected = f"{result.rejected} rejected row(s); " if result.rejected else ""
+                click.echo(f"  {rejected}{exc}", err=True)
+                exit_code = EXIT_FATAL
+                continue
+            if written is not None:
                 click.echo(f"  {result.rejected} rejected row(s), reasons in {written}", err=True)
                 for message in parsed.reject_messages()[:5]:
                     click.echo(f"    {message}", err=True)

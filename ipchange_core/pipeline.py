@@ -215,15 +215,25 @@ def _concat(values: pa.LargeStringArray) -> pa.LargeStringArray:
     return pc.binary_join(pa.LargeListArray.from_arrays([0, len(values)], values), _text(""))
 
 
-def write_load_report(folder: Path, parsed: ParsedFile, result: store.LoadResult) -> Path:
-    """Write ``<file>.rejects.csv`` (one row per problem) and ``<file>.load.json`` in ``folder``.
+def write_load_report(folder: Path, parsed: ParsedFile, result: store.LoadResult) -> Path | None:
+    """Write ``<file>.load.json`` and ``<file>.rejects.csv`` (one row per problem) in ``folder``.
+
+    Both describe this load only: they replace the files of the file's previous load, and a
+    load that rejected nothing leaves no rejects CSV (a stale one would be mailed as current).
+    The rejects CSV has the columns of :data:`REJECT_COLUMNS` (``ticket_id`` last: the key a
+    clerk looks the record up by).
 
     Returns:
-        The path of the rejects CSV. Its text cells are formula-safe for spreadsheets.
+        The path of the rejects CSV, ``None`` when nothing was rejected. Its text cells are
+        formula-safe for spreadsheets.
     """
-    rejects = parsed.rejects.astype(
-        {"file": "str", "column": "str", "value": "str", "reason": "str"}
-    )
+    target = folder / f"{parsed.path.name}.rejects.csv"
+    _write_load_json(folder, parsed, result)
+    if not len(parsed.rejects):
+        target.unlink(missing_ok=True)
+        return None
+    text = ("file", "column", "value", "reason", "ticket_id")
+    rejects = parsed.rejects.astype(dict.fromkeys(text, "str"))
     # a spreadsheet cell holds at most 32,767 characters, and a rejected value of megabytes
     # helps nobody: keep its start and say how much was left out (the database keeps it whole)
     long = rejects["value"].str.len() > _REJECT_VALUE_MAX
@@ -233,10 +243,14 @@ def write_load_report(folder: Path, parsed: ParsedFile, result: store.LoadResult
         rejects.loc[long, "value"] = (
             cut.str.slice(0, _REJECT_VALUE_MAX) + "… (" + more + " more characters)"
         )
-    for column in ("file", "column", "value", "reason"):
+    for column in text:
         rejects[column] = formula_safe(rejects[column])
-    target = folder / f"{parsed.path.name}.rejects.csv"
-    write_csv(rejects, target)
+    write_csv(rejects[list(REJECT_COLUMNS)], target)
+    return target
+
+
+def _write_load_json(folder: Path, parsed: ParsedFile, result: store.LoadResult) -> None:
+    """Write ``<file>.load.json``: the file, its format and the counts of the load."""
     report = {
         "file": str(parsed.path),
         "sha256": parsed.sha256,
@@ -255,4 +269,3 @@ def write_load_report(folder: Path, parsed: ParsedFile, result: store.LoadResult
     atomic_write(
         folder / f"{parsed.path.name}.load.json", (json.dumps(report, indent=2) + "\n").encode()
     )
-    return target

@@ -120,8 +120,13 @@ def _csv_rows(path: Path) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]
     return rows[0], tuple(rows[1:])
 
 
+def kayako_text(wall: dt.datetime) -> str:
+    """A wall-clock time as Kayako's report export writes it: ``m/d/yyyy h:mm:ss`` (FORMATS.md 5)."""
+    return f"{wall.month}/{wall.day}/{wall.year} {wall.hour}:{wall.minute:02}:{wall.second:02}"
+
+
 def _report_seed() -> Seed:
-    """The demo tickets as a Kayako report CSV: mapping labels, local ``05 August 2014 08:16 AM``."""
+    """The demo tickets as a Kayako report CSV: mapping labels, local ``3/8/2026 9:05:00``."""
     mapping = load_mapping()
     header, rows = _csv_rows(seed_dir() / "tickets.csv")
     fields = [f for f in header if f in mapping.columns]
@@ -132,7 +137,7 @@ def _report_seed() -> Seed:
         for name in ("created_at", "updated_at"):
             if values[name]:
                 local = dt.datetime.fromisoformat(values[name]).astimezone(CT)
-                values[name] = local.strftime(mapping.date_format)
+                values[name] = kayako_text(local)
         out.append(tuple(values[f] for f in fields))
     times = {mapping.columns[f][0]: "report" for f in ("created_at", "updated_at")}
     return Seed("kayako-report.csv", labels, tuple(out), times)
@@ -222,7 +227,7 @@ def dst_texts(draw: st.DrawFn, kind: str) -> str:
         return str(int(instant.timestamp()))
     wall = draw(dst_walls())
     if kind == "report":
-        return wall.strftime("%d %B %Y %I:%M %p")
+        return kayako_text(wall)
     form = draw(st.sampled_from(["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]))
     suffix = draw(st.sampled_from(["", "", "-05:00", "-06:00", "Z", "-0500"]))
     return wall.strftime(form) + suffix
@@ -233,7 +238,8 @@ ODD_VALUES = [
     "99999999999999999999", "=cmd|' /C calc'!A0", "+1", "@SUM(A1)", "-- Unassigned --",
     "2026-02-30 10:00", "2026-13-01 10:00", "0000-01-01 00:00", "2026-11-01 01:30",
     "2026-03-08 02:30", "2026-11-01T01:30:00-05:00", "2026-11-23T09:15:00.1234567-06:00",
-    "2026-11-23T09:15:00+25:00", "05 August 2014 13:16 PM", "31 February 2026 08:16 AM",
+    "2026-11-23T09:15:00+25:00", "05 August 2014 13:16 PM", "2/31/2026 8:16:00", "3/8/2026 2:30:00",
+    "11/1/2026 1:30:00",
     "300.1.2.3", "::1", "2001:db8::1%eth0", "1.2.3.4/24", "\ufeff", "\u2028", "\x85",
     "<ticket>", "]]>", "&amp;", "&#0;", '"', '""', ",", "\n", "\r", "\r\n", "\t", "\\",
     "Department changed from A to B", "ticket_id", "phone", "staff", "user",
@@ -676,13 +682,11 @@ def test_local_times_around_dst_are_refused_or_placed_exactly(fmt: str) -> None:
         for row, wall in zip(rows, walls, strict=True):
             row[k] = f"DST-{row[k]}"  # new rows: an older stored ticket must not hide them
             if fmt == "kayako-csv":
-                row[c] = wall.strftime("%d %B %Y %I:%M %p")
+                row[c] = kayako_text(wall)
             elif fmt.startswith("xlsx-") and data.draw(st.booleans()):
                 row[c] = wall  # a real date-time cell
             else:
                 row[c] = wall.isoformat(sep=data.draw(st.sampled_from([" ", "T"])))
-        if fmt == "kayako-csv":
-            walls = [w.replace(second=0) for w in walls]  # the report format has no seconds
         data_bytes = (
             render_xlsx(list(s.header), rows)
             if s.xlsx

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -265,3 +266,54 @@ def test_a_tickets_load_keeps_the_index_of_its_policy(sqlite_url: str, tmp_path:
     load_file(engine, FIXTURES / "tickets.csv", TWO_VERSIONS)
     assert requests_indexes(engine) == [store_sqlite.requests_index(TWO_VERSIONS)[0]]
     engine.dispose()
+
+
+# --- the load report: this load's rejects only, with the ticket id ------------------------------
+
+
+def _rejects_csv(folder: Path, name: str) -> list[dict[str, str]]:
+    with (folder / f"{name}.rejects.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_load_replaces_its_rejects_csv_and_a_clean_one_leaves_none(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    from ipchange_core.pipeline import write_load_report
+
+    folder = tmp_path / "loads"
+    path = tmp_path / "tickets.csv"
+    rows = tickets_csv(4).splitlines(keepends=True)
+    bad = [*rows[:2], rows[2].replace(",staff,", ",robot,"), rows[3].replace("-06:00,", "x,")]
+    path.write_text("".join(bad + rows[4:]))
+    result, parsed = load_file(engine, path, load_policy())
+    assert write_load_report(folder, parsed, result) == folder / "tickets.csv.rejects.csv"
+    first = _rejects_csv(folder, "tickets.csv")
+    assert [(r["line"], r["column"], r["ticket_id"]) for r in first] == [
+        ("3", "creator", "PIP-0001"),
+        ("4", "created_at", "PIP-0002"),
+    ]
+    assert list(first[0]) == list(ingest.REJECT_COLUMNS)  # ticket_id appended last
+    path.write_text("".join([*rows[:3], rows[3].replace("-06:00,", "x,"), *rows[4:]]))
+    result, parsed = load_file(engine, path, load_policy())
+    write_load_report(folder, parsed, result)
+    assert [r["ticket_id"] for r in _rejects_csv(folder, "tickets.csv")] == ["PIP-0002"]
+    path.write_text(tickets_csv(4))  # fixed: a clean reload
+    result, parsed = load_file(engine, path, load_policy())
+    assert write_load_report(folder, parsed, result) is None
+    assert not (folder / "tickets.csv.rejects.csv").exists()
+    assert (folder / "tickets.csv.load.json").read_text().count('"rejected": 0') == 1
+    stored = store.rejects(engine)
+    assert set(stored["ticket_id"]) == {"PIP-0001", "PIP-0002"}  # the table keeps history
+
+
+def test_a_repeated_file_reports_its_stored_rejects_with_ticket_ids(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "kayako-report.csv"
+    path.write_bytes((FIXTURES / "kayako-report.csv").read_bytes())
+    _, first = load_file(engine, path, load_policy())
+    _, again = load_file(engine, path, load_policy())  # same bytes: not parsed again
+    assert "not parsed again" in again.notes[0]
+    assert again.rejects["ticket_id"].tolist() == first.rejects["ticket_id"].tolist()
+    assert first.rejects["ticket_id"].tolist() == ["ABC-123-45682"]

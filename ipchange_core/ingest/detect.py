@@ -10,7 +10,14 @@ from ipchange_core.errors import InvalidInputError
 from ipchange_core.ingest.columns import clip
 from ipchange_core.ingest.kayako_report import load_mapping
 from ipchange_core.ingest.kayako_xml import XML_ROOT, xml_root
-from ipchange_core.ingest.tabular import BOM, XLSX_MAGIC, read_head, refuse_binary, xlsx_header
+from ipchange_core.ingest.tabular import (
+    BOM,
+    XLSX_MAGIC,
+    excel_delimiter,
+    read_head,
+    refuse_binary,
+    xlsx_header,
+)
 from ipchange_core.schema import TABLES
 
 FORMAT_TABLES: dict[str, str] = {
@@ -67,8 +74,10 @@ def detect_format(path: Path, *, mapping: Path | None = None) -> str:
                 )
             return "kayako-xml"
         refuse_binary(head, name)
-        text = head.removeprefix(BOM).decode("utf-8", errors="replace")
-        header = next((row for row in csv.reader(io.StringIO(text, newline="")) if row), [])
+        delimiter, rest = excel_delimiter(head.removeprefix(BOM))
+        text = rest.decode("utf-8", errors="replace")
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        header = next((row for row in rows if row), [])
     return _format_from_header([h.strip() for h in header], mapping, name)
 
 

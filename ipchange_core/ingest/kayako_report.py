@@ -1,8 +1,10 @@
-"""Kayako KQL report exports (CSV) → canonical ``tickets`` text, by a column mapping (SPEC 3.2).
+"""Kayako KQL report exports (CSV, XLSX) → canonical ``tickets`` text, by a mapping (SPEC 3.2).
 
 A :class:`ReportMapping` (YAML, ``--mapping``) maps the report's human column labels onto the
-canonical fields. Times stay text here, in the mapping's ``date_format`` (local wall-clock time
-in the policy zone); :mod:`ipchange_core.ingest.checks` checks and types them.
+canonical fields; columns it does not map are ignored (named in a note). Times stay text here,
+in the mapping's ``date_format`` (local wall-clock time in the policy zone; an XLSX export's
+date cells arrive as ISO-8601 text, see :mod:`ipchange_core.ingest.tabular`);
+:mod:`ipchange_core.ingest.checks` checks and types them.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class ReportMapping:
     """
 
     columns: Mapping[str, tuple[str, ...]]
-    date_format: str = "%d %B %Y %I:%M %p"
+    date_format: str = "%m/%d/%Y %H:%M:%S"
     defaults: Mapping[str, str] = field(default_factory=dict)
     translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     source: str = DEFAULT_MAPPING

@@ -46,8 +46,12 @@ from ipchange_core.records import (
 )
 from ipchange_core.schema import SOURCE_LINE, typed_dtypes
 
-REJECT_COLUMNS = ("file", "line", "column", "value", "reason")
+REJECT_COLUMNS = ("file", "line", "column", "value", "reason", "ticket_id")
 """Columns of :attr:`ParsedFile.rejects`."""
+
+
+KEY_COLUMN = "ticket_id"
+"""The record key a reject carries (every canonical table's rows belong to a ticket)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,8 +66,10 @@ class ParsedFile:
         frame: The accepted rows, typed exactly as ``schema.typed_dtypes(table)`` in that column
             order, plus ``source_line`` (int64): the row's line in the file, header = line 1
             (Kayako XML: the ticket's ordinal, first = 1; XLSX: the sheet row).
-        rejects: One row per problem: ``file``, ``line`` (int), ``column``, ``value``, ``reason``
-            (str). A line may have several problems; ``column`` is blank for a malformed row.
+        rejects: One row per problem: ``file``, ``line`` (int), ``column``, ``value``,
+            ``reason``, ``ticket_id`` (str: the row's ticket id as written, for a clerk to look
+            up; blank when the row has none or is malformed). A line may have several
+            problems; ``column`` is blank for a malformed row.
         rows_read: Data rows read (header excluded, blank lines not counted).
         sha256: SHA-256 of the file's bytes, hex.
         encoding: ``utf-8``, ``utf-8-sig`` (with a BOM), ``cp1252``, an XML file's declared
@@ -204,11 +210,14 @@ def read_file(
     texts, known = raw.texts, raw.known
     text, parser = _tabular_text(fmt, raw, name, mapping, tz)
     del raw  # the columns the mapping did not take are freed before the checks
+    ids, lines = text.columns[KEY_COLUMN], text.lines
     frame, rejects, keys = check_text(table, text, parser)
     if known is not None and claims_known_key(keys, known):
         # A record not parsed has the key of one parsed: only a full read rejects both.
         return read_file(path, format=fmt, mapping=mapping, tz=tz, kayako=kayako)
-    all_rejects = _file_rejects(name, [structural, text.rejects, rejects], text.source_names)
+    parts = [_keyed(structural), _keyed(text.rejects, lines, ids), _keyed(rejects, lines, ids)]
+    del ids
+    all_rejects = _file_rejects(name, parts, text.source_names)
     rows_read = len(text.lines) + structural["line"].nunique() + text.rows_skipped
     records = None
     if fmt in CANONICAL_FORMATS and texts is not None:
@@ -248,24 +257,49 @@ def _tabular_text(
     if fmt == "kayako-csv":
         report = load_mapping(mapping)
         text = map_report(raw.header, raw.columns, raw.lines, report, file=name)
-        return text, TimeParser(report.date_format, tz, file=report.source)
+        spreadsheet = raw.encoding == "xlsx"  # date cells read as ISO-8601 text
+        return text, TimeParser(report.date_format, tz, file=report.source, also_iso=spreadsheet)
     if fmt == "kayako-audit":
         text = map_audit(raw.header, raw.columns, raw.lines, file=name)
         return text, TimeParser("epoch", tz, file=name)
     return canonical_text(raw, FORMAT_TABLES[fmt], name), TimeParser(None, tz, file=name)
 
 
+def _keyed(
+    rejects: pd.DataFrame, lines: np.ndarray | None = None, ids: pa.Array | None = None
+) -> pd.DataFrame:
+    """``rejects`` with the ticket id of each one's row (:data:`KEY_COLUMN`).
+
+    Args:
+        rejects: Problems of rows (``line``, ``column``, ``value``, ``reason``).
+        lines: The line of each row read (ascending), ``None`` when the rows were not read
+            (malformed rows): their key is blank.
+        ids: The ticket id text of each row of ``lines``.
+    """
+    if lines is None or ids is None or not len(rejects):
+        return rejects.assign(**{KEY_COLUMN: ""})
+    at = np.searchsorted(lines, rejects["line"].to_numpy(np.int64))
+    return rejects.assign(**{KEY_COLUMN: ids.take(pa.array(at)).to_pylist()})
+
+
 def _file_rejects(
     name: str, parts: list[pd.DataFrame], source_names: Mapping[str, str]
 ) -> pd.DataFrame:
-    """A file's rejects: ``parts`` joined, columns named as in the file, ordered by line."""
+    """A file's rejects: ``parts`` (keyed) joined, columns named as in the file, by line."""
     rejects = pd.concat(parts, ignore_index=True)
     rejects["column"] = rejects["column"].replace(dict(source_names))
     rejects.insert(0, "file", name)
     rejects = rejects.sort_values("line", kind="stable", ignore_index=True)
     return rejects.astype(
-        {"file": "str", "line": "int64", "column": "str", "value": "str", "reason": "str"}
-    )
+        {
+            "file": "str",
+            "line": "int64",
+            "column": "str",
+            "value": "str",
+            "reason": "str",
+            KEY_COLUMN: "str",
+        }
+    )[list(REJECT_COLUMNS)]
 
 
 def _read_xml(
@@ -296,8 +330,10 @@ def _read_xml(
         parts: list[pd.DataFrame] = []
         rows_read = 0
         for text in xml.blocks():
+            ids, lines = text.columns[KEY_COLUMN], text.lines
             frame, rejects, block_keys = check_text(table, text, parser, duplicates=False)
-            parts += [text.rejects, rejects]
+            parts += [_keyed(text.rejects, lines, ids), _keyed(rejects, lines, ids)]
+            del ids
             keys.add(block_keys, text.lines)
             rows_read += len(text.lines)
             if folder is None:
@@ -310,6 +346,7 @@ def _read_xml(
         if folder is not None:
             folder.cleanup()
         raise
+    duplicates = duplicates.assign(**{KEY_COLUMN: duplicates["value"]})  # the repeated id
     rejects = _file_rejects(name, [*parts, duplicates], xml.source_names)
     drop = np.unique(duplicates["line"].to_numpy(dtype=np.int64))
     rows = SpilledRows(table, folder, spilled, drop) if folder is not None else None

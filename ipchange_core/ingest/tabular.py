@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import re
@@ -49,6 +50,27 @@ _CSV_BLOCK_BYTES = 8 << 20  # pyarrow parses blocks in parallel; fewer, larger c
 
 
 _BLANK_FILE = re.compile(rb"(?:\xef\xbb\xbf)?\s*\Z")
+
+
+_SEP_LINE = re.compile(rb"sep=([^\"\r\n])[ \t]*(?:\r\n|\n|\r|\Z)", re.IGNORECASE)
+"""Excel's first line naming the delimiter (``sep=;``), as spreadsheet writers' Excel mode
+writes it before the header (Kayako's Excel-compatible CSV: FORMATS.md 5)."""
+
+
+def excel_delimiter(body: bytes) -> tuple[str, bytes]:
+    """The delimiter of a CSV's text (BOM removed) and its text from the header on.
+
+    Args:
+        body: The file's text as UTF-8 bytes, without a byte-order mark.
+
+    Returns:
+        The character a first line ``sep=X`` names, and the text after that line; for a
+        file without such a line, a comma and ``body`` unchanged.
+    """
+    found = _SEP_LINE.match(body)
+    if found is None:
+        return ",", body
+    return found.group(1).decode("latin-1"), body[found.end() :]
 
 
 @dataclass(frozen=True)
@@ -186,6 +208,11 @@ def read_table(
         if data.startswith(XLSX_MAGIC):
             return replace(_read_xlsx(data, path.name, ""), sha256=digest.result())
         body, encoding = _decode(data, path.name)
+        delimiter, rest = excel_delimiter(body)
+        if rest is not body:  # a ``sep=`` line: read the rest, numbered as the file numbers it
+            raw = _read_csv(rest, path.name, "", encoding, delimiter=delimiter)
+            rejects = raw.rejects.assign(line=raw.rejects["line"].to_numpy(np.int64) + 1)
+            return replace(raw, lines=raw.lines + 1, rejects=rejects, sha256=digest.result())
         if not hashed:
             return replace(_read_csv(body, path.name, "", encoding), sha256=digest.result())
         if previous is None:
@@ -247,30 +274,33 @@ def _record_starts(body: bytes) -> tuple[np.ndarray, bool]:
     return starts[~empty], bool(inside.any())
 
 
-def _read_csv(body: bytes, name: str, sha256: str, encoding: str) -> RawTable:
+def _read_csv(
+    body: bytes, name: str, sha256: str, encoding: str, *, delimiter: str = ","
+) -> RawTable:
     """Read a CSV with pyarrow; fall back to the standard library for irregular files.
 
     Each row carries the line it starts on: one line per row in the usual case; otherwise
     :func:`_record_starts` counts quoted line breaks and blank lines. The fallback reads files
     with rows of the wrong width (each rejected) and bare-CR line ends.
     """
+    slow = functools.partial(_read_csv_slow, body, name, sha256, encoding, delimiter=delimiter)
     head = body[: 1 << 20].decode("utf-8", errors="ignore")
-    reader = csv.reader(io.StringIO(head, newline=""))
+    reader = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
-        return _read_csv_slow(body, name, sha256, encoding)
+        return slow()
     if reader.line_num != 1 or not header or bare_cr(body):
-        return _read_csv_slow(body, name, sha256, encoding)
-    table = _pyarrow_csv(body, len(header), multiline=False)
+        return slow()
+    table = _pyarrow_csv(body, len(header), delimiter, multiline=False)
     if table is not None and _one_line_each(body, table.num_rows):  # the usual case
         lines = np.arange(2, table.num_rows + 2, dtype=np.int64)
     else:
         starts, multiline = _record_starts(body)
         if multiline:  # a quoted value holds a line break: parse again allowing for that
-            table = _pyarrow_csv(body, len(header), multiline=True)
+            table = _pyarrow_csv(body, len(header), delimiter, multiline=True)
         if table is None or len(starts) != table.num_rows + 1:  # malformed rows
-            return _read_csv_slow(body, name, sha256, encoding)
+            return slow()
         lines = starts[1:]
     # One contiguous array per column, each block freed once copied. Arrow's allocator keeps
     # freed blocks for reuse, but a column's copy is too large to fit in them: handed back to
@@ -291,7 +321,7 @@ def _read_csv(body: bytes, name: str, sha256: str, encoding: str) -> RawTable:
     )
 
 
-def _pyarrow_csv(body: bytes, width: int, *, multiline: bool) -> pa.Table | None:
+def _pyarrow_csv(body: bytes, width: int, delimiter: str, *, multiline: bool) -> pa.Table | None:
     """Parse with pyarrow, every value as text; ``None`` when some row is malformed."""
     names = [f"c{i}" for i in range(width)]
     invalid: list[object] = []
@@ -307,6 +337,7 @@ def _pyarrow_csv(body: bytes, width: int, *, multiline: bool) -> pa.Table | None
                 column_names=names, skip_rows=1, block_size=_CSV_BLOCK_BYTES
             ),
             parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
                 newlines_in_values=multiline,
                 invalid_row_handler=on_invalid,
             ),
@@ -321,13 +352,15 @@ def _pyarrow_csv(body: bytes, width: int, *, multiline: bool) -> pa.Table | None
     return None if invalid else table
 
 
-def _read_csv_slow(body: bytes, name: str, sha256: str, encoding: str) -> RawTable:
+def _read_csv_slow(
+    body: bytes, name: str, sha256: str, encoding: str, *, delimiter: str = ","
+) -> RawTable:
     """Read a CSV with the standard library, for files the fast reader cannot number exactly.
 
     Used when a file has blank lines, bare CR line ends or rows with the wrong number of fields;
     each row's line is where it starts.
     """
-    reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""))
+    reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""), delimiter=delimiter)
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -345,7 +378,7 @@ def _read_csv_slow(body: bytes, name: str, sha256: str, encoding: str) -> RawTab
                 lines.append(start)
             else:
                 reason = f"row has {len(record)} field(s) but the header has {len(header)}"
-                bad.append(_structural_reject(start, ",".join(record), reason))
+                bad.append(_structural_reject(start, delimiter.join(record), reason))
     except csv.Error as err:
         raise InvalidInputError(f"line {end + 1}: unreadable CSV ({err})", file=name) from None
     if header is None:

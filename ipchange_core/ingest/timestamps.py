@@ -10,6 +10,7 @@ read straight from the Arrow string buffer, so no Python code runs per value.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -106,6 +107,41 @@ def strftime_regex(fmt: str) -> str:
     return "".join(out) + "$"
 
 
+_NUMERIC_WIDTHS = {"d": (1, 2), "m": (1, 2), "Y": (4, 4), "H": (1, 2), "M": (2, 2), "S": (2, 2)}
+"""Digits of the numeric directives the byte-level path reads (fewest, most)."""
+
+
+def numeric_shape(fmt: str) -> tuple[str, list[tuple[str, str]]] | None:
+    """The byte-level reading of a format of numbers and separators (``%m/%d/%Y %H:%M:%S``).
+
+    A format qualifies when it holds only ``%d %m %Y %H %M %S``, each once, and some literal
+    text that holds no digit between any two of them (so that a number of one or two digits
+    ends where its separator starts).
+
+    Returns:
+        An anchored pattern of the values it reads (a space matches exactly one space) and the
+        format as ``("%", directive)`` / ``("", literal text)`` tokens; ``None`` when the format
+        does not qualify.
+    """
+    tokens: list[tuple[str, str]] = []
+    for literal, directive in re.findall(r"([^%]*)(?:%(.))?", fmt):
+        if literal:
+            if any(ch.isdigit() for ch in literal):
+                return None
+            tokens.append(("", literal))
+        if directive:
+            if directive not in _NUMERIC_WIDTHS or ("%", directive) in tokens:
+                return None
+            if tokens and tokens[-1][0] == "%":
+                return None
+            tokens.append(("%", directive))
+    pattern = "".join(
+        r"\d{{{},{}}}".format(*_NUMERIC_WIDTHS[text]) if kind else re.escape(text)
+        for kind, text in tokens
+    )
+    return f"^{pattern}$", tokens
+
+
 def check_zone(tz: str) -> None:
     """Refuse a time zone name that is not a known IANA zone (:class:`PolicyError`)."""
     try:
@@ -120,12 +156,23 @@ class TimeParser:
     ``time_format`` ``None`` is ISO-8601 (offset, ``Z`` or naive local), ``"epoch"`` is Unix
     seconds (UTC), anything else a ``strftime`` format of local time (Kayako reports). Local
     times are resolved in ``tz``; one that does not exist or happens twice is refused.
+    With ``also_iso``, a value that does not match a ``strftime`` format is read as ISO-8601
+    (how a spreadsheet's date cells are read as text, see ``tabular``).
+
+    A format made of numbers and separators only (``%m/%d/%Y %H:%M:%S``, Kayako's
+    ``m/d/yyyy h:mm:ss``: :func:`numeric_shape`) is read from the bytes of the values, like
+    ISO-8601; other formats, and values the byte-level path does not take (several spaces),
+    go through a regular expression with groups.
     """
 
-    def __init__(self, time_format: str | None, tz: str, *, file: str | None) -> None:
+    def __init__(
+        self, time_format: str | None, tz: str, *, file: str | None, also_iso: bool = False
+    ) -> None:
         self.format = time_format
         self.tz = tz
         self.regex = None
+        self.numeric = None
+        self.also_iso = also_iso and time_format not in (None, "epoch")
         if time_format not in (None, "epoch"):
             try:
                 self.regex = strftime_regex(time_format)
@@ -134,6 +181,7 @@ class TimeParser:
                     f"date_format {time_format!r} of the column mapping is unusable: {err}",
                     file=file,
                 ) from None
+            self.numeric = numeric_shape(time_format)
 
     def parse(self, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """Return UTC microseconds and a code (``OK`` …) per value; values are non-blank."""
@@ -141,8 +189,13 @@ class TimeParser:
             return _parse_epoch(values)
         if self.regex is None:
             fields, codes = _iso_fields(values)
-        else:
+        elif self.numeric is None:
             fields, codes = _strftime_fields(values, self.regex)
+        else:
+            fields, codes = _numeric_fields(values, *self.numeric)
+            _fill(fields, codes, values, lambda rest: _strftime_fields(rest, self.regex))
+        if self.also_iso:
+            _fill(fields, codes, values, _iso_fields)
         return _assemble(fields, codes, self.tz)
 
     def reason(self, code: int, value: str) -> str:
@@ -301,6 +354,62 @@ def _strftime_fields(values: pa.Array, regex: str) -> tuple[dict[str, np.ndarray
         "offset": np.full(len(values), NAT, dtype=np.int64),
     }
     return fields, codes
+
+
+def _numeric_fields(
+    values: pa.Array, pattern: str, tokens: list[tuple[str, str]]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Split times written as numbers and separators into integer fields (local time).
+
+    The values matching ``pattern`` (see :func:`numeric_shape`) are read from the string
+    buffer: a cursor per value walks the format's tokens, a number of one or two digits taking
+    its second digit when there is one. Values not matching are ``BAD_FORMAT`` here.
+    """
+    n = len(values)
+    shape = bools(pc.match_substring_regex(values, pattern))
+    codes = np.where(shape, OK, BAD_FORMAT).astype(np.int8)
+    idx = np.flatnonzero(shape)
+    offs, _ = buffers(values)
+    start = offs[idx]
+    length = offs[idx + 1] - start
+    longest = sum(_NUMERIC_WIDTHS[t][1] if kind else len(t.encode()) for kind, t in tokens)
+    width = -(-longest // 8) * 8
+    matrix = _byte_matrix(values, start, width)
+    rows = np.arange(len(idx))
+    cursor = np.zeros(len(idx), dtype=np.int64)
+    fields = dict.fromkeys(("Y", "m", "d", "H", "M", "S", "ns"), np.zeros(n, dtype=np.int64))
+    for kind, text in tokens:
+        if not kind:
+            cursor += len(text.encode())
+            continue
+        fewest, most = _NUMERIC_WIDTHS[text]
+        number = np.zeros(len(idx), dtype=np.int64)
+        for k in range(most):
+            digit = matrix[rows, np.minimum(cursor, width - 1)].astype(np.int64) - 48
+            take = (cursor < length) & (digit >= 0) & (digit <= 9) if k >= fewest else True
+            number = np.where(take, number * 10 + digit, number)
+            cursor += take
+        fields[text] = _spread(n, idx, number, 0)
+    fields["offset"] = np.full(n, NAT, dtype=np.int64)
+    return fields, codes
+
+
+def _fill(
+    fields: dict[str, np.ndarray],
+    codes: np.ndarray,
+    values: pa.Array,
+    reader: Callable[[pa.Array], tuple[dict[str, np.ndarray], np.ndarray]],
+) -> None:
+    """Read the ``BAD_FORMAT`` values again with ``reader``; take the fields of those it reads."""
+    again = np.flatnonzero(codes == BAD_FORMAT)
+    if not len(again):
+        return
+    more, more_codes = reader(values.take(pa.array(again)))
+    read = more_codes != BAD_FORMAT
+    for name, column in fields.items():
+        column = fields[name] = column.copy()
+        column[again[read]] = more[name][read]
+    codes[again[read]] = more_codes[read]
 
 
 def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:

@@ -112,16 +112,20 @@ def _count(conn: Connection, table: str) -> int:
 
 
 def _reject_rows(parsed: ParsedInput, file: str) -> pd.DataFrame:
-    """The parser's rejects, one row per (line, column), reasons of a repeated pair joined."""
+    """The parser's rejects, one row per (line, column), reasons of a repeated pair joined.
+
+    ``ticket_id`` (the row's key) is optional in ``parsed.rejects``: blank when absent.
+    """
     frame = parsed.rejects
-    columns = ["file", "line", "column", "value", "reason"]
+    columns = ["file", "line", "column", "value", "reason", "ticket_id"]
     if frame is None or len(frame) == 0:
         return pd.DataFrame(
             {c: pd.Series(dtype="int64" if c == "line" else "str") for c in columns}
         )
-    missing = [c for c in columns if c not in frame.columns]
+    missing = [c for c in columns[:-1] if c not in frame.columns]
     if missing:
         raise IpchangeError(f"{file}: the rejects frame lacks columns {missing}")
+    key = frame["ticket_id"] if "ticket_id" in frame.columns else pd.Series("", index=frame.index)
     out = pd.DataFrame(
         {
             "file": frame["file"].astype("str").fillna(""),
@@ -129,10 +133,14 @@ def _reject_rows(parsed: ParsedInput, file: str) -> pd.DataFrame:
             "column": frame["column"].astype("str").fillna(""),
             "value": frame["value"].astype("str").fillna(""),
             "reason": frame["reason"].astype("str").fillna(""),
+            "ticket_id": key.astype("str").fillna(""),
         }
     )
     return out.groupby(["line", "column"], as_index=False, sort=True).agg(
-        file=("file", "first"), value=("value", "first"), reason=("reason", "; ".join)
+        file=("file", "first"),
+        value=("value", "first"),
+        reason=("reason", "; ".join),
+        ticket_id=("ticket_id", "first"),
     )[columns]
 
 
@@ -397,7 +405,7 @@ def load(engine: Engine, parsed: ParsedInput, *, policy_version: str) -> LoadRes
         engine: From :func:`connect`.
         parsed: A parsed file (:class:`ParsedInput`): a frame typed exactly as
             :func:`ipchange_core.schema.typed_dtypes` with a ``source_line`` column, and the
-            rejects (file, line, column, value, reason).
+            rejects (file, line, column, value, reason, and optionally ticket_id).
         policy_version: The policy version in force, recorded in the manifest.
 
     Returns:
@@ -506,6 +514,7 @@ _REJECT_DTYPES = {
     "column": "str",
     "value": "str",
     "reason": "str",
+    "ticket_id": "str",
 }
 
 
@@ -533,8 +542,8 @@ def rejects(engine: Engine, manifest_id: int | None = None) -> pd.DataFrame:
         manifest_id: A ``load_manifests.id``, or ``None`` for every reject.
 
     Returns:
-        Columns manifest_id, file, line, column, value, reason; ordered by manifest, line,
-        column.
+        Columns manifest_id, file, line, column, value, reason, ticket_id; ordered by
+        manifest, line, column.
 
     Raises:
         IpchangeError: No manifest has id ``manifest_id``.

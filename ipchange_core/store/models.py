@@ -256,6 +256,7 @@ class Reject(Base):
     column: Mapped[Str] = mapped_column("column")
     value: Mapped[Str]
     reason: Mapped[Str]
+    ticket_id: Mapped[Str]  # the rejected row's ticket id as written; blank if it has none
 
 
 class ExportBatch(Base):

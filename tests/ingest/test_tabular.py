@@ -73,6 +73,33 @@ def test_columns_in_any_order_extra_ignored_optional_absent(tmp_path: Path) -> N
     assert any("absent" in n and "current_ip" in n for n in parsed.notes)
 
 
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["no-bom", "bom"])
+def test_excel_sep_line_names_the_delimiter_of_any_csv(tmp_path: Path, bom: bytes) -> None:
+    """Excel's ``sep=;`` first line (Kayako's Excel-compatible CSV): any CSV, rows numbered as
+    the file numbers them, malformed rows shown with the file's delimiter."""
+    lines = [
+        "sep=;",
+        header("changes").replace(",", ";"),
+        row("changes", ticket_id="T-1", engineer="Lee, Ann")
+        .replace(",", ";")
+        .replace('"Lee; Ann"', '"Lee, Ann"'),
+        "T-2;x",
+        row("changes", ticket_id="T-3", scheduled_start="soon").replace(",", ";"),
+    ]
+    path = write(tmp_path, "changes.csv", bom + ("\r\n".join(lines) + "\r\n").encode())
+    assert detect_format(path) == "changes"
+    parsed = read_file(path)
+    assert_reconciles(parsed)
+    assert parsed.frame[["ticket_id", "engineer", SOURCE_LINE]].to_numpy().tolist() == [
+        ["T-1", "Lee, Ann", 3]
+    ]
+    assert parsed.rejects[["line", "column", "ticket_id"]].to_numpy().tolist() == [
+        [4, "", ""],
+        [5, "scheduled_start", "T-3"],
+    ]
+    assert parsed.rejects["value"].iloc[0] == "T-2;x"
+
+
 def test_header_only_file_has_no_rows(tmp_path: Path) -> None:
     parsed = read_file(write(tmp_path, "changes.csv", header("changes") + "\n"))
     assert_reconciles(parsed)

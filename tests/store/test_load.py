@@ -551,9 +551,11 @@ def test_rejects_and_manifests_are_recorded_once_per_file(engine: sa.Engine) -> 
         "column": "str",
         "value": "str",
         "reason": "str",
+        "ticket_id": "str",
     }
     joined = bad.assign(reason=["unknown channel; also this", *bad["reason"][1:]])
     assert stored[REJECT_COLUMNS].to_numpy().tolist() == joined.to_numpy().tolist()
+    assert stored["ticket_id"].tolist() == ["", "", ""]  # a parse without keys: blank
     assert stored["manifest_id"].tolist() == [first.manifest_id] * 3
     pd.testing.assert_frame_equal(store.rejects(engine, second.manifest_id), stored)
     with pytest.raises(IpchangeError, match="no load manifest with id 999"):
