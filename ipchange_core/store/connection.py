@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Column, Connection, Engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateColumn
 
 from ipchange_core import config
 from ipchange_core.errors import IpchangeError
@@ -77,6 +78,7 @@ def connect(url: str, *, create: bool = True) -> Engine:
         # ingest that holds it (SQLite) just to learn that every table is there.
         with reading(engine) as conn:
             present = set(inspect(conn).get_table_names())
+            missing = missing_columns(conn, present)
             loaded = (
                 LoadManifest.__tablename__ in present
                 and conn.execute(select(LoadManifest.id).limit(1)).first()
@@ -86,15 +88,49 @@ def connect(url: str, *, create: bool = True) -> Engine:
             raise config.no_database(
                 shown, f"nothing was ever loaded into {config.display_url(shown)}"
             )
-        if not present >= set(Base.metadata.tables):
+        if not present >= set(Base.metadata.tables) or missing:
             with engine.begin() as conn:
                 backend.before_create(conn)
                 Base.metadata.create_all(conn)
+                add_columns(conn, missing)
     except DBAPIError as exc:
         engine.dispose()
         shown = config.display_url(engine.url.render_as_string(hide_password=False))
         raise IpchangeError(f"cannot open the database {shown}: {db_error_reason(exc)}") from exc
     return engine
+
+
+def missing_columns(conn: Connection, present: set[str]) -> list[Column]:
+    """The model's columns missing from tables already in the database, in table order.
+
+    A database an earlier version of ipchange created lacks the columns added since.
+    """
+    inspector = inspect(conn)
+    missing = []
+    for name, table in Base.metadata.tables.items():
+        if name in present:
+            have = {column["name"] for column in inspector.get_columns(name)}
+            missing += [column for column in table.columns if column.name not in have]
+    return missing
+
+
+def add_columns(conn: Connection, columns: list[Column]) -> None:
+    """Add ``columns`` to their tables with ``ALTER TABLE … ADD COLUMN``.
+
+    A database an earlier version created then reads and loads like a new one; its existing
+    rows take the column's default (blank text, false, or NULL).
+
+    Raises:
+        IpchangeError: A column has neither a default nor NULL to give the existing rows.
+    """
+    for column in columns:
+        if not column.nullable and column.server_default is None:
+            raise IpchangeError(
+                f"the database lacks the column {column.table.name}.{column.name}, which has no "
+                "default for its existing rows: load into a new database"
+            )
+        ddl = CreateColumn(column).compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {column.table.name} ADD COLUMN {ddl}"))
 
 
 @contextmanager

@@ -73,3 +73,25 @@ def test_postgresql_urls(pg_schema_url: str) -> None:
         IpchangeError, match=r"cannot open the database postgresql\+psycopg://u:\*\*\*@"
     ):
         store.connect("postgresql+psycopg://u:secret@127.0.0.1:1/nothing")
+
+
+@pytest.mark.xdist_group("postgres")
+def test_a_database_an_earlier_version_made_gains_the_new_columns(engine) -> None:
+    """Columns added since a database was created are added when it is opened, with defaults."""
+    import sqlalchemy as sa
+
+    from ipchange_core.pipeline import load_file
+    from ipchange_core.policy import load_policy
+
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample"
+    load_file(engine, sample / "tickets.csv", load_policy())
+    with engine.begin() as conn:  # the rejects table as it was before it had ticket_id
+        conn.execute(sa.text("ALTER TABLE rejects DROP COLUMN ticket_id"))
+    assert "ticket_id" not in {c["name"] for c in sa.inspect(engine).get_columns("rejects")}
+    reopened = store.connect(engine.url.render_as_string(hide_password=False), create=False)
+    try:
+        columns = {c["name"] for c in sa.inspect(reopened).get_columns("rejects")}
+        assert "ticket_id" in columns
+        assert "ticket_id" in store.rejects(reopened).columns
+    finally:
+        reopened.dispose()
