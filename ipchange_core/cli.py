@@ -482,6 +482,9 @@ def fees_export(
             all_fees=all_fees,
             batch_id=batch_id,
         )
+    if result.taken:
+        click.echo(f"another export took the fees of {period.label} meanwhile: nothing new here")
+        return
     if not result.paths:
         click.echo(f"no fees of {period.label} left to export (use --all to export them again)")
         return
@@ -491,6 +494,74 @@ def fees_export(
     )
     for path in result.paths:
         click.echo(str(path))
+
+
+def _ledger_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``TICKET --reason TEXT --by NAME`` of the commands that write a ledger row."""
+    command = click.option(
+        "--by", required=True, help="Who decides (the OS user is recorded beside it)."
+    )(command)
+    command = click.option("--reason", required=True, help="Why (shown to billing).")(command)
+    return click.argument("ticket")(command)
+
+
+@fees.command("waive")
+@_ledger_options
+@db_option
+@policy_option
+def fees_waive(ticket: str, reason: str, by: str, db: str, policy: PolicySet) -> None:
+    """Do not bill TICKET's fee; if it was exported, the next export sends the reversal."""
+    from ipchange_core import billing, store
+
+    with store.connected(db) as engine:
+        row = billing.waive_fee(engine, policy, ticket, reason=reason, by=by)
+    click.echo(f"{ticket}: fee waived (ledger row {row})")
+
+
+@fees.command("credit")
+@_ledger_options
+@click.option("--amount", help="Dollars, e.g. 100.00 (default: all that was billed net).")
+@db_option
+@policy_option
+def fees_credit(
+    ticket: str, reason: str, by: str, amount: str | None, db: str, policy: PolicySet
+) -> None:
+    """Credit TICKET's exported fee (a negative line in the next export)."""
+    from ipchange_core import billing, store
+    from ipchange_core.textops import money
+
+    cents = None if amount is None else billing.parse_amount(amount)
+    with store.connected(db) as engine:
+        row, credited = billing.credit_fee(
+            engine, policy, ticket, amount_cents=cents, reason=reason, by=by
+        )
+    click.echo(f"{ticket}: credit of {money(credited)} (ledger row {row})")
+
+
+@fees.command("history")
+@click.argument("ticket")
+@db_option
+@policy_option
+def fees_history(ticket: str, db: str, policy: PolicySet) -> None:
+    """Every ledger row of TICKET: when, what, how much, why, who and batch."""
+    import pandas as pd
+
+    from ipchange_core import billing, store
+    from ipchange_core.textops import money
+
+    with store.connected(db) as engine:
+        billing.evaluate_ticket(engine, policy, ticket)
+        rows = billing.history(engine, ticket, policy.latest.timezone)
+    if rows.empty:
+        click.echo(f"{ticket}: no ledger rows")
+        return
+    for r in rows.to_dict("records"):
+        batch = "not exported yet" if pd.isna(r["Batch"]) else f"batch {r['Batch']}"
+        click.echo(
+            f"{r['Row']}\t{r['When']:%Y-%m-%d %H:%M:%S %Z}\t{r['Kind']}\t"
+            f"{money(int(r['Amount']))}\t{r['Reason'] or r['Status']}\t"
+            f"by {r['By']} (OS user {r['OS user']})\t{batch}"
+        )
 
 
 def run() -> None:
