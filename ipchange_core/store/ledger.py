@@ -459,14 +459,24 @@ def _corrections(ledger: pd.DataFrame, due: pd.DataFrame) -> list[dict[str, obje
         if billable and want and state.fee_cents is None and not have:
             have = int(t.fee_cents)
             rows.append(
-                {**common, "fee_status": "billable", "amount_cents": have, "kind": "fee",
-                 "reason": FEE_REASON}
-            )  # fmt: skip
+                {
+                    **common,
+                    "fee_status": "billable",
+                    "amount_cents": have,
+                    "kind": "fee",
+                    "reason": FEE_REASON,
+                }
+            )
         if want != have:
             rows.append(
-                {**common, "fee_status": t.fee_status, "amount_cents": want - have,
-                 "kind": "correction", "reason": t.why}
-            )  # fmt: skip
+                {
+                    **common,
+                    "fee_status": t.fee_status,
+                    "amount_cents": want - have,
+                    "kind": "correction",
+                    "reason": t.why,
+                }
+            )
     return rows
 
 

@@ -284,7 +284,9 @@ class FeeLedger(Base):
 
     __tablename__ = "fee_ledger"
     __table_args__ = (
-        CheckConstraint("reason <> '' AND by_name <> ''", name="ck_fee_ledger_reason_by"),
+        CheckConstraint(
+            "trim(reason) <> '' AND trim(by_name) <> ''", name="ck_fee_ledger_reason_by"
+        ),
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
