@@ -564,6 +564,26 @@ def fees_history(ticket: str, db: str, policy: PolicySet) -> None:
         )
 
 
+@fees.command("evidence")
+@click.argument("ticket")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=REPORTS_DIR / "evidence",
+    show_default=True,
+    help="Folder the page is written to.",
+)
+@db_option
+@policy_option
+def fees_evidence(ticket: str, out: Path, db: str, policy: PolicySet) -> None:
+    """Write TICKET's printable fee evidence page (timeline, notice, sign-off, ledger)."""
+    from ipchange_core import evidence, store
+
+    with store.connected(db) as engine:
+        path = evidence.write_evidence(engine, policy, ticket, out)
+    click.echo(str(path))
+
+
 def run() -> None:
     """The ``ipchange`` console script: :func:`main`, then the collector is frozen for the exit.
 
