@@ -584,6 +584,41 @@ def fees_evidence(ticket: str, out: Path, db: str, policy: PolicySet) -> None:
     click.echo(str(path))
 
 
+@fees.command("statement")
+@click.option("--account", help="The account, as recorded.")
+@click.option("--reseller", help="The reseller, as recorded (instead of --account).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=REPORTS_DIR,
+    show_default=True,
+    help="Folder; files go to <out>/<period>/statement-<who>-<period>.html and .csv.",
+)
+@db_option
+@policy_option
+@period_options
+def fees_statement(
+    account: str | None,
+    reseller: str | None,
+    out: Path,
+    db: str,
+    policy: PolicySet,
+    period: Period,
+) -> None:
+    """An account's (or reseller's) fee lines, credits, reversals, net and SLA compliance."""
+    from ipchange_core import statement, store
+
+    if (account is None) == (reseller is None):
+        raise click.UsageError("give exactly one of --account or --reseller")
+    by, name = ("account", account) if account is not None else ("reseller", reseller)
+    with store.connected(db) as engine:
+        paths = statement.write_statement(
+            engine, policy, period, out / period.label, by=by, name=str(name)
+        )
+    for path in paths:
+        click.echo(str(path))
+
+
 def run() -> None:
     """The ``ipchange`` console script: :func:`main`, then the collector is frozen for the exit.
 
