@@ -418,10 +418,16 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
 def report(which: str, out: Path, db: str, policy: PolicySet, period: Period) -> None:
     """Build report WHICH (or all) for a period as offline HTML in <out>/<period>/.
 
-    Also writes the executed notebook beside each page and <out>/index.html. A failing report
-    keeps its previous version, names the failing cell and keeps <name>.failed.ipynb.
+    Also writes the executed notebook beside each page and <out>/index.html (and, for the fee
+    report, each fee's evidence page in <out>/<period>/evidence/). A failing report keeps its
+    previous version, names the failing cell and keeps <name>.failed.ipynb.
     """
     keys = list(render.REPORTS) if which == "all" else [which]
+    if "fees" in keys:  # the fee report links each fee's evidence page
+        from ipchange_core import evidence, store
+
+        with store.connected(db) as engine:
+            evidence.write_period_evidence(engine, policy, period, out / period.label)
     _build_reports([(k, period.label) for k in keys], out=out, db=db, policy=policy)
 
 

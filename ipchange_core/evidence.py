@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from ipchange_core import billing
+from ipchange_core import billing, store
 from ipchange_core.atomic import atomic_write
+from ipchange_core.config import database_url
+from ipchange_core.evaluate import evaluate
+from ipchange_core.periods import Period
 from ipchange_core.policy import Policy, PolicySet
 from ipchange_core.textops import money
+
+if TYPE_CHECKING:  # the report modules import plotly: only the report section needs them
+    from ipchange_core.reports import Html, ReportData
 
 NOTICE_SENTENCE = (
     "ANY IP change that is being requested with less than 48 hours' notice is subject to "
@@ -136,7 +143,7 @@ def evidence_html(r: pd.Series, history: pd.DataFrame, policies: PolicySet) -> s
     if pd.notna(r["cancelled_at"]):
         timeline.append(("Cancelled", _when(r["cancelled_at"], tz)))
     status = str(r["fee_status"]).replace("_", " ")
-    fee = money(int(r["fee_cents"]), policy.currency)
+    fee = "not decided" if pd.isna(r["fee_cents"]) else money(int(r["fee_cents"]), policy.currency)
     net = money(int(history["Amount"].sum()) if len(history) else 0, policy.currency)
     ledger = "".join(
         "<tr>"
@@ -194,9 +201,91 @@ def write_evidence(engine: Engine, policies: PolicySet, ticket_id: str, out: Pat
         IpchangeError: Unknown ticket, or it is no IP change request.
     """
     r = billing.evaluate_ticket(engine, policies, ticket_id)
-    history = billing.history(
-        engine, ticket_id, _policy(policies, str(r["policy_version"])).timezone
-    )
-    path = out / evidence_name(ticket_id)
+    return _write(engine, policies, r, out)
+
+
+def _write(engine: Engine, policies: PolicySet, r: pd.Series, out: Path) -> Path:
+    tz = _policy(policies, str(r["policy_version"])).timezone
+    history = billing.history(engine, str(r["ticket_id"]), tz)
+    path = out / evidence_name(str(r["ticket_id"]))
     atomic_write(path, evidence_html(r, history, policies).encode("utf-8"))
     return path
+
+
+EVIDENCE_DIR = "evidence"
+"""Folder of a fee report's evidence pages, beside the report (``<reports>/<period>/evidence``)."""
+
+
+def fee_tickets(requests: pd.DataFrame, ledger: pd.DataFrame) -> pd.DataFrame:
+    """The requests that get an evidence page: a fee now, waived, or rows in the ledger."""
+    carries = requests["fee_status"].isin([*billing.FEE_DUE, "waived"])
+    return requests[carries | requests["ticket_id"].isin(ledger["ticket_id"])]
+
+
+def write_period_evidence(
+    engine: Engine, policies: PolicySet, period: Period, folder: Path
+) -> list[Path]:
+    """Write the evidence page of every fee of a period into ``<folder>/evidence/``.
+
+    Args:
+        engine: From :func:`ipchange_core.store.connect`.
+        policies: Judges the requests.
+        period: Requests received in ``[period.start, period.end)``.
+        folder: The period's report folder (``<reports>/<period>``).
+
+    Returns:
+        The pages written, in ticket order.
+    """
+    requests = evaluate(
+        store.read_frames(engine, period.start, period.end, policy=policies), policy=policies
+    )
+    chosen = fee_tickets(requests, store.fee_ledger(engine)).sort_values("ticket_id")
+    return [_write(engine, policies, r, folder / EVIDENCE_DIR) for _, r in chosen.iterrows()]
+
+
+def ledger_section(data: ReportData, db_url: str) -> Html:
+    """The fee report's corrections and credits of the period, and each fee's evidence link.
+
+    Lists every ledger row other than a first fee (corrections, waivers, credits, reversals) of
+    the period's requests, with amount, reason, who and batch, and their total; then the links
+    to the evidence pages (``evidence/fee-evidence-<ticket>.html``, written by
+    ``ipchange report fees``).
+
+    Args:
+        data: From :func:`ipchange_core.reports.load`.
+        db_url: Database URL; "" for ``IPCHANGE_DB_URL`` or the default SQLite file.
+    """
+    from ipchange_core.reports import Html
+
+    with store.connected(database_url(db_url or None)) as engine:
+        ledger = store.fee_ledger(engine)
+    tz, currency = data.tz, data.policy.latest.currency
+    mine = ledger[ledger["ticket_id"].isin(data.requests["ticket_id"])]
+    fixes = mine[mine["kind"] != "fee"]
+    rows = "".join(
+        f"<tr><td>{_e(_when(r['computed_at'], tz))}</td>"
+        f"<td>{_link(r['ticket_id'])}</td><td>{_e(r['kind'])}</td>"
+        f"<td class=num>{_e(money(int(r['amount_cents']), currency))}</td>"
+        f"<td>{_e(text)}</td><td>{_e(r['by_name'])}</td>"
+        f"<td>{'not billed yet' if pd.isna(r['export_batch_id']) else _e(r['export_batch_id'])}"
+        "</td></tr>"
+        for r, text in zip(fixes.to_dict("records"), billing.reason_text(fixes), strict=True)
+    )
+    total = money(int(fixes["amount_cents"].sum()), currency)
+    table = (
+        '<div class="table-wrap"><table class="report-table"><thead><tr><th>Recorded</th>'
+        "<th>Ticket</th><th>Kind</th><th>Amount</th><th>Reason</th><th>By</th><th>Batch</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table></div>"
+        f"<p>Corrections and credits: {len(fixes)} line(s), {_e(total)}.</p>"
+        if len(fixes)
+        else '<p class="empty">No corrections or credits for this period\'s requests.</p>'
+    )
+    tickets = fee_tickets(data.requests, ledger)["ticket_id"].sort_values()
+    links = " · ".join(_link(t) for t in tickets)
+    evidence = f"<p>Evidence pages: {links}</p>" if links else ""
+    return Html(table + evidence)
+
+
+def _link(ticket_id: str) -> str:
+    href = f"{EVIDENCE_DIR}/{evidence_name(ticket_id)}"
+    return f'<a href="{_e(href)}">{_e(ticket_id)}</a>'

@@ -79,3 +79,23 @@ def test_unknown_ticket_exits_2(db):  # noqa: F811
     result = CliRunner().invoke(main, ["fees", "evidence", "NOPE", "--db", db])
     assert result.exit_code == 2 and "unknown ticket 'NOPE'" in result.output
     assert store.fee_ledger(store.connect(db)).empty
+
+
+def test_fee_report_shows_corrections_and_links_the_evidence(db, tmp_path):  # noqa: F811
+    fees_out = str(tmp_path / "fees")
+    run("fees", "export", "--month", "2026-11", "--db", db, "--out", fees_out)
+    run("fees", "waive", "LXR-226-58019", "--reason", "outage <ours>", "--by", "Pat", "--db", db)
+    run(
+        "fees", "credit", TICKET, "--amount", "20.50", "--reason", "late", "--by", "Lee", "--db", db
+    )
+    run("fees", "export", "--month", "2026-11", "--db", db, "--out", fees_out)
+    reports = tmp_path / "reports"
+    run("report", "fees", "--month", "2026-11", "--db", db, "--out", str(reports))
+    page = (reports / "2026-11" / "fee-billing.html").read_text(encoding="utf-8")
+    assert "Corrections and credits: 2 line(s), -$270.50." in page
+    assert "waived after export by Pat: outage &lt;ours&gt;" in page
+    assert "credited by Lee: late" in page
+    link = f'<a href="evidence/fee-evidence-{TICKET}.html">{TICKET}</a>'
+    assert link in page
+    evidence_page = reports / "2026-11" / "evidence" / f"fee-evidence-{TICKET}.html"
+    assert "billed net $229.50" in evidence_page.read_text(encoding="utf-8")
