@@ -570,15 +570,20 @@ def fees_history(ticket: str, db: str, policy: PolicySet) -> None:
         )
 
 
+def _out_option(default: Path, help: str) -> Callable[..., Any]:
+    """``--out DIR`` of the fee commands that write pages."""
+    return click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
 @fees.command("evidence")
 @click.argument("ticket")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=REPORTS_DIR / "evidence",
-    show_default=True,
-    help="Folder the page is written to.",
-)
+@_out_option(REPORTS_DIR / "evidence", "Folder the page is written to.")
 @db_option
 @policy_option
 def fees_evidence(ticket: str, out: Path, db: str, policy: PolicySet) -> None:
@@ -593,13 +598,7 @@ def fees_evidence(ticket: str, out: Path, db: str, policy: PolicySet) -> None:
 @fees.command("statement")
 @click.option("--account", help="The account, as recorded.")
 @click.option("--reseller", help="The reseller, as recorded (instead of --account).")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=REPORTS_DIR,
-    show_default=True,
-    help="Folder; files go to <out>/<period>/statement-<who>-<period>.html and .csv.",
-)
+@_out_option(REPORTS_DIR, "Folder; files go to <out>/<period>/statement-<who>-<period>.html/.csv.")
 @db_option
 @policy_option
 @period_options

@@ -58,8 +58,12 @@ footer { margin-top: 4mm; font-size: 8pt; color: #555; }
 """
 
 
-def _e(value: object) -> str:
+def escape(value: object) -> str:
+    """Any value as HTML text (quotes escaped too)."""
     return html.escape(str(value), quote=True)
+
+
+_e = escape
 
 
 def _when(value: object, tz: str) -> str:
@@ -190,8 +194,12 @@ def evidence_html(r: pd.Series, history: pd.DataFrame, policies: PolicySet) -> s
 
 def evidence_name(ticket_id: str) -> str:
     """The file name of a ticket's evidence page (safe on every file system)."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in ticket_id)
-    return f"fee-evidence-{safe}.html"
+    return f"fee-evidence-{safe_name(ticket_id)}.html"
+
+
+def safe_name(text: str) -> str:
+    """``text`` usable in a file name on every file system (other characters become ``_``)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 def write_evidence(engine: Engine, policies: PolicySet, ticket_id: str, out: Path) -> Path:

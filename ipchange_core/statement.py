@@ -10,7 +10,6 @@ formula-safe; the HTML is offline and escaped.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from ipchange_core import billing, store
 from ipchange_core.atomic import atomic_write
 from ipchange_core.errors import IpchangeError
 from ipchange_core.evaluate import evaluate
-from ipchange_core.evidence import evidence_name
+from ipchange_core.evidence import escape as _e
+from ipchange_core.evidence import evidence_name, safe_name
 from ipchange_core.export import formula_safe
 from ipchange_core.periods import Period
 from ipchange_core.policy import PolicySet
@@ -127,10 +127,6 @@ def _pct(value: float) -> str:
     return "unknown" if pd.isna(value) else f"{value:.1f} %"
 
 
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def html_page(s: Statement, *, by: str, name: str, period: Period, currency: str) -> str:
     """The statement as one offline, escaped HTML page (printable)."""
     lines = "".join(
@@ -183,8 +179,7 @@ def write_statement(
         The HTML and CSV paths.
     """
     s = statement(engine, policy, period, by=by, name=name)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    stem = f"statement-{by}-{safe}-{period.label}"
+    stem = f"statement-{by}-{safe_name(name)}-{period.label}"
     page = html_page(s, by=by, name=name, period=period, currency=policy.latest.currency)
     paths = (out / f"{stem}.html", out / f"{stem}.csv")
     atomic_write(paths[0], page.encode("utf-8"))
