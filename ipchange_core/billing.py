@@ -36,6 +36,7 @@ from ipchange_core.evaluate import evaluate
 from ipchange_core.export import formula_safe
 from ipchange_core.periods import Period
 from ipchange_core.policy import PolicySet
+from ipchange_core.store.connection import reading
 from ipchange_core.textops import mask_contacts
 
 FORMATS = ("csv", "xlsx")
@@ -418,7 +419,7 @@ def evaluate_ticket(engine: Engine, policy: PolicySet, ticket_id: str) -> pd.Ser
     Raises:
         IpchangeError: No ticket or intake record has that id, or it is no IP change request.
     """
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         known = [
             conn.execute(select(model.__table__.c[column]).where(model.ticket_id == ticket_id))
             .scalars()

@@ -27,6 +27,7 @@ from ipchange_core.export import formula_safe
 from ipchange_core.periods import Period
 from ipchange_core.policy import PolicySet
 from ipchange_core.sla import compliance
+from ipchange_core.store.connection import reading
 from ipchange_core.textops import money
 
 
@@ -78,7 +79,7 @@ def statement(
     ledger = store.fee_ledger(engine)
     rows = ledger[ledger["ticket_id"].isin(mine["ticket_id"])]
     table = store.ExportBatch.__table__
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         dates = dict(conn.execute(select(table.c.id, table.c.created_at)).all())
     received = mine.set_index("ticket_id")["received_at"]
     rows = rows.assign(received_at=rows["ticket_id"].map(received)).sort_values(

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from ipchange_core import schema
 from ipchange_core.errors import IpchangeError
 from ipchange_core.store.backend import backend_of
+from ipchange_core.store.connection import reading
 from ipchange_core.store.load import rows_frame, table_frame
 from ipchange_core.store.models import ExportBatch, FeeLedger
 
@@ -436,7 +437,7 @@ class Batch:
 
 def pending(engine: Engine, due: pd.DataFrame) -> int:
     """How many rows an export of ``due`` would bill now (read without the lock)."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         ledger = _rows(conn, due["ticket_id"].tolist())
     return len(_corrections(ledger, due)) + len(_unexported(ledger))
 
@@ -541,5 +542,5 @@ def export_batch(
 
 def ticket_ledger(engine: Engine, ticket_id: str) -> pd.DataFrame:
     """Every ledger row of one ticket, in id order (columns as :func:`fee_ledger`)."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return _rows(conn, [ticket_id])
