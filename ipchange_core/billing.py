@@ -136,12 +136,18 @@ def fee_table(rows: pd.DataFrame, entries: pd.DataFrame, tz: str) -> pd.DataFram
             "Person of record": r["person_of_record"].to_numpy(),
             "Signed off by": r["fee_accepted_by"].to_numpy(),
             f"Sign-off time ({tz})": _local(r["fee_accepted_at"], tz).to_numpy(),
-            "Policy version": r["policy_version"]
-            .mask(r["policy_version"] == "", r["policy_version_request"])
-            .to_numpy(),
+            "Policy version": _policy_version(r),
             "Reason": reason_text(r),
         }
     )
+
+
+def _policy_version(r: pd.DataFrame) -> np.ndarray:
+    """The ledger row's policy version; a waiver or credit has none: the request's then."""
+    version = r["policy_version"]
+    if "policy_version_request" in r:
+        version = version.mask(version == "", r["policy_version_request"])
+    return version.to_numpy()
 
 
 def _ledger_status(ledger: pd.DataFrame) -> np.ndarray:
