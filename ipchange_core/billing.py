@@ -508,7 +508,11 @@ def history(engine: Engine, ticket_id: str, tz: str) -> pd.DataFrame:
         Columns ``Row``, ``When``, ``Kind``, ``Status``, ``Amount`` (integer cents), ``Reason``,
         ``By``, ``OS user``, ``Batch`` (``<NA>`` while not exported).
     """
-    rows = store.ticket_ledger(engine, ticket_id)
+    return history_frame(store.ticket_ledger(engine, ticket_id), tz)
+
+
+def history_frame(rows: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """:func:`history` of ledger rows already read (columns of :func:`store.fee_ledger`)."""
     return pd.DataFrame(
         {
             "Row": rows["id"],

@@ -209,12 +209,12 @@ def write_evidence(engine: Engine, policies: PolicySet, ticket_id: str, out: Pat
         IpchangeError: Unknown ticket, or it is no IP change request.
     """
     r = billing.evaluate_ticket(engine, policies, ticket_id)
-    return _write(engine, policies, r, out)
+    return _write(policies, r, store.ticket_ledger(engine, ticket_id), out)
 
 
-def _write(engine: Engine, policies: PolicySet, r: pd.Series, out: Path) -> Path:
+def _write(policies: PolicySet, r: pd.Series, rows: pd.DataFrame, out: Path) -> Path:
     tz = _policy(policies, str(r["policy_version"])).timezone
-    history = billing.history(engine, str(r["ticket_id"]), tz)
+    history = billing.history_frame(rows, tz)
     path = out / evidence_name(str(r["ticket_id"]))
     atomic_write(path, evidence_html(r, history, policies).encode("utf-8"))
     return path
@@ -247,8 +247,13 @@ def write_period_evidence(
     requests = evaluate(
         store.read_frames(engine, period.start, period.end, policy=policies), policy=policies
     )
-    chosen = fee_tickets(requests, store.fee_ledger(engine)).sort_values("ticket_id")
-    return [_write(engine, policies, r, folder / EVIDENCE_DIR) for _, r in chosen.iterrows()]
+    ledger = store.fee_ledger(engine)  # read once: one page per fee, no query per page
+    rows = dict(tuple(ledger.groupby("ticket_id"))) if len(ledger) else {}
+    chosen = fee_tickets(requests, ledger).sort_values("ticket_id")
+    return [
+        _write(policies, r, rows.get(r["ticket_id"], ledger.iloc[0:0]), folder / EVIDENCE_DIR)
+        for _, r in chosen.iterrows()
+    ]
 
 
 def ledger_section(data: ReportData, db_url: str) -> Html:
