@@ -264,12 +264,14 @@ def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def out_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--out DIR``, the reports folder (default ``reports/``)."""
+def out_option(
+    help_text: str, default: Path = REPORTS_DIR
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--out DIR``, a folder (default: the reports folder ``reports/``)."""
     return click.option(
         "--out",
         type=_Path(file_okay=False, path_type=Path),
-        default=REPORTS_DIR,
+        default=default,
         show_default=True,
         help=help_text,
     )
@@ -590,8 +592,9 @@ def _build_reports(jobs: list[tuple[str, str]], *, out: Path, db: str, policy: P
 def report() -> None:
     """Build a period's reports as offline HTML in <out>/<period>/; the check; the dashboard.
 
-    Also writes the executed notebook beside each page and <out>/index.html. A failing report
-    keeps its previous version, names the failing cell and keeps <name>.failed.ipynb.
+    Also writes the executed notebook beside each page and <out>/index.html (and, for the fee
+    report, each fee's evidence page in <out>/<period>/evidence/). A failing report keeps its
+    previous version, names the failing cell and keeps <name>.failed.ipynb.
     """
 
 
@@ -606,9 +609,13 @@ def _period_report(which: str, title: str) -> None:
     def command(out: Path, db: str, policy: PolicySet, period: Period) -> None:
         from ipchange_core import store
 
-        with store.connected(db, create=False):  # refuse a missing or empty database first
+        with store.connected(db, create=False) as engine:  # refuse a missing or empty one
             click.echo(f"database: {display_url(db)}")
-        keys = list(render.REPORTS) if which == "all" else [which]
+            keys = list(render.REPORTS) if which == "all" else [which]
+            if "fees" in keys:  # the fee report links each fee's evidence page
+                from ipchange_core import evidence
+
+                evidence.write_period_evidence(engine, policy, period, out / period.label)
         _build_reports([(k, period.label) for k in keys], out=out, db=db, policy=policy)
 
 
@@ -743,6 +750,9 @@ def fees_export(
             all_fees=all_fees,
             batch_id=batch_id,
         )
+    if result.taken:
+        click.echo(f"another export took the fees of {period.label} meanwhile: nothing new here")
+        return
     if not result.paths:
         click.echo(f"no fees of {period.label} left to export (use --all to export them again)")
         return
@@ -866,6 +876,117 @@ def mail_fees(
             return
         message_id = _send(settings, to, built)
         mark_sent(engine, built, to, message_id)
+
+
+def _ledger_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``TICKET --reason TEXT --by NAME`` of the commands that write a ledger row."""
+    command = click.option(
+        "--by", required=True, help="Who decides (the OS user is recorded beside it)."
+    )(command)
+    command = click.option("--reason", required=True, help="Why (shown to billing).")(command)
+    return click.argument("ticket")(command)
+
+
+@fees.command("waive")
+@_ledger_options
+@db_option
+@policy_option
+def fees_waive(ticket: str, reason: str, by: str, db: str, policy: PolicySet) -> None:
+    """Do not bill TICKET's fee; if it was exported, the next export sends the reversal."""
+    from ipchange_core import billing, store
+
+    with store.connected(db, create=False) as engine:
+        row = billing.waive_fee(engine, policy, ticket, reason=reason, by=by)
+    click.echo(f"{ticket}: fee waived (ledger row {row})")
+
+
+@fees.command("credit")
+@_ledger_options
+@click.option("--amount", help="Dollars, e.g. 100.00 (default: all that was billed net).")
+@db_option
+@policy_option
+def fees_credit(
+    ticket: str, reason: str, by: str, amount: str | None, db: str, policy: PolicySet
+) -> None:
+    """Credit TICKET's exported fee (a negative line in the next export)."""
+    from ipchange_core import billing, store
+    from ipchange_core.textops import money
+
+    cents = None if amount is None else billing.parse_amount(amount)
+    with store.connected(db, create=False) as engine:
+        row, credited = billing.credit_fee(
+            engine, policy, ticket, amount_cents=cents, reason=reason, by=by
+        )
+    click.echo(f"{ticket}: credit of {money(credited)} (ledger row {row})")
+
+
+@fees.command("history")
+@click.argument("ticket")
+@db_option
+@policy_option
+def fees_history(ticket: str, db: str, policy: PolicySet) -> None:
+    """Every ledger row of TICKET: when, what, how much, why, who and batch."""
+    import pandas as pd
+
+    from ipchange_core import billing, store
+    from ipchange_core.textops import money
+
+    with store.connected(db, create=False) as engine:
+        billing.evaluate_ticket(engine, policy, ticket)
+        rows = billing.history(engine, ticket, policy.latest.timezone)
+    if rows.empty:
+        click.echo(f"{ticket}: no ledger rows")
+        return
+    for r in rows.to_dict("records"):
+        batch = "not exported yet" if pd.isna(r["Batch"]) else f"batch {r['Batch']}"
+        click.echo(
+            f"{r['Row']}\t{r['When']:%Y-%m-%d %H:%M:%S %Z}\t{r['Kind']}\t"
+            f"{money(int(r['Amount']))}\t{r['Reason'] or r['Status']}\t"
+            f"by {r['By']} (OS user {r['OS user']})\t{batch}"
+        )
+
+
+@fees.command("evidence")
+@click.argument("ticket")
+@out_option("Folder the page is written to.", REPORTS_DIR / "evidence")
+@db_option
+@policy_option
+def fees_evidence(ticket: str, out: Path, db: str, policy: PolicySet) -> None:
+    """Write TICKET's printable fee evidence page (timeline, notice, sign-off, ledger)."""
+    from ipchange_core import evidence, store
+
+    with store.connected(db, create=False) as engine:
+        path = evidence.write_evidence(engine, policy, ticket, out)
+    click.echo(str(path))
+
+
+@fees.command("statement")
+@click.option("--account", help="The account, as recorded.")
+@click.option("--reseller", help="The reseller, as recorded (instead of --account).")
+@out_option("Folder; files go to <out>/<period>/statement-<who>-<period>.html/.csv.")
+@db_option
+@policy_option
+@period_options
+def fees_statement(
+    account: str | None,
+    reseller: str | None,
+    out: Path,
+    db: str,
+    policy: PolicySet,
+    period: Period,
+) -> None:
+    """An account's (or reseller's) fee lines, credits, reversals, net and SLA compliance."""
+    from ipchange_core import statement, store
+
+    if (account is None) == (reseller is None):
+        raise click.UsageError("give exactly one of --account or --reseller")
+    by, name = ("account", account) if account is not None else ("reseller", reseller)
+    with store.connected(db, create=False) as engine:
+        paths = statement.write_statement(
+            engine, policy, period, out / period.label, by=by, name=str(name)
+        )
+    for path in paths:
+        click.echo(str(path))
 
 
 def run() -> None:

@@ -10,7 +10,7 @@
 # # Fee billing
 
 # %%
-from ipchange_core import reports
+from ipchange_core import evidence, reports
 
 # %% tags=["parameters"]
 period: str = "last-month"  # last-month or a month (2026-11); an ISO week or range also works
@@ -81,6 +81,17 @@ reports.fee_table(data, "waived")
 
 # %%
 reports.fee_table(data, "needs_review")
+
+# %% [markdown]
+# ## Corrections, credits and evidence
+#
+# What changed after a fee was exported: corrections found by an export (a waiver or
+# cancellation loaded later, a corrected sign-off), waivers and credits recorded with
+# `ipchange fees waive|credit`, each with its reason, who recorded it and its batch. Every fee
+# links to its evidence page (timeline, notice against the policy, sign-off, ledger history).
+
+# %%
+evidence.ledger_section(data, db_url)
 
 # %% [markdown]
 # ## Totals per account

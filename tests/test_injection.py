@@ -411,6 +411,10 @@ def test_a_tab_or_cr_prefix_the_ingest_would_strip_is_still_made_safe():
             "fee_status": payloads,
             "amount_cents": [25_000] * n,
             "policy_version": payloads,
+            "id": range(n),
+            "kind": ["correction"] * n,  # its reason is shown as recorded
+            "reason": payloads,
+            "by_name": payloads,
         }
     )
     table = billing.fee_table(rows, entries, tz)
@@ -418,6 +422,7 @@ def test_a_tab_or_cr_prefix_the_ingest_would_strip_is_still_made_safe():
     parsed = list(csv.DictReader(io.StringIO(text)))
     assert unsafe_cells(parsed) == []
     assert {r["Ticket"] for r in parsed} == {"'" + p for p in payloads[:-1]} | {"plain"}
+    assert [r["Reason"] for r in parsed] == [r["Ticket"] for r in parsed]
     workbook = openpyxl.load_workbook(io.BytesIO(billing.xlsx_bytes(table, "t")))
     for row in workbook["fees"].iter_rows(min_row=2):
         for cell in row:

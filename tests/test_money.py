@@ -273,7 +273,7 @@ def check_exports(
         pd.testing.assert_frame_equal(after.iloc[: len(exported)], exported)  # untouched
         assert total(after["amount_cents"].tolist()) == total(final.values())
         billed: dict[str, int] = {}
-        files = sorted(out.glob("fees-*.csv"), key=lambda p: int(p.stem.partition("batch")[2] or 1))
+        files = sorted(out.glob("fees-*.csv"), key=lambda p: int(p.stem.partition("-b")[2] or 1))
         for path in files:
             for t, cents in csv_amounts(path):
                 billed[t] = billed.get(t, 0) + cents
@@ -364,7 +364,7 @@ def test_a_corrected_exported_fee_reaches_billing_as_a_reversal_and_a_new_line(t
     assert "2 fee(s), -$150.00, 2 new (batch 2)" in run(
         "fees", "export", "--month", MONTH, "--out", str(out)
     )
-    batch2 = out / MONTH / f"fees-{MONTH}-batch2.csv"
+    batch2 = out / MONTH / f"fees-{MONTH}-b2.csv"
     lines = [
         (r["Ticket"], r["Fee status"], r["Amount"])
         for r in csv.DictReader(io.StringIO(batch2.read_text(encoding="utf-8")))

@@ -11,7 +11,22 @@ connecting. This module re-exports the public names.
 from ipchange_core.errors import StaleRecords
 from ipchange_core.store import postgres, sqlite
 from ipchange_core.store.connection import connect, connected, db_error_reason
-from ipchange_core.store.ledger import append_fees, correct_fee, fee_ledger, record_export
+from ipchange_core.store.ledger import (
+    Batch,
+    TicketLedger,
+    append_fees,
+    correct_fee,
+    credit,
+    export_batch,
+    fee_ledger,
+    net_due,
+    os_user,
+    pending,
+    record_export,
+    ticket_ledger,
+    ticket_state,
+    waive,
+)
 from ipchange_core.store.load import (
     LoadResult,
     ParsedInput,
@@ -38,6 +53,7 @@ from ipchange_core.store.read import index_requests, read_frames
 
 __all__ = [
     "Base",
+    "Batch",
     "Change",
     "ExportBatch",
     "FeeLedger",
@@ -50,16 +66,22 @@ __all__ = [
     "StaleRecords",
     "Ticket",
     "TicketEvent",
+    "TicketLedger",
     "UTCDateTime",
     "append_fees",
     "connect",
     "connected",
     "correct_fee",
+    "credit",
     "db_error_reason",
+    "export_batch",
     "fee_ledger",
     "index_requests",
     "load",
     "manifests",
+    "net_due",
+    "os_user",
+    "pending",
     "postgres",
     "previous_records",
     "read_frames",
@@ -67,4 +89,7 @@ __all__ = [
     "rejects",
     "repeat_load",
     "sqlite",
+    "ticket_ledger",
+    "ticket_state",
+    "waive",
 ]

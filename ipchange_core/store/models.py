@@ -29,6 +29,7 @@ from typing import Annotated, Any
 import pandas as pd
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Connection,
     DateTime,
     Dialect,
@@ -276,11 +277,18 @@ class ExportBatch(Base):
 class FeeLedger(Base):
     """An append-only fee entry; an exported entry is never updated or deleted.
 
-    A correction is two new rows: a reversal (the negated amount, ``reverses_id`` = the
-    original) and the corrected entry. ``reverses_id`` is unique, so an entry is reversed once.
+    A correction is new rows: a reversal (the negated amount, ``reverses_id`` = the original)
+    and the corrected entry, or a ``correction``/``waiver``/``credit`` row carrying the
+    difference. ``reverses_id`` is unique, so an entry is reversed once. Every row names its
+    reason and who wrote it (a check constraint refuses blanks).
     """
 
     __tablename__ = "fee_ledger"
+    __table_args__ = (
+        CheckConstraint(
+            "trim(reason) <> '' AND trim(by_name) <> ''", name="ck_fee_ledger_reason_by"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     ticket_id: Mapped[Str] = mapped_column(index=True)
@@ -290,6 +298,14 @@ class FeeLedger(Base):
     computed_at: Mapped[Instant]
     export_batch_id: Mapped[int | None] = mapped_column(ForeignKey("export_batches.id"), index=True)
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("fee_ledger.id"), unique=True)
+    kind: Mapped[Str]
+    """``fee``, ``reversal``, ``correction``, ``waiver`` or ``credit`` (:mod:`.ledger`)."""
+    reason: Mapped[Str]
+    """Why the row was written (never blank)."""
+    by_name: Mapped[Str]
+    """Who wrote it: the ``--by`` name, or the OS user for automatic rows (never blank)."""
+    os_user: Mapped[Str]
+    """The operating-system user of the process that wrote it."""
 
 
 MODELS: dict[str, type[_Canonical]] = {
