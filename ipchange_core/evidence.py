@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from ipchange_core import billing, store
 from ipchange_core.atomic import atomic_write
 from ipchange_core.config import database_url
-from ipchange_core.evaluate import evaluate
+from ipchange_core.evaluation import evaluate
 from ipchange_core.periods import Period
 from ipchange_core.policy import Policy, PolicySet
 from ipchange_core.textops import money
@@ -112,7 +112,7 @@ def evidence_html(r: pd.Series, history: pd.DataFrame, policies: PolicySet) -> s
     """The evidence page of one evaluated request.
 
     Args:
-        r: One row of :func:`ipchange_core.evaluate.evaluate` (instants in UTC).
+        r: One row of :func:`ipchange_core.evaluation.evaluate` (instants in UTC).
         history: :func:`ipchange_core.billing.history` of the ticket.
         policies: The policy set; the version recorded with the request judged it.
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from ipchange_core import billing, store
 from ipchange_core.atomic import atomic_write
 from ipchange_core.errors import IpchangeError
-from ipchange_core.evaluate import evaluate
+from ipchange_core.evaluation import evaluate
 from ipchange_core.evidence import escape as _e
 from ipchange_core.evidence import evidence_name, safe_name
 from ipchange_core.export import formula_safe
