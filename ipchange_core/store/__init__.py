@@ -34,7 +34,7 @@ from ipchange_core.store.models import (
     TicketEvent,
     UTCDateTime,
 )
-from ipchange_core.store.read import index_requests, read_frames
+from ipchange_core.store.read import index_requests, kayako_ticket_ids, read_frames
 
 __all__ = [
     "Base",
@@ -58,6 +58,7 @@ __all__ = [
     "db_error_reason",
     "fee_ledger",
     "index_requests",
+    "kayako_ticket_ids",
     "load",
     "manifests",
     "postgres",

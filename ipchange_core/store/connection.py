@@ -6,7 +6,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -14,6 +14,10 @@ from ipchange_core import config
 from ipchange_core.errors import IpchangeError
 from ipchange_core.store.backend import backend_for, backend_of, backends
 from ipchange_core.store.models import Base
+
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"tickets": ("kayako_id",)}
+"""Columns added to a table after databases with that table existed: :func:`connect` adds them
+(blank text, with their indexes) to an older database."""
 
 
 def db_error_reason(exc: BaseException) -> str:
@@ -68,15 +72,40 @@ def connect(url: str) -> Engine:
         # ingest that holds it (SQLite) just to learn that every table is there.
         with reading(engine) as conn:
             present = set(inspect(conn).get_table_names())
-        if not present >= set(Base.metadata.tables):
+            lacking = _lacking_columns(conn, present)
+        if not present >= set(Base.metadata.tables) or lacking:
             with engine.begin() as conn:
                 backend.before_create(conn)
                 Base.metadata.create_all(conn)
+                _add_columns(conn, _lacking_columns(conn, present))
     except DBAPIError as exc:
         engine.dispose()
         shown = config.display_url(engine.url.render_as_string(hide_password=False))
         raise IpchangeError(f"cannot open the database {shown}: {db_error_reason(exc)}") from exc
     return engine
+
+
+def _lacking_columns(conn: Connection, present: set[str]) -> list[tuple[str, str]]:
+    """The ``(table, column)`` of :data:`ADDED_COLUMNS` that an existing table lacks."""
+    lacking = []
+    for table, columns in ADDED_COLUMNS.items():
+        if table in present:
+            have = {c["name"] for c in inspect(conn).get_columns(table)}
+            lacking += [(table, c) for c in columns if c not in have]
+    return lacking
+
+
+def _add_columns(conn: Connection, lacking: list[tuple[str, str]]) -> None:
+    """Add text columns (``NOT NULL DEFAULT ''``) and the indexes that use them."""
+    for table_name, column in lacking:
+        table = Base.metadata.tables[table_name]
+        kind = table.c[column].type.compile(conn.dialect)
+        conn.execute(
+            text(f"ALTER TABLE {table_name} ADD COLUMN {column} {kind} NOT NULL DEFAULT ''")
+        )
+        for index in table.indexes:
+            if column in index.columns:
+                index.create(conn, checkfirst=True)
 
 
 @contextmanager

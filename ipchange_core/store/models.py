@@ -114,6 +114,8 @@ class Ticket(_Canonical, Base):
         # around the first bulk load of a table, which is several times faster.
         Index("ux_tickets_ticket_id", "ticket_id", unique=True),
         Index("ix_tickets_created_at", "created_at"),
+        # The audit log names tickets by Kayako's internal id (``ticketid``).
+        Index("ix_tickets_kayako_id", "kayako_id"),
     )
 
     ticket_id: Mapped[Str]
@@ -129,6 +131,7 @@ class Ticket(_Canonical, Base):
     updated_at: Mapped[Instant | None]
     tags: Mapped[Str]
     ticket_type: Mapped[Str]
+    kayako_id: Mapped[Str]
 
 
 class TicketEvent(_Canonical, Base):
