@@ -102,8 +102,17 @@ def _load(
         )
         if repeat is not None:
             return repeat, _repeated_file(engine, path, fmt, digest(), repeat)
+    audit = {}
+    if fmt == "kayako-audit":  # rows that name Kayako's internal id find their ticket
+        audit = {"audit": latest.kayako_audit, "ticket_ids": store.kayako_ticket_ids(engine)}
     read = functools.partial(
-        read_file, path, format=fmt, mapping=mapping, tz=latest.timezone, kayako=latest.kayako
+        read_file,
+        path,
+        format=fmt,
+        mapping=mapping,
+        tz=latest.timezone,
+        kayako=latest.kayako,
+        **audit,
     )
     if mapping is None and fmt in CANONICAL_FORMATS:
         previous = store.previous_records(

@@ -8,9 +8,17 @@ from pathlib import Path
 
 from ipchange_core.errors import InvalidInputError
 from ipchange_core.ingest.columns import clip
+from ipchange_core.ingest.kayako_audit import audit_variant
 from ipchange_core.ingest.kayako_report import load_mapping
 from ipchange_core.ingest.kayako_xml import XML_ROOT, xml_root
-from ipchange_core.ingest.tabular import BOM, XLSX_MAGIC, read_head, refuse_binary, xlsx_header
+from ipchange_core.ingest.tabular import (
+    BOM,
+    XLSX_MAGIC,
+    excel_dialect,
+    read_head,
+    refuse_binary,
+    xlsx_header,
+)
 from ipchange_core.schema import TABLES
 
 FORMAT_TABLES: dict[str, str] = {
@@ -38,9 +46,10 @@ CANONICAL_FORMATS = {
 def detect_format(path: Path, *, mapping: Path | None = None) -> str:
     """Recognise a file's format from its header row or XML root element.
 
-    Kayako XML has the root ``<tickets>``; a Kayako audit CSV has ``actionmsg`` and ``dateline``
-    columns; a Kayako report CSV has a column the mapping reads ``ticket_id`` from; a canonical
-    CSV/XLSX is the table sharing the most (at least two) column names with the header.
+    Kayako XML has the root ``<tickets>``; a Kayako audit log is a database export of
+    ``ticketauditlogs`` or a report on Ticket Audit Logs (:func:`.kayako_audit.audit_variant`);
+    a Kayako report CSV has a column the mapping reads ``ticket_id`` from; a canonical CSV/XLSX
+    is the table sharing the most (at least two) column names with the header.
 
     Args:
         path: The file.
@@ -67,8 +76,10 @@ def detect_format(path: Path, *, mapping: Path | None = None) -> str:
                 )
             return "kayako-xml"
         refuse_binary(head, name)
-        text = head.removeprefix(BOM).decode("utf-8", errors="replace")
-        header = next((row for row in csv.reader(io.StringIO(text, newline="")) if row), [])
+        body, delimiter, _ = excel_dialect(head.removeprefix(BOM))
+        text = body.decode("utf-8", errors="replace")
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        header = next((row for row in rows if row), [])
     return _format_from_header([h.strip() for h in header], mapping, name)
 
 
@@ -76,7 +87,7 @@ def _format_from_header(header: list[str], mapping: Path | None, name: str) -> s
     cols = set(header) - {""}
     if not cols:
         raise InvalidInputError("has no header row", file=name)
-    if {"actionmsg", "dateline"} <= cols:
+    if audit_variant(header) is not None:
         return "kayako-audit"
     if load_mapping(mapping).ticket_id_labels & cols:
         return "kayako-csv"

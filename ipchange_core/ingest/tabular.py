@@ -161,6 +161,21 @@ def _decode(data: bytes, name: str) -> tuple[bytes, str]:
             ) from None
 
 
+_SEP_LINE = re.compile(rb"\Asep=(.)\r?\n")
+
+
+def excel_dialect(body: bytes) -> tuple[bytes, str, int]:
+    """Recognise the Excel-compatible CSV of Kayako's report writer (FORMATS.md 5).
+
+    Its first line is ``sep=;`` (the delimiter Excel should use). Returns the body without that
+    line, the delimiter (``,`` when there is no such line) and the lines removed (0 or 1).
+    """
+    found = _SEP_LINE.match(body)
+    if found is None:
+        return body, ",", 0
+    return body[found.end() :], found.group(1).decode("ascii", errors="replace"), 1
+
+
 def read_table(
     path: Path,
     *,
@@ -186,6 +201,11 @@ def read_table(
         if data.startswith(XLSX_MAGIC):
             return replace(_read_xlsx(data, path.name, ""), sha256=digest.result())
         body, encoding = _decode(data, path.name)
+        body, delimiter, removed = excel_dialect(body)
+        if removed:  # Excel-compatible report export: numbered as in the file
+            raw = _read_csv(body, path.name, "", encoding, delimiter=delimiter)
+            moved = raw.rejects.assign(line=raw.rejects["line"] + removed)
+            return replace(raw, lines=raw.lines + removed, rejects=moved, sha256=digest.result())
         if not hashed:
             return replace(_read_csv(body, path.name, "", encoding), sha256=digest.result())
         if previous is None:
@@ -247,7 +267,9 @@ def _record_starts(body: bytes) -> tuple[np.ndarray, bool]:
     return starts[~empty], bool(inside.any())
 
 
-def _read_csv(body: bytes, name: str, sha256: str, encoding: str) -> RawTable:
+def _read_csv(
+    body: bytes, name: str, sha256: str, encoding: str, *, delimiter: str = ","
+) -> RawTable:
     """Read a CSV with pyarrow; fall back to the standard library for irregular files.
 
     Each row carries the line it starts on: one line per row in the usual case; otherwise
@@ -255,22 +277,22 @@ def _read_csv(body: bytes, name: str, sha256: str, encoding: str) -> RawTable:
     with rows of the wrong width (each rejected) and bare-CR line ends.
     """
     head = body[: 1 << 20].decode("utf-8", errors="ignore")
-    reader = csv.reader(io.StringIO(head, newline=""))
+    reader = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
-        return _read_csv_slow(body, name, sha256, encoding)
+        return _read_csv_slow(body, name, sha256, encoding, delimiter=delimiter)
     if reader.line_num != 1 or not header or bare_cr(body):
-        return _read_csv_slow(body, name, sha256, encoding)
-    table = _pyarrow_csv(body, len(header), multiline=False)
+        return _read_csv_slow(body, name, sha256, encoding, delimiter=delimiter)
+    table = _pyarrow_csv(body, len(header), multiline=False, delimiter=delimiter)
     if table is not None and _one_line_each(body, table.num_rows):  # the usual case
         lines = np.arange(2, table.num_rows + 2, dtype=np.int64)
     else:
         starts, multiline = _record_starts(body)
         if multiline:  # a quoted value holds a line break: parse again allowing for that
-            table = _pyarrow_csv(body, len(header), multiline=True)
+            table = _pyarrow_csv(body, len(header), multiline=True, delimiter=delimiter)
         if table is None or len(starts) != table.num_rows + 1:  # malformed rows
-            return _read_csv_slow(body, name, sha256, encoding)
+            return _read_csv_slow(body, name, sha256, encoding, delimiter=delimiter)
         lines = starts[1:]
     # One contiguous array per column, each block freed once copied. Arrow's allocator keeps
     # freed blocks for reuse, but a column's copy is too large to fit in them: handed back to
@@ -291,7 +313,9 @@ def _read_csv(body: bytes, name: str, sha256: str, encoding: str) -> RawTable:
     )
 
 
-def _pyarrow_csv(body: bytes, width: int, *, multiline: bool) -> pa.Table | None:
+def _pyarrow_csv(
+    body: bytes, width: int, *, multiline: bool, delimiter: str = ","
+) -> pa.Table | None:
     """Parse with pyarrow, every value as text; ``None`` when some row is malformed."""
     names = [f"c{i}" for i in range(width)]
     invalid: list[object] = []
@@ -307,6 +331,7 @@ def _pyarrow_csv(body: bytes, width: int, *, multiline: bool) -> pa.Table | None
                 column_names=names, skip_rows=1, block_size=_CSV_BLOCK_BYTES
             ),
             parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
                 newlines_in_values=multiline,
                 invalid_row_handler=on_invalid,
             ),
@@ -321,13 +346,15 @@ def _pyarrow_csv(body: bytes, width: int, *, multiline: bool) -> pa.Table | None
     return None if invalid else table
 
 
-def _read_csv_slow(body: bytes, name: str, sha256: str, encoding: str) -> RawTable:
+def _read_csv_slow(
+    body: bytes, name: str, sha256: str, encoding: str, *, delimiter: str = ","
+) -> RawTable:
     """Read a CSV with the standard library, for files the fast reader cannot number exactly.
 
     Used when a file has blank lines, bare CR line ends or rows with the wrong number of fields;
     each row's line is where it starts.
     """
-    reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""))
+    reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""), delimiter=delimiter)
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -345,7 +372,7 @@ def _read_csv_slow(body: bytes, name: str, sha256: str, encoding: str) -> RawTab
                 lines.append(start)
             else:
                 reason = f"row has {len(record)} field(s) but the header has {len(header)}"
-                bad.append(_structural_reject(start, ",".join(record), reason))
+                bad.append(_structural_reject(start, delimiter.join(record), reason))
     except csv.Error as err:
         raise InvalidInputError(f"line {end + 1}: unreadable CSV ({err})", file=name) from None
     if header is None:
