@@ -20,6 +20,7 @@ FLAGS = (
     "intake_without_ticket",
     "incomplete_intake",
     "not_routed",
+    "routing_history_missing",
     "sign_off_by_other",
     "person_of_record_missing",
     "incomplete_waiver",

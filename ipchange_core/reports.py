@@ -542,23 +542,33 @@ def data_quality(data: ReportData) -> Html:
                 "Tickets without an intake record",
                 "Intake records without a ticket",
                 "Intake records with missing cloud-info fields",
+                "Customer tickets without department history (routing unknown)",
                 "Rejected input rows (all loads)",
             ],
             "Count": [
                 f"{int(r['no_intake_record'].sum()):,}",
                 f"{int(r['intake_without_ticket'].sum()):,}",
                 f"{int(r['incomplete_intake'].sum()):,}",
+                f"{int(r['routing_history_missing'].sum()):,}",
                 f"{len(data.rejects):,}",
             ],
         }
     )
-    bad = r[r["no_intake_record"] | r["intake_without_ticket"] | r["incomplete_intake"]]
+    bad = r[
+        r["no_intake_record"]
+        | r["intake_without_ticket"]
+        | r["incomplete_intake"]
+        | r["routing_history_missing"]
+    ]
+    no_history = bad["routing_history_missing"].map({True: "no department history", False: ""})
     detail = pd.DataFrame(
         {
             "Ticket": _text(bad["ticket_id"]),
             "Account": _text(bad["account"]),
             "Agent": _text(bad["agent"]),
-            "Problems": _text(bad["correct_intake_issues"]),
+            "Problems": _text(
+                bad["correct_intake_issues"].str.cat(no_history, sep="; ").str.strip("; ")
+            ),
         }
     )
     rej = data.rejects.groupby(["file", "reason"], as_index=False).size()

@@ -273,7 +273,9 @@ def assemble(
     ``requested_change_at`` (``ASAP`` = received_at; earlier than received_at = received_at, with
     ``requested_before_received``), ``routed_at`` (created_at when created in the routing
     department, else the first department change into it; NaT while not routed), and the
-    department/status/owner each ticket was created with (``initial_*``).
+    department/status/owner each ticket was created with (``initial_*``), and
+    ``department_history`` (whether the ticket has any recorded department event: a change, or
+    the audit row of its creation).
 
     Returns:
         One row per request, ordered by ``received_at`` (ties in the order found).
@@ -343,6 +345,8 @@ def assemble(
         first[code_e[of_field][::-1]] = of_field[::-1]  # earliest change of each ticket wins
         initial = _take(events["old_value"], first[req])
         out[f"initial_{field}"] = initial.mask(first[req] < 0, out[field])
+        if field == "department":
+            out["department_history"] = first[req] >= 0
     return _with_routing(out, events, code_e, req, policy)
 
 

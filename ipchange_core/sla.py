@@ -88,7 +88,8 @@ def evaluate_sla(
         late by business hours after ``due_at``), plus ``routing_business_hours``,
         ``confirmation_business_hours``, ``in_hours`` (nullable boolean), ``due_at`` (UTC),
         ``started_at`` (UTC), ``correct_intake_issues`` (text) and the flags
-        ``incomplete_intake``, ``after_hours_unapproved``, ``not_routed``.
+        ``incomplete_intake``, ``after_hours_unapproved``, ``not_routed`` and
+        ``routing_history_missing``.
     """
     t = policy.sla_targets
     out = pd.DataFrame(index=r.index)
@@ -106,6 +107,17 @@ def evaluate_sla(
         live | r["routed_at"].notna(),
     )
     out["not_routed"] = r["routed_at"].isna()
+    # SPEC 2.1: customer tickets start in Customer Service ("it should have generated as a
+    # Customer Service in New status"), so without their department history a routing time
+    # would be a guess: unknown, left out of the percentage like an open clock (``not_routed``
+    # still says whether it is outside the routing department now).
+    missing = (r["creator"] == "user") & ~r["department_history"]
+    out["routing_history_missing"] = missing
+    out["routing_business_hours"] = out["routing_business_hours"].mask(missing)
+    out["routing_missed_by"] = out["routing_missed_by"].mask(missing)
+    out["routing_state"] = out["routing_state"].mask(
+        missing & (out["routing_state"] != "n/a"), "open"
+    )
 
     # "must be put through the implementation group for scheduling and order confirmation"
     (

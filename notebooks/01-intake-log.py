@@ -66,6 +66,9 @@ reports.intake_log(data)
 #
 # What could not be matched or was incomplete. Tickets without an intake record were never logged
 # in the intake sheet; intake records without a ticket were logged but never got a ticket number.
+# Customer tickets without department history have no recorded department change and no audit
+# row of their creation: customer tickets start in Customer Service, so their routing time is
+# unknown (not 0 h) and they are left out of the routing percentage until the audit log is loaded.
 # Rejected rows are input lines refused at load time (the loads folder has the details).
 
 # %%

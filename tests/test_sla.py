@@ -81,9 +81,9 @@ def test_routing(case, kwargs, events, hours, state):
     [("2026-11-16 09:29", "open"), ("2026-11-16 09:30", "open"), ("2026-11-16 09:31", "breached")],
 )
 def test_unrouted_customer_ticket_breaches_once_target_passed(as_of, state):
-    row = judge(
-        request(received="2026-11-13 16:30", ticket=CS, has_intake=False), as_of=at(as_of)
-    ).iloc[0]
+    created = moved("2026-11-13 16:30", old="Customer Service", new="Customer Service")
+    req = request(received="2026-11-13 16:30", ticket=CS, has_intake=False, events=[created])
+    row = judge(req, as_of=at(as_of)).iloc[0]
     assert row["routing_state"] == state
     assert "not_routed" in row["flags"]
 
