@@ -377,3 +377,63 @@ def test_breach_list_says_by_how_much():
     conf = listed[listed["metric"] == "confirmation"]
     assert list(conf["ticket_id"]) == ["KXP-2", "KXP-1"]
     assert list(conf["missed_by_hours"]) == pytest.approx([5.0, 2.0])
+
+
+def created_in(local: str, department: str) -> dict:
+    """The audit log's New Ticket row: the creation department, to itself (kayako_audit)."""
+    return moved(local, old=department, new=department)
+
+
+IN_IMPLEMENTATION = {**CS, "department": "Implementation", "status": "Open"}
+
+HISTORY = [
+    # (case, ticket, events, routing hours (None = unknown), state, flagged)
+    ("customer-now-in-implementation-no-history", IN_IMPLEMENTATION, [], None, "open", True),
+    ("customer-still-in-cs-no-history", CS, [], None, "open", True),
+    (
+        "customer-created-in-implementation-recorded",
+        IN_IMPLEMENTATION,
+        [created_in("2026-11-16 10:00", "Implementation")],
+        0.0,
+        "met",
+        False,
+    ),
+    (
+        "customer-creation-recorded-then-moved",
+        IN_IMPLEMENTATION,
+        [created_in("2026-11-16 10:00", "Customer Service"), moved("2026-11-16 10:45")],
+        0.75,
+        "met",
+        False,
+    ),
+    ("customer-move-recorded-only", IN_IMPLEMENTATION, [moved("2026-11-16 12:00")], 2.0,
+     "breached", False),
+    ("agent-created-in-implementation-no-history", {}, [], 0.0, "met", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "ticket", "events", "hours", "state", "flagged"),
+    HISTORY,
+    ids=[c[0] for c in HISTORY],
+)
+def test_routing_when_department_history_is_missing(case, ticket, events, hours, state, flagged):
+    row = judge(request(ticket=ticket, events=events)).iloc[0]
+    if hours is None:
+        assert pd.isna(row["routing_business_hours"])
+        assert pd.isna(row["routing_missed_by"])
+    else:
+        assert row["routing_business_hours"] == pytest.approx(hours)
+    assert row["routing_state"] == state
+    assert ("routing_history_missing" in row["flags"].split(";")) is flagged
+
+
+def test_routing_history_missing_is_left_out_of_the_percentage():
+    rows = judge(
+        request("K-1", ticket=IN_IMPLEMENTATION),
+        request("K-2", ticket=CS, events=[moved("2026-11-16 10:30")]),
+        request("K-3", ticket=CS, events=[moved("2026-11-16 13:00")]),
+    )
+    routing = compliance(rows.reset_index(), load_policy().latest).set_index("metric")
+    assert routing.loc["routing", ["met", "breached", "open"]].tolist() == [1, 1, 1]
+    assert routing.loc["routing", "compliance_pct"] == pytest.approx(50.0)

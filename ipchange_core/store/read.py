@@ -445,4 +445,4 @@ def kayako_ticket_ids(engine: Engine) -> dict[str, str]:
     """
     query = select(Ticket.kayako_id, Ticket.ticket_id).where(Ticket.kayako_id != "")
     with reading(engine) as conn:
-        return dict(conn.execute(query).tuples().all())
+        return {kayako_id: ticket_id for kayako_id, ticket_id in conn.execute(query)}
