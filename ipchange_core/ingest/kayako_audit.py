@@ -28,6 +28,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ipchange_core.errors import InvalidInputError
 from ipchange_core.ingest.columns import CanonicalText, blank_column, text_array
@@ -329,9 +330,10 @@ class _Rows:
 
 def _db_kinds(actiontype: pd.Series) -> pd.Series:
     """The kind of each ``actiontype`` number (unknown numbers: ``actiontype N``)."""
-    key = actiontype.str.replace(r"^0+(?=\d)", "", regex=True)
-    named = key.map({str(k): v for k, v in ACTION_TYPES.items()})
-    return named.fillna("actiontype " + actiontype).astype("str")
+    named, found = _mapped(actiontype, {str(k): v for k, v in ACTION_TYPES.items()})
+    unknown = ~found
+    named[unknown] = ("actiontype " + actiontype[unknown]).to_numpy(dtype=object)
+    return pd.Series(named, index=actiontype.index, dtype="str")
 
 
 def _ticket_ids(
@@ -346,8 +348,11 @@ def _ticket_ids(
 
     An event row (``event``) with neither is a reject.
     """
+    blank = (mask_id == "").to_numpy(bool)
+    if not blank.any():  # every row names its mask id (a joined ticketmaskid)
+        return mask_id
     found, _ = _mapped(internal, stored)
-    ticket = mask_id.where(mask_id != "", found)
+    ticket = mask_id.where(~blank, found)
     # a row naming no ticket at all is left to the required-column check
     lost = (ticket == "").to_numpy(bool) & event & (internal != "").to_numpy(bool)
     rows.reject(
@@ -388,8 +393,8 @@ def _mapped(ids: pd.Series, table: Mapping[str, str]) -> tuple[np.ndarray, np.nd
 
     Returns the values (object array) and whether each id was found.
     """
-    key = ids.str.replace(r"^0+(?=\d)", "", regex=True)
-    at = pd.Index(list(table), dtype="str").get_indexer(key)
+    key = pc.replace_substring_regex(pa.array(ids, pa.large_string()), r"^0+(\d)", r"\1")
+    at = pd.Index(list(table), dtype="str").get_indexer(key.to_pandas())
     values = np.array([*table.values(), ""], dtype=object)
     return values[at], at >= 0
 
