@@ -163,10 +163,27 @@ def audit_export(path: Path, rows: int = AUDIT_EXPORT_ROWS) -> int:
     with path.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh, lineterminator="\n")
         out.writerow(
-            "ticketauditlogid ticketid ticketpostid departmentid departmenttitle dateline "
-            "creatortype creatorid creatorfullname actiontype actionmsg valuetype oldvalueid "
-            "oldvaluestring newvalueid newvaluestring actionhash actionmsgparams "
-            "ticketmaskid".split()
+            [
+                "ticketauditlogid",
+                "ticketid",
+                "ticketpostid",
+                "departmentid",
+                "departmenttitle",
+                "dateline",
+                "creatortype",
+                "creatorid",
+                "creatorfullname",
+                "actiontype",
+                "actionmsg",
+                "valuetype",
+                "oldvalueid",
+                "oldvaluestring",
+                "newvalueid",
+                "newvaluestring",
+                "actionhash",
+                "actionmsgparams",
+                "ticketmaskid",
+            ]
         )
         for n in range(rows):
             ticket, step = divmod(n, len(actions))
