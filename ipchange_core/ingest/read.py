@@ -34,6 +34,7 @@ from ipchange_core.ingest.checks import check_text, claims_known_key, import_con
 from ipchange_core.ingest.columns import CanonicalText
 from ipchange_core.ingest.detect import CANONICAL_FORMATS, FORMAT_TABLES, FORMATS, detect_format
 from ipchange_core.ingest.kayako_audit import AuditContext, audit_variant, map_audit
+from ipchange_core.ingest.kayako_lookups import LookupList, read_lookups
 from ipchange_core.ingest.kayako_report import load_mapping, map_report
 from ipchange_core.ingest.kayako_values import DEFAULT_LOOKUPS
 from ipchange_core.ingest.kayako_xml import XML_BLOCK_TICKETS, TicketXml
@@ -202,6 +203,8 @@ def read_file(
             f"unknown format {format!r}; expected auto or one of {', '.join(FORMATS)}", file=name
         )
     table = FORMAT_TABLES[fmt]
+    if fmt == "kayako-lookups":
+        return parsed_lookups(read_lookups(path))
     if fmt == "kayako-xml":
         return _read_xml(path, kayako, tz, block_rows=block_rows, spill=spill, sha256=sha256)
     canonical = fmt in CANONICAL_FORMATS
@@ -276,6 +279,32 @@ def _file_rejects(
     rejects = rejects.sort_values("line", kind="stable", ignore_index=True)
     return rejects.astype(
         {"file": "str", "line": "int64", "column": "str", "value": "str", "reason": "str"}
+    )
+
+
+def parsed_lookups(lookup: LookupList) -> ParsedFile:
+    """A Kayako lookup list as read (``read_file`` for ``kayako-lookups``).
+
+    ``frame`` holds its rows (:class:`~.kayako_lookups.LookupList`); there are no rejects: a
+    list that cannot be read is refused whole.
+    """
+    rejects = pd.DataFrame(
+        {c: pd.Series(dtype="int64" if c == "line" else "str") for c in REJECT_COLUMNS}
+    )
+    notes: tuple[str, ...] = ()
+    if lookup.repeated:
+        notes = (f"{lookup.repeated} entr(ies) repeat an id with the same title: read once",)
+    return ParsedFile(
+        path=lookup.path,
+        format="kayako-lookups",
+        table=FORMAT_TABLES["kayako-lookups"],
+        frame=lookup.rows,
+        rejects=rejects,
+        rows_read=lookup.entries,
+        sha256=lookup.sha256,
+        encoding=lookup.encoding,
+        rows_skipped=lookup.repeated,
+        notes=notes,
     )
 
 

@@ -229,6 +229,27 @@ class LoadManifest(Base):
     policy_version: Mapped[Str]
 
 
+class KayakoLookup(Base):
+    """One entry of a help desk's Kayako lookup list (FORMATS.md 3), versioned by load.
+
+    A load that changes a list stores the whole list again under its manifest: the list's
+    current version is that of its newest manifest; older versions stay as they were.
+    """
+
+    __tablename__ = "kayako_lookups"
+    __table_args__ = (
+        Index("ux_kayako_lookups_version", "list", "manifest_id", "item_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("load_manifests.id"))
+    list: Mapped[Str]  # the XML root: departments, ticketstatuses, tickettypes, ticketpriorities
+    item_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[Str]
+    module: Mapped[Str]  # departments: tickets | livechat
+    markasresolved: Mapped[Str]  # statuses: 0 | 1
+
+
 class LoadRecords(Base):
     """The record hashes of the latest CSV load of a table (:mod:`ipchange_core.records`).
 
