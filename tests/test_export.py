@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ipchange_core.export import _hours_text, iso_local
+from ipchange_core import evaluate
+from ipchange_core.export import _hours_text, iso_local, requests_table
+from tests.domain import at, frames, request
 
 TZ = "America/Chicago"
 
@@ -101,3 +103,15 @@ def test_iso_local_of_nothing_known() -> None:
     """A column with no instant at all (e.g. no change scheduled yet) is all empty."""
     series = pd.Series([pd.NaT, pd.NaT], dtype="datetime64[us, UTC]")
     assert iso_local(series, TZ).tolist() == ["", ""]
+
+
+def test_routing_without_department_history_is_exported_empty() -> None:
+    """A customer ticket with no recorded department history: routing unknown, flagged."""
+    customer = {"creator": "user", "department": "Implementation", "status": "Open"}
+    evaluated = evaluate(
+        frames(request("K-1", ticket=customer), request("K-2")), as_of=at("2026-12-31 12:00")
+    )
+    table = requests_table(evaluated, TZ).set_index("ticket_id")
+    assert table.loc["K-1", ["routing_business_hours", "routing_met"]].tolist() == ["", ""]
+    assert "routing_history_missing" in table.loc["K-1", "flags"].split(";")
+    assert table.loc["K-2", ["routing_business_hours", "routing_met"]].tolist() == ["0", "true"]
