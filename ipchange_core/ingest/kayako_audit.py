@@ -109,7 +109,7 @@ REPORT_TICKET_LABELS = ("Ticket Mask ID", "Ticket ID")
 
 DB_SOURCE = MappingProxyType(
     {
-        "ticket_id": "ticketid",
+        "ticket_id": "ticketmaskid",
         "at": "dateline",
         "field": "actiontype",
         "old_value": "oldvalueid",
@@ -131,6 +131,34 @@ REPORT_SOURCE = MappingProxyType(
     }
 )
 """Canonical ``ticket_events`` field → the report label, for reject messages."""
+
+
+VARIANT_COLUMNS = MappingProxyType(
+    {
+        "database": MappingProxyType(
+            {
+                "at": "dateline",
+                "mask": "ticketmaskid",
+                "id": "ticketid",
+                "message": "actionmsg",
+                "actor": "creatorfullname",
+                "department": "departmenttitle",
+            }
+        ),
+        "report": MappingProxyType(
+            {
+                "at": "Creation Date",
+                "mask": "Ticket Mask ID",
+                "id": "Ticket ID",
+                "message": "Message",
+                "actor": "Full Name",
+                "department": "Department",
+            }
+        ),
+    }
+)
+"""Each audit source's column for the action's time, the ticket's mask id and internal id, the
+message, the actor and the ticket's department at the time."""
 
 
 def audit_variant(header: list[str]) -> str | None:
@@ -210,27 +238,20 @@ def map_audit(
         return values.to_pandas().astype("str")
 
     rows = _Rows(lines, file)
+    names = dict(VARIANT_COLUMNS[variant])
+    at = col(names["at"])
     if variant == "database":
         kind = _db_kinds(col("actiontype"))
-        at = col("dateline")
-        mask_id = col("ticketmaskid")
-        internal, internal_label = col("ticketid"), "ticketid"
-        message = col("actionmsg")
-        actor = col("creatorfullname")
-        creation_department = col("departmenttitle")
-        source = dict(DB_SOURCE)
     else:
         kind = col("Action").str.strip().str.casefold()
         kind = kind.map(dict(ACTION_LABELS)).fillna(kind.str.removeprefix("updated "))
-        at = _report_times(col("Creation Date"), day_first=context.day_first)
-        mask_id = col("Ticket Mask ID")
-        internal, internal_label = col("Ticket ID"), "Ticket ID"
-        message = col("Message")
-        actor = col("Full Name")
-        creation_department = col("Department")
-        source = dict(REPORT_SOURCE)
-        if "Ticket Mask ID" not in index:
-            source["ticket_id"] = "Ticket ID"
+        at = _report_times(at, day_first=context.day_first)
+    mask_id, internal, internal_label = col(names["mask"]), col(names["id"]), names["id"]
+    message, actor = col(names["message"]), col(names["actor"])
+    creation_department = col(names["department"])
+    source = dict(DB_SOURCE if variant == "database" else REPORT_SOURCE)
+    if names["mask"] not in index:
+        source["ticket_id"] = names["id"]
     event = kind.isin([*CHANGE_KINDS, "new ticket"]).to_numpy(bool)
     skipped_kinds = kind[~event].replace("", "(blank)")
 
