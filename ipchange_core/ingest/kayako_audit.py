@@ -257,8 +257,8 @@ def map_audit(
 
     ticket = _ticket_ids(mask_id, internal, internal_label, context.ticket_ids, rows, event)
     field = kind.where(kind != "new ticket", "department")
-    old = pd.Series("", index=kind.index, dtype="str")
-    new = pd.Series("", index=kind.index, dtype="str")
+    old = np.full(n, "", dtype=object)
+    new = np.full(n, "", dtype=object)
     for name in CHANGE_KINDS:
         is_kind = (kind == name).to_numpy(bool)
         if not is_kind.any():
@@ -282,17 +282,17 @@ def map_audit(
             dept[by_id] = _names(
                 col("departmentid")[by_id], table, "department", "departmentid", rows
             )
-        old[created] = new[created] = dept[created]
+        old[created] = new[created] = dept[created].to_numpy(dtype=object)
         blank = created & (dept == "").to_numpy(bool)
         rows.reject(blank, source["field"], kind, "a New Ticket row without its department")
     keep = event
     events = {
-        "ticket_id": ticket[keep],
-        "at": at[keep],
-        "field": field[keep],
-        "old_value": old[keep],
-        "new_value": new[keep],
-        "actor": actor[keep],
+        "ticket_id": pa.array(ticket[keep], pa.large_string()),
+        "at": pa.array(at[keep], pa.large_string()),
+        "field": pa.array(field[keep], pa.large_string()),
+        "old_value": pa.array(old[keep], pa.large_string()),
+        "new_value": pa.array(new[keep], pa.large_string()),
+        "actor": pa.array(actor[keep], pa.large_string()),
     }
     notes: list[str] = []
     if len(skipped_kinds):
@@ -300,7 +300,7 @@ def map_audit(
         by_kind = ", ".join(f"{count} {name}" for name, count in counts.items())
         notes.append(f"skipped: {by_kind} (audit actions other than department, status, owner)")
     return CanonicalText(
-        columns={k: text_array(v.to_numpy(dtype=object)) for k, v in events.items()},
+        columns=events,
         lines=lines[keep],
         rejects=rows.frame(),
         source_names=source,
@@ -423,19 +423,25 @@ def _mapped(ids: pd.Series, table: Mapping[str, str]) -> tuple[np.ndarray, np.nd
 def _from_message(
     message: pd.Series, field: str, templates: AuditMessages, column: str, rows: _Rows
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Old and new names read from each message by the field's templates (else a reject)."""
-    old = pd.Series("", index=message.index, dtype="str")
-    new = pd.Series("", index=message.index, dtype="str")
-    todo = pd.Series(True, index=message.index)
+    """Old and new names read from each message by the field's templates (else a reject).
+
+    The templates are tried longest first (:meth:`AuditMessages.patterns`), each over the
+    messages no earlier one matched, with Arrow's regex engine.
+    """
+    text = pa.array(message, pa.large_string())
+    old = np.full(len(text), "", dtype=object)
+    new = np.full(len(text), "", dtype=object)
+    todo = np.ones(len(text), dtype=bool)
     for regex in templates.patterns(field):
-        found = message[todo].str.extract(regex)
-        hit = found["old"].notna()
-        idx = found.index[hit.to_numpy(bool)]
-        old[idx], new[idx] = found.loc[idx, "old"], found.loc[idx, "new"]
-        todo[idx] = False
+        found = pc.extract_regex(text, regex)
+        hit = todo & found.is_valid().to_numpy(zero_copy_only=False)
+        if hit.any():
+            old[hit] = found.field("old").to_numpy(zero_copy_only=False)[hit]
+            new[hit] = found.field("new").to_numpy(zero_copy_only=False)[hit]
+            todo &= ~hit
     if todo.any():
         where = np.zeros(len(rows.lines), dtype=bool)
-        where[message.index[todo.to_numpy(bool)]] = True
+        where[message.index[todo]] = True
         setting = f"kayako_audit.messages.{field}"
         shown = " | ".join(templates.templates(field))
         rows.reject(
@@ -447,7 +453,7 @@ def _from_message(
         )
     for part in (old, new):
         part[part == templates.unassigned] = ""
-    return old.to_numpy(dtype=object), new.to_numpy(dtype=object)
+    return old, new
 
 
 _REPORT_DATE = re.compile(
