@@ -62,7 +62,11 @@ def _flag() -> object:
 
 
 class TicketsFrame(_TypedFrame):
-    """Typed ``tickets`` (SPEC 3.4); ``ticket_type`` is the Kayako type name or blank."""
+    """Typed ``tickets`` (SPEC 3.4).
+
+    ``ticket_type`` is the Kayako type name, ``kayako_id`` Kayako's internal ticket id (digits);
+    each is blank when the source has none.
+    """
 
     ticket_id: Series[str] = _required_text()
     subject: Series[str]
@@ -77,6 +81,7 @@ class TicketsFrame(_TypedFrame):
     updated_at: Series[pd.DatetimeTZDtype] = _instant()
     tags: Series[str]
     ticket_type: Series[str]
+    kayako_id: Series[str] = pa.Field(str_matches=r"^(?:\d+)?$")
 
     class Config:
         """Named after the canonical table."""

@@ -24,6 +24,7 @@ FLAGS = (
     "incomplete_intake",
     "creation_state_unknown",
     "not_routed",
+    "routing_history_missing",
     "sign_off_by_other",
     "person_of_record_missing",
     "incomplete_waiver",

@@ -25,6 +25,8 @@ from ipchange_core.ingest import (
     detect_format,
     read_file,
 )
+from ipchange_core.ingest.kayako_lookups import read_lookups
+from ipchange_core.ingest.read import parsed_lookups
 from ipchange_core.policy import PolicySet
 
 _REJECT_VALUE_MAX = 1_000
@@ -91,6 +93,10 @@ def _load(
         raise ValueError(f"the digest of {digest.path} given for {path}")
     if fmt == "auto":
         fmt = detect_format(path, mapping=mapping)
+    if fmt == "kayako-lookups":  # a lookup list: a new version when it changed
+        lookup = read_lookups(path)
+        result = store.load_lookups(engine, lookup, policy_version=latest.version)
+        return result, parsed_lookups(lookup)
     if mapping is None and fmt in FORMAT_TABLES:
         repeat = store.repeat_load(
             engine,
@@ -102,8 +108,20 @@ def _load(
         )
         if repeat is not None:
             return repeat, _repeated_file(engine, path, fmt, digest(), repeat)
+    kayako = latest.kayako
+    audit = {}
+    if fmt in ("kayako-xml", "kayako-audit"):  # the help desk's own lookups, else the policy's
+        kayako = store.kayako_lookups(engine, latest.kayako)
+    if fmt == "kayako-audit":  # rows that name Kayako's internal id find their ticket
+        audit = {"audit": latest.kayako_audit, "ticket_ids": store.kayako_ticket_ids(engine)}
     read = functools.partial(
-        read_file, path, format=fmt, mapping=mapping, tz=latest.timezone, kayako=latest.kayako
+        read_file,
+        path,
+        format=fmt,
+        mapping=mapping,
+        tz=latest.timezone,
+        kayako=kayako,
+        **audit,
     )
     if mapping is None and fmt in CANONICAL_FORMATS:
         previous = store.previous_records(

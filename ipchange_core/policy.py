@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +34,54 @@ class KayakoLookups:
     departments: Mapping[int, str]
     statuses: Mapping[int, str]
     types: Mapping[int, str]
+
+
+ENGLISH_AUDIT_MESSAGES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "department": ("Ticket department changed from: %s to: %s",),
+        "status": (
+            "Ticket status changed from: %s to: %s by auto close",
+            "Ticket status changed from: %s to: %s",
+        ),
+        "owner": ("Ticket owner changed from: %s to: %s",),
+    }
+)
+"""Kayako's English language templates of the audit ``actionmsg`` (FORMATS.md 4)."""
+
+
+@dataclass(frozen=True)
+class AuditMessages:
+    """How a help desk's audit log writes department/status/owner changes (FORMATS.md 4).
+
+    Attributes:
+        messages: Field → its ``actionmsg`` templates, each with two ``%s``: old, then new name.
+        unassigned: How the message names "no owner".
+        report_day_first: The audit report's dates are ``d/m/yyyy`` (else ``m/d/yyyy``).
+    """
+
+    messages: Mapping[str, tuple[str, ...]] = dataclasses.field(
+        default_factory=lambda: ENGLISH_AUDIT_MESSAGES
+    )
+    unassigned: str = "-- Unassigned --"
+    report_day_first: bool = False
+
+    def templates(self, field: str) -> tuple[str, ...]:
+        """The templates of ``field`` (``department``, ``status`` or ``owner``)."""
+        return tuple(self.messages.get(field, ()))
+
+    def patterns(self, field: str) -> list[str]:
+        """The templates of ``field`` as anchored regexes with groups ``old`` and ``new``.
+
+        The longest template is tried first, so that ``… to: %s by auto close`` wins over
+        ``… to: %s``.
+        """
+        out = []
+        for template in sorted(self.templates(field), key=len, reverse=True):
+            head, middle, tail = template.split("%s")
+            out.append(
+                f"(?s)^{re.escape(head)}(?P<old>.*?){re.escape(middle)}(?P<new>.*){re.escape(tail)}$"
+            )
+        return out
 
 
 @dataclass(frozen=True)
@@ -81,6 +130,8 @@ class Policy:
         kayako: Kayako ids to names.
         look_ahead_business_hours: The morning check (SPEC 5.5) lists an unscheduled change
             once its ``due_at`` is at most this many business hours away (or past).
+        kayako_audit: How the help desk's audit log words its messages (optional in the file:
+            Kayako's English defaults).
     """
 
     version: str
@@ -102,6 +153,7 @@ class Policy:
     sla_targets: SlaTargets
     kayako: KayakoLookups
     look_ahead_business_hours: float
+    kayako_audit: AuditMessages = dataclasses.field(default_factory=AuditMessages)
 
     @property
     def effective_from_utc(self) -> pd.Timestamp:
@@ -266,6 +318,7 @@ _SHAPE: dict[str, Any] = {
     "sla_targets": {f.name: None for f in dataclasses.fields(SlaTargets)},
     "kayako": {"departments": None, "statuses": None, "types": None},
     "check": {"look_ahead_business_hours": None},
+    "kayako_audit": {"messages": None, "unassigned": None, "report_day_first": None},
 }
 
 
@@ -350,6 +403,35 @@ def _texts(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise PolicyError(f"{where}: expected a list of texts, got {brief(value)}")
     return tuple(value)
+
+
+def _audit(value: Any, where: str) -> AuditMessages:
+    """The ``kayako_audit`` settings; absent keys keep Kayako's English defaults."""
+    default = AuditMessages()
+    messages = dict(default.messages)
+    for field, templates in (value.get("messages") or {}).items():
+        if field not in ENGLISH_AUDIT_MESSAGES:
+            raise PolicyError(
+                f"{where}.messages.{field}: unknown field; expected one of "
+                f"{', '.join(ENGLISH_AUDIT_MESSAGES)}"
+            )
+        listed = _texts(templates, f"{where}.messages.{field}")
+        for template in listed:
+            if template.count("%s") != 2:
+                raise PolicyError(
+                    f"{where}.messages.{field}: {template!r} must hold %s twice "
+                    "(the old name, then the new name)"
+                )
+        messages[field] = listed
+    unassigned = value.get("unassigned", default.unassigned)
+    day_first = value.get("report_day_first", default.report_day_first)
+    if not isinstance(day_first, bool):
+        raise PolicyError(f"{where}.report_day_first: expected true or false")
+    return AuditMessages(
+        messages=MappingProxyType(messages),
+        unassigned=_text(unassigned, f"{where}.unassigned"),
+        report_day_first=day_first,
+    )
 
 
 def _ids(value: Any, where: str) -> dict[int, str]:
@@ -459,4 +541,5 @@ def _build(entry: Mapping[str, Any], where: str) -> Policy:
         look_ahead_business_hours=_number(
             g("check.look_ahead_business_hours"), f"{where}.check.look_ahead_business_hours"
         ),
+        kayako_audit=_audit(entry.get("kayako_audit") or {}, f"{where}.kayako_audit"),
     )

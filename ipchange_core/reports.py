@@ -651,6 +651,7 @@ def data_quality(data: ReportData) -> Html:
                 "Intake records without a ticket",
                 "Intake records with missing cloud-info fields",
                 "Agent tickets without a recorded creation state (correct intake open)",
+                "Customer tickets without department history (routing unknown)",
                 "Rejected input rows (all loads)",
             ],
             "Count": [
@@ -658,6 +659,7 @@ def data_quality(data: ReportData) -> Html:
                 f"{int(r['intake_without_ticket'].sum()):,}",
                 f"{int(r['incomplete_intake'].sum()):,}",
                 f"{int(r['creation_state_unknown'].sum()):,}",
+                f"{int(r['routing_history_missing'].sum()):,}",
                 f"{len(data.rejects):,}",
             ],
         }
@@ -667,13 +669,17 @@ def data_quality(data: ReportData) -> Html:
         | r["intake_without_ticket"]
         | r["incomplete_intake"]
         | r["creation_state_unknown"]
+        | r["routing_history_missing"]
     ]
+    no_history = bad["routing_history_missing"].map({True: "no department history", False: ""})
     detail = pd.DataFrame(
         {
             "Ticket": _text(bad["ticket_id"]),
             "Account": _text(bad["account"]),
             "Agent": _text(bad["agent"]),
-            "Problems": _text(bad["correct_intake_issues"]),
+            "Problems": _text(
+                bad["correct_intake_issues"].str.cat(no_history, sep="; ").str.strip("; ")
+            ),
         }
     )
     rej = data.rejects.groupby(["file", "reason"], as_index=False).size()

@@ -288,7 +288,9 @@ def assemble(
     department, else the first department change into it; NaT while not routed), and the
     department/status/owner each ticket was created with (``initial_*``), and
     ``creation_recorded``: whether the ticket's history records that state (it has events, and
-    no first department or status change has a blank old value).
+    no first department or status change has a blank old value),
+    and ``department_history`` (whether the ticket has any recorded department event: a change, or
+    the audit row of its creation).
 
     Returns:
         One row per request, ordered by ``received_at`` (ties in the order found).
@@ -366,6 +368,8 @@ def assemble(
         out[f"initial_{field}"] = initial.mask(first[req] < 0, out[field])
         if field != "owner":
             recorded &= ~((first[req] >= 0) & (initial.str.strip() == "").to_numpy(bool))
+        if field == "department":
+            out["department_history"] = first[req] >= 0
     out["creation_recorded"] = recorded
     return _with_routing(out, events, code_e, req, policy)
 

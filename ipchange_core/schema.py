@@ -105,11 +105,12 @@ TABLES: dict[str, tuple[Column, ...]] = {
 """Canonical tables in CSV column order. ``ticket_id`` is the Kayako mask id (``ABC-123-45678``)."""
 
 EXTRA_TYPED_COLUMNS: dict[str, dict[str, str]] = {
-    "tickets": {"ticket_type": "str"},
+    "tickets": {"ticket_type": "str", "kayako_id": "str"},
     "intake": {"requested_asap": "bool"},
 }
-"""Columns a typed frame carries beyond the CSV: the Kayako ticket type (empty when the source
-has none) and whether the customer asked for the change ``ASAP``."""
+"""Columns a typed frame carries beyond the CSV: the Kayako ticket type and Kayako's internal
+ticket id (``<ticket id>``, the audit log's ``ticketid``; text of the integer), each empty when
+the source has none, and whether the customer asked for the change ``ASAP``."""
 
 
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {

@@ -93,7 +93,9 @@ def evaluate_sla(
         ``started_at`` (UTC), ``correct_intake_issues`` (text) and the flags
         ``incomplete_intake``, ``creation_state_unknown`` (an agent's ticket whose history does
         not record its creation state: correct intake open), ``after_hours_unapproved``,
-        ``not_routed``.
+        ``not_routed``,
+        ``routing_history_missing`` (a customer's ticket whose department history is not
+        known: routing unknown, open).
     """
     t = policy.sla_targets
     out = pd.DataFrame(index=r.index)
@@ -111,6 +113,17 @@ def evaluate_sla(
         live | r["routed_at"].notna(),
     )
     out["not_routed"] = r["routed_at"].isna()
+    # SPEC 2.1: customer tickets start in Customer Service ("it should have generated as a
+    # Customer Service in New status"), so without their department history a routing time
+    # would be a guess: unknown, left out of the percentage like an open clock (``not_routed``
+    # still says whether it is outside the routing department now).
+    missing = (r["creator"] == "user") & ~r["department_history"]
+    out["routing_history_missing"] = missing
+    out["routing_business_hours"] = out["routing_business_hours"].mask(missing)
+    out["routing_missed_by"] = out["routing_missed_by"].mask(missing)
+    out["routing_state"] = out["routing_state"].mask(
+        missing & (out["routing_state"] != "n/a"), "open"
+    )
 
     # "must be put through the implementation group for scheduling and order confirmation"
     (

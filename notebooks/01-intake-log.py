@@ -71,6 +71,9 @@ reports.intake_log(data)
 # Agent tickets without a recorded creation state have no department, status or owner history,
 # so whether they were created as Implementation / New / unassigned is unknown: their correct
 # intake is open, not breached, until that history is loaded.
+# Customer tickets without department history have no recorded department change and no audit
+# row of their creation: customer tickets start in Customer Service, so their routing time is
+# unknown (not 0 h) and they are left out of the routing percentage until the audit log is loaded.
 # Rejected rows are input lines refused at load time (the loads folder has the details).
 
 # %%

@@ -307,3 +307,15 @@ def test_slicing_columns_are_formula_safe_text():
     assert row["subject"] == '\'=HYPERLINK("http://x")'
     assert (row["agent"], row["reseller"], row["engineer"]) == ("'+Ann", "'@Res", "'-Eve")
     assert (row["reason"], row["requester_type"]) == ("other", "site")
+
+
+def test_routing_without_department_history_is_exported_empty() -> None:
+    """A customer ticket with no recorded department history: routing unknown, flagged."""
+    customer = {"creator": "user", "department": "Implementation", "status": "Open"}
+    evaluated = evaluate(
+        frames(request("K-1", ticket=customer), request("K-2")), as_of=at("2026-12-31 12:00")
+    )
+    table = requests_table(evaluated, TZ).set_index("ticket_id")
+    assert table.loc["K-1", ["routing_business_hours", "routing_met"]].tolist() == ["", ""]
+    assert "routing_history_missing" in table.loc["K-1", "flags"].split(";")
+    assert table.loc["K-2", ["routing_business_hours", "routing_met"]].tolist() == ["0", "true"]

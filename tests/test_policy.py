@@ -192,6 +192,21 @@ BAD = [
         "    kayako: {departments: {one: Implementation}}\n",
         "kayako.departments.one",
     ),
+    (
+        "audit-template-one-placeholder",
+        "    kayako_audit: {messages: {status: ['Status: %s']}}\n",
+        "kayako_audit.messages.status: 'Status: %s' must hold %s twice",
+    ),
+    (
+        "audit-template-unknown-field",
+        "    kayako_audit: {messages: {priority: ['from %s to %s']}}\n",
+        "kayako_audit.messages.priority: unknown field",
+    ),
+    (
+        "audit-day-first-not-bool",
+        "    kayako_audit: {report_day_first: sometimes}\n",
+        "kayako_audit.report_day_first: expected true or false",
+    ),
 ]
 
 
@@ -301,3 +316,21 @@ def test_holiday_dates_and_country(tmp_path):
     )
     assert ps.latest.holiday_country == "US"
     assert ps.latest.holiday_dates == (dt.date(2026, 12, 24),)
+
+
+def test_audit_message_templates_in_another_language(tmp_path):
+    ps = load_policy(
+        write(
+            tmp_path,
+            "versions:\n  - version: de\n    effective_from: 2027-01-01\n    kayako_audit:\n"
+            "      messages: {department: ['Ticketabteilung geändert von: %s zu: %s']}\n"
+            "      unassigned: '-- Nicht zugewiesen --'\n      report_day_first: true\n",
+        )
+    )
+    audit = ps.latest.kayako_audit
+    assert audit.templates("department") == ("Ticketabteilung geändert von: %s zu: %s",)
+    assert audit.templates("owner") == ("Ticket owner changed from: %s to: %s",)  # kept
+    assert (audit.unassigned, audit.report_day_first) == ("-- Nicht zugewiesen --", True)
+    assert ps.versions[0].kayako_audit.templates("department") == (
+        "Ticket department changed from: %s to: %s",
+    )

@@ -83,9 +83,9 @@ def test_routing(case, kwargs, events, hours, state):
     [("2026-11-16 09:29", "open"), ("2026-11-16 09:30", "open"), ("2026-11-16 09:31", "breached")],
 )
 def test_unrouted_customer_ticket_breaches_once_target_passed(as_of, state):
-    row = judge(
-        request(received="2026-11-13 16:30", ticket=CS, has_intake=False), as_of=at(as_of)
-    ).iloc[0]
+    created = moved("2026-11-13 16:30", old="Customer Service", new="Customer Service")
+    req = request(received="2026-11-13 16:30", ticket=CS, has_intake=False, events=[created])
+    row = judge(req, as_of=at(as_of)).iloc[0]
     assert row["routing_state"] == state
     assert "not_routed" in row["flags"]
 
@@ -590,3 +590,63 @@ def test_correct_intake_matches_the_reference(specs):
         assert row["correct_intake_state"] == state, s
         assert ("creation_state_unknown" in row["flags"].split(";")) == unknown, s
         assert ("creation state unknown" in row["correct_intake_issues"]) == unknown, s
+
+
+def created_in(local: str, department: str) -> dict:
+    """The audit log's New Ticket row: the creation department, to itself (kayako_audit)."""
+    return moved(local, old=department, new=department)
+
+
+IN_IMPLEMENTATION = {**CS, "department": "Implementation", "status": "Open"}
+
+HISTORY = [
+    # (case, ticket, events, routing hours (None = unknown), state, flagged)
+    ("customer-now-in-implementation-no-history", IN_IMPLEMENTATION, [], None, "open", True),
+    ("customer-still-in-cs-no-history", CS, [], None, "open", True),
+    (
+        "customer-created-in-implementation-recorded",
+        IN_IMPLEMENTATION,
+        [created_in("2026-11-16 10:00", "Implementation")],
+        0.0,
+        "met",
+        False,
+    ),
+    (
+        "customer-creation-recorded-then-moved",
+        IN_IMPLEMENTATION,
+        [created_in("2026-11-16 10:00", "Customer Service"), moved("2026-11-16 10:45")],
+        0.75,
+        "met",
+        False,
+    ),
+    ("customer-move-recorded-only", IN_IMPLEMENTATION, [moved("2026-11-16 12:00")], 2.0,
+     "breached", False),
+    ("agent-created-in-implementation-no-history", {}, [], 0.0, "met", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "ticket", "events", "hours", "state", "flagged"),
+    HISTORY,
+    ids=[c[0] for c in HISTORY],
+)
+def test_routing_when_department_history_is_missing(case, ticket, events, hours, state, flagged):
+    row = judge(request(ticket=ticket, events=events)).iloc[0]
+    if hours is None:
+        assert pd.isna(row["routing_business_hours"])
+        assert pd.isna(row["routing_missed_by"])
+    else:
+        assert row["routing_business_hours"] == pytest.approx(hours)
+    assert row["routing_state"] == state
+    assert ("routing_history_missing" in row["flags"].split(";")) is flagged
+
+
+def test_routing_history_missing_is_left_out_of_the_percentage():
+    rows = judge(
+        request("K-1", ticket=IN_IMPLEMENTATION),
+        request("K-2", ticket=CS, events=[moved("2026-11-16 10:30")]),
+        request("K-3", ticket=CS, events=[moved("2026-11-16 13:00")]),
+    )
+    routing = compliance(rows.reset_index(), load_policy().latest).set_index("metric")
+    assert routing.loc["routing", ["met", "breached", "open"]].tolist() == [1, 1, 1]
+    assert routing.loc["routing", "compliance_pct"] == pytest.approx(50.0)

@@ -29,9 +29,8 @@ __all__ = ["DEMO_LOADS", "KAYAKO_LOADS", "demo_summary", "generate_demo"]
 #: The demo help desk as Kayako writes it, in load order: its lookup lists, the ticket XML, the
 #: audit log's database export, then our own intake and change records.
 KAYAKO_LOADS = (*LOOKUP_XMLS, KAYAKO_XML, AUDIT_DB_CSV, INTAKE_CSV, CHANGES_CSV)
-#: The files ``ipchange demo`` loads, in order. The canonical CSVs until ingest reads Kayako's
-#: lookup lists and audit export (issue 20); then ``KAYAKO_LOADS``.
-DEMO_LOADS = CANONICAL_FILES
+#: The files ``ipchange demo`` loads, in order: Kayako's own files, so the demo runs the real path.
+DEMO_LOADS = KAYAKO_LOADS
 
 
 def generate_demo(

@@ -12,8 +12,9 @@ Modules, one job each:
 * :mod:`.tabular` — any CSV/XLSX file as stripped text columns with line numbers.
 * Readers, one per format family, each returning :class:`~.columns.CanonicalText`:
   :mod:`.canonical` (canonical CSV/XLSX), :mod:`.kayako_xml` (ticket XML),
-  :mod:`.kayako_report` (KQL report CSV and its column mapping), :mod:`.kayako_audit` (audit log
-  CSV); :mod:`.kayako_values` holds what Kayako writes alike in all of them.
+  :mod:`.kayako_report` (KQL report CSV and its column mapping), :mod:`.kayako_audit` (audit log:
+  database export or KQL report, CSV or XLSX), :mod:`.kayako_lookups` (the lookup lists' XML);
+  :mod:`.kayako_values` holds what Kayako writes alike in all of them.
 * :mod:`.checks` — value checks, repeated keys and the pandera contract.
 * :mod:`.timestamps` — the vectorised time parser.
 * :mod:`.spill` — rows of a file read in blocks, kept in a temporary file.

@@ -7,7 +7,7 @@ from ipchange_core.ingest.columns import CanonicalText, blank_column, clip, no_r
 from ipchange_core.ingest.tabular import RawTable
 from ipchange_core.schema import TABLES
 
-OPTIONAL_EXTRAS: dict[str, tuple[str, ...]] = {"tickets": ("ticket_type",)}
+OPTIONAL_EXTRAS: dict[str, tuple[str, ...]] = {"tickets": ("ticket_type", "kayako_id")}
 """Typed-frame columns a canonical file may also carry (blank when absent)."""
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from ipchange_core.errors import InvalidInputError
 from ipchange_core.ingest.columns import clip
+from ipchange_core.ingest.kayako_audit import audit_variant
+from ipchange_core.ingest.kayako_lookups import LOOKUP_LISTS
 from ipchange_core.ingest.kayako_report import load_mapping
 from ipchange_core.ingest.kayako_xml import XML_ROOT, xml_root
 from ipchange_core.ingest.tabular import (
@@ -24,12 +26,14 @@ FORMAT_TABLES: dict[str, str] = {
     "kayako-xml": "tickets",
     "kayako-csv": "tickets",
     "kayako-audit": "ticket_events",
+    "kayako-lookups": "kayako_lookups",
     "tickets": "tickets",
     "events": "ticket_events",
     "intake": "intake",
     "changes": "changes",
 }
-"""Recognised input format → the canonical table it loads (SPEC 6 ``--format``)."""
+"""Recognised input format → the table it loads (SPEC 6 ``--format``): a canonical table, or
+``kayako_lookups`` for Kayako's lookup lists."""
 
 
 FORMATS = tuple(FORMAT_TABLES)
@@ -45,9 +49,11 @@ CANONICAL_FORMATS = {
 def detect_format(path: Path, *, mapping: Path | None = None) -> str:
     """Recognise a file's format from its header row or XML root element.
 
-    Kayako XML has the root ``<tickets>``; a Kayako audit CSV has ``actionmsg`` and ``dateline``
-    columns; a Kayako report CSV has a column the mapping reads ``ticket_id`` from; a canonical
-    CSV/XLSX is the table sharing the most (at least two) column names with the header.
+    Kayako XML has the root ``<tickets>`` (a lookup list: ``<departments>``, ``<ticketstatuses>``,
+    ``<tickettypes>``, ``<ticketpriorities>``); a Kayako audit log is a database export of
+    ``ticketauditlogs`` or a report on Ticket Audit Logs (:func:`.kayako_audit.audit_variant`);
+    a Kayako report CSV has a column the mapping reads ``ticket_id`` from; a canonical CSV/XLSX
+    is the table sharing the most (at least two) column names with the header.
 
     Args:
         path: The file.
@@ -68,6 +74,8 @@ def detect_format(path: Path, *, mapping: Path | None = None) -> str:
         start = head.removeprefix(BOM).lstrip()
         if start.startswith(b"<"):
             root = xml_root(path, file=name)
+            if root in LOOKUP_LISTS:
+                return "kayako-lookups"
             if root != XML_ROOT:
                 raise InvalidInputError(
                     f"XML root element is <{root}>, not a Kayako <{XML_ROOT}> export", file=name
@@ -85,7 +93,7 @@ def _format_from_header(header: list[str], mapping: Path | None, name: str) -> s
     cols = set(header) - {""}
     if not cols:
         raise InvalidInputError("has no header row", file=name)
-    if {"actionmsg", "dateline"} <= cols:
+    if audit_variant(header) is not None:
         return "kayako-audit"
     if load_mapping(mapping).ticket_id_labels & cols:
         return "kayako-csv"

@@ -27,7 +27,7 @@ from ipchange_core.ingest.kayako_values import UNASSIGNED, normalise_tags, repla
 from ipchange_core.schema import TABLES
 from ipchange_core.yamlconfig import load_config_yaml
 
-REPORT_FIELDS = (*(col.name for col in TABLES["tickets"]), "ticket_type")
+REPORT_FIELDS = (*(col.name for col in TABLES["tickets"]), "ticket_type", "kayako_id")
 """Canonical fields a report column may be mapped to."""
 
 

@@ -43,9 +43,11 @@ XML_SOURCE = MappingProxyType(
         "updated_at": "lastactivity",
         "tags": "tags",
         "ticket_type": "typeid",
+        "kayako_id": "id",
     }
 )
-"""Canonical ``tickets`` field → the ``<ticket>`` child element it is read from."""
+"""Canonical ``tickets`` field → the ``<ticket>`` child element it is read from (``id``: the
+attribute ``<ticket id="…">``, Kayako's internal ticket id)."""
 
 
 _XML_ELEMENTS = (*XML_SOURCE.values(), "ownerstaffid")
@@ -208,6 +210,7 @@ class TicketXml:
                     elif depth == 1:
                         if elem.tag == "ticket":
                             children = {child.tag: child.text or "" for child in elem}
+                            children["id"] = elem.get("id", "")
                             for name, column in values.items():
                                 column.append(children.get(name, ""))
                             if len(values["displayid"]) == self.block_tickets:

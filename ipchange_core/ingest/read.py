@@ -33,18 +33,22 @@ from ipchange_core.ingest.canonical import canonical_text
 from ipchange_core.ingest.checks import check_text, claims_known_key, import_contracts
 from ipchange_core.ingest.columns import CanonicalText
 from ipchange_core.ingest.detect import CANONICAL_FORMATS, FORMAT_TABLES, FORMATS, detect_format
-from ipchange_core.ingest.kayako_audit import map_audit
+from ipchange_core.ingest.kayako_audit import AuditContext, audit_variant, map_audit
+from ipchange_core.ingest.kayako_lookups import LookupList, read_lookups
 from ipchange_core.ingest.kayako_report import load_mapping, map_report
 from ipchange_core.ingest.kayako_values import DEFAULT_LOOKUPS
 from ipchange_core.ingest.kayako_xml import XML_BLOCK_TICKETS, TicketXml
 from ipchange_core.ingest.spill import FileKeys, Spill, SpilledRows
 from ipchange_core.ingest.tabular import RawTable, read_table
 from ipchange_core.ingest.timestamps import TimeParser, check_zone
-from ipchange_core.policy import KayakoLookups
+from ipchange_core.policy import AuditMessages, KayakoLookups
 from ipchange_core.records import (
     RecordHashes,
 )
 from ipchange_core.schema import SOURCE_LINE, typed_dtypes
+
+ENGLISH_AUDIT = AuditMessages()
+"""Kayako's English audit message templates, month-first report dates."""
 
 REJECT_COLUMNS = ("file", "line", "column", "value", "reason", "ticket_id")
 """Columns of :attr:`ParsedFile.rejects`."""
@@ -155,6 +159,8 @@ def read_file(
     mapping: Path | None = None,
     tz: str = "America/Chicago",
     kayako: KayakoLookups = DEFAULT_LOOKUPS,
+    audit: AuditMessages = ENGLISH_AUDIT,
+    ticket_ids: Mapping[str, str] | None = None,
     previous: RecordHashes | None = None,
     block_rows: int = XML_BLOCK_TICKETS,
     spill: bool = False,
@@ -169,6 +175,9 @@ def read_file(
             ``kayako_report_mapping.yaml``).
         tz: IANA time zone of naive (local) times, e.g. ``America/Chicago``.
         kayako: Kayako department/status/type id → name tables.
+        audit: Kayako audit log only: the message templates and the report's date order.
+        ticket_ids: Kayako audit log only: Kayako's internal ticket id → mask id of the
+            stored tickets (``store.kayako_ticket_ids``), for rows that name no mask id.
         previous: The records the table's latest load accepted (``store.previous_records``).
             When most records of a canonical CSV with the same header are among them, byte
             for byte, only the others are parsed and checked; the rest are ``known``.
@@ -200,6 +209,8 @@ def read_file(
             f"unknown format {format!r}; expected auto or one of {', '.join(FORMATS)}", file=name
         )
     table = FORMAT_TABLES[fmt]
+    if fmt == "kayako-lookups":
+        return parsed_lookups(read_lookups(path))
     if fmt == "kayako-xml":
         return _read_xml(path, kayako, tz, block_rows=block_rows, spill=spill, sha256=sha256)
     canonical = fmt in CANONICAL_FORMATS
@@ -208,13 +219,14 @@ def read_file(
     )
     structural, sha256, encoding = raw.rejects, raw.sha256, raw.encoding
     texts, known = raw.texts, raw.known
-    text, parser = _tabular_text(fmt, raw, name, mapping, tz)
+    context = AuditContext(kayako, audit, audit.report_day_first, ticket_ids or {})
+    text, parser = _tabular_text(fmt, raw, name, mapping, tz, context)
     del raw  # the columns the mapping did not take are freed before the checks
     ids, lines = text.columns[KEY_COLUMN], text.lines
     frame, rejects, keys = check_text(table, text, parser)
     if known is not None and claims_known_key(keys, known):
         # A record not parsed has the key of one parsed: only a full read rejects both.
-        return read_file(path, format=fmt, mapping=mapping, tz=tz, kayako=kayako)
+        return read_file(path, format=fmt, mapping=mapping, tz=tz, kayako=kayako, audit=audit)
     parts = [_keyed(structural), _keyed(text.rejects, lines, ids), _keyed(rejects, lines, ids)]
     del ids
     all_rejects = _file_rejects(name, parts, text.source_names)
@@ -246,13 +258,14 @@ def read_file(
 
 
 def _tabular_text(
-    fmt: str, raw: RawTable, name: str, mapping: Path | None, tz: str
+    fmt: str, raw: RawTable, name: str, mapping: Path | None, tz: str, audit: AuditContext
 ) -> tuple[CanonicalText, TimeParser]:
     """A tabular file's canonical text, by its format's reader, and the parser of its times.
 
     Each reader of a CSV/XLSX format family takes the file as text (:class:`RawTable`) and
     returns the canonical text; times stay text for :func:`check_text`, written as ``epoch``
-    seconds (Kayako audit), in the mapping's ``date_format`` (Kayako report) or ISO-8601.
+    seconds (Kayako audit database export), in the mapping's ``date_format`` (Kayako report)
+    or ISO-8601 (Kayako audit report, whose dates its reader rewrites).
     """
     if fmt == "kayako-csv":
         report = load_mapping(mapping)
@@ -260,8 +273,9 @@ def _tabular_text(
         spreadsheet = raw.encoding == "xlsx"  # date cells read as ISO-8601 text
         return text, TimeParser(report.date_format, tz, file=report.source, also_iso=spreadsheet)
     if fmt == "kayako-audit":
-        text = map_audit(raw.header, raw.columns, raw.lines, file=name)
-        return text, TimeParser("epoch", tz, file=name)
+        text = map_audit(raw.header, raw.columns, raw.lines, audit, file=name)
+        epoch = audit_variant(raw.header) == "database"
+        return text, TimeParser("epoch" if epoch else None, tz, file=name)
     return canonical_text(raw, FORMAT_TABLES[fmt], name), TimeParser(None, tz, file=name)
 
 
@@ -300,6 +314,32 @@ def _file_rejects(
             KEY_COLUMN: "str",
         }
     )[list(REJECT_COLUMNS)]
+
+
+def parsed_lookups(lookup: LookupList) -> ParsedFile:
+    """A Kayako lookup list as read (``read_file`` for ``kayako-lookups``).
+
+    ``frame`` holds its rows (:class:`~.kayako_lookups.LookupList`); there are no rejects: a
+    list that cannot be read is refused whole.
+    """
+    rejects = pd.DataFrame(
+        {c: pd.Series(dtype="int64" if c == "line" else "str") for c in REJECT_COLUMNS}
+    )
+    notes: tuple[str, ...] = ()
+    if lookup.repeated:
+        notes = (f"{lookup.repeated} entr(ies) repeat an id with the same title: read once",)
+    return ParsedFile(
+        path=lookup.path,
+        format="kayako-lookups",
+        table=FORMAT_TABLES["kayako-lookups"],
+        frame=lookup.rows,
+        rejects=rejects,
+        rows_read=lookup.entries,
+        sha256=lookup.sha256,
+        encoding=lookup.encoding,
+        rows_skipped=lookup.repeated,
+        notes=notes,
+    )
 
 
 def _read_xml(

@@ -183,6 +183,9 @@ def _decode(data: bytes, name: str) -> tuple[bytes, str]:
             ) from None
 
 
+_SEP_LINE = re.compile(rb"\Asep=(.)\r?\n")
+
+
 def read_table(
     path: Path,
     *,

@@ -3,7 +3,8 @@
 SQLAlchemy 2 over SQLite (the default, an embedded file) and PostgreSQL
 (``postgresql+psycopg://``). The parts: :mod:`.models` (tables and the ledger rule),
 :mod:`.connection` (connecting), :mod:`.load` (bulk loads, manifests, rejects, reloads),
-:mod:`.read` (reading a period), :mod:`.ledger` (the fee ledger), and one module per backend
+:mod:`.read` (reading a period), :mod:`.lookups` (Kayako's lookup lists), :mod:`.ledger` (the
+fee ledger), and one module per backend
 (:mod:`.sqlite`, :mod:`.postgres`) behind the interface of :mod:`.backend`, chosen when
 connecting. This module re-exports the public names.
 """
@@ -36,12 +37,14 @@ from ipchange_core.store.load import (
     rejects,
     repeat_load,
 )
+from ipchange_core.store.lookups import kayako_lookups, load_lookups
 from ipchange_core.store.models import (
     Base,
     Change,
     ExportBatch,
     FeeLedger,
     Intake,
+    KayakoLookup,
     LoadManifest,
     LoadRecords,
     Reject,
@@ -49,7 +52,7 @@ from ipchange_core.store.models import (
     TicketEvent,
     UTCDateTime,
 )
-from ipchange_core.store.read import index_requests, read_frames
+from ipchange_core.store.read import index_requests, kayako_ticket_ids, read_frames
 
 __all__ = [
     "Base",
@@ -58,6 +61,7 @@ __all__ = [
     "ExportBatch",
     "FeeLedger",
     "Intake",
+    "KayakoLookup",
     "LoadManifest",
     "LoadRecords",
     "LoadResult",
@@ -77,7 +81,10 @@ __all__ = [
     "export_batch",
     "fee_ledger",
     "index_requests",
+    "kayako_lookups",
+    "kayako_ticket_ids",
     "load",
+    "load_lookups",
     "manifests",
     "net_due",
     "os_user",

@@ -118,7 +118,8 @@ def add_columns(conn: Connection, columns: list[Column]) -> None:
     """Add ``columns`` to their tables with ``ALTER TABLE … ADD COLUMN``.
 
     A database an earlier version created then reads and loads like a new one; its existing
-    rows take the column's default (blank text, false, or NULL).
+    rows take the column's default (blank text, false, or NULL), and the indexes that use a
+    column are built.
 
     Raises:
         IpchangeError: A column has neither a default nor NULL to give the existing rows.
@@ -131,6 +132,11 @@ def add_columns(conn: Connection, columns: list[Column]) -> None:
             )
         ddl = CreateColumn(column).compile(dialect=conn.dialect)
         conn.execute(text(f"ALTER TABLE {column.table.name} ADD COLUMN {ddl}"))
+    added = {(column.table.name, column.name) for column in columns}
+    for table in {column.table for column in columns}:
+        for index in table.indexes:
+            if any((table.name, c.name) in added for c in index.columns):
+                index.create(conn, checkfirst=True)
 
 
 @contextmanager

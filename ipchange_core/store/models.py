@@ -115,6 +115,8 @@ class Ticket(_Canonical, Base):
         # around the first bulk load of a table, which is several times faster.
         Index("ux_tickets_ticket_id", "ticket_id", unique=True),
         Index("ix_tickets_created_at", "created_at"),
+        # The audit log names tickets by Kayako's internal id (``ticketid``).
+        Index("ix_tickets_kayako_id", "kayako_id"),
     )
 
     ticket_id: Mapped[Str]
@@ -130,6 +132,7 @@ class Ticket(_Canonical, Base):
     updated_at: Mapped[Instant | None]
     tags: Mapped[Str]
     ticket_type: Mapped[Str]
+    kayako_id: Mapped[Str]
 
 
 class TicketEvent(_Canonical, Base):
@@ -225,6 +228,27 @@ class LoadManifest(Base):
     skipped: Mapped[int]
     loaded_at: Mapped[Instant]
     policy_version: Mapped[Str]
+
+
+class KayakoLookup(Base):
+    """One entry of a help desk's Kayako lookup list (FORMATS.md 3), versioned by load.
+
+    A load that changes a list stores the whole list again under its manifest: the list's
+    current version is that of its newest manifest; older versions stay as they were.
+    """
+
+    __tablename__ = "kayako_lookups"
+    __table_args__ = (
+        Index("ux_kayako_lookups_version", "list", "manifest_id", "item_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("load_manifests.id"))
+    list: Mapped[Str]  # the XML root: departments, ticketstatuses, tickettypes, ticketpriorities
+    item_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[Str]
+    module: Mapped[Str]  # departments: tickets | livechat
+    markasresolved: Mapped[Str]  # statuses: 0 | 1
 
 
 class LoadRecords(Base):

@@ -436,3 +436,13 @@ def in_order(frame: pd.DataFrame, keys: Sequence[str]) -> bool:
         before |= tied & np.asarray(earlier < later, dtype=bool)
         tied &= np.asarray(earlier == later, dtype=bool)
     return bool((before | tied).all())
+
+
+def kayako_ticket_ids(engine: Engine) -> dict[str, str]:
+    """Kayako's internal ticket id → mask id of every stored ticket that has one.
+
+    The audit log's ``ticketid`` names tickets by that internal id (FORMATS.md 4).
+    """
+    query = select(Ticket.kayako_id, Ticket.ticket_id).where(Ticket.kayako_id != "")
+    with reading(engine) as conn:
+        return {kayako_id: ticket_id for kayako_id, ticket_id in conn.execute(query)}

@@ -240,3 +240,61 @@ def test_load_file_reads_xml_in_blocks_and_cleans_up(
     assert (result.read, result.inserted, result.rejected) == (23, 17, 6)
     assert parsed.rows_rejected == 6 and len(parsed.frame) == 0
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+# --- Kayako's internal ticket id and the audit log ---------------------------------------------
+
+
+AUDIT_DB = (
+    "ticketauditlogid,ticketid,departmentid,departmenttitle,dateline,creatortype,"
+    "creatorfullname,actiontype,actionmsg,valuetype,oldvalueid,oldvaluestring,newvalueid,"
+    "newvaluestring\n"
+    f"1,1,2,Customer Service,{T0},2,Pat Doe,1,New Ticket,0,0,,0,\n"
+    f"2,1,2,Customer Service,{T0 + 1800},1,Jane Roe,7,"
+    "Ticket department changed from: Customer Service to: Implementation,8,2,,3,\n"
+    f"3,99,2,Customer Service,{T0 + 1800},1,Jane Roe,7,"
+    "Ticket department changed from: Customer Service to: Implementation,8,2,,3,\n"
+)
+
+
+def test_audit_export_without_mask_ids_finds_tickets_by_their_stored_kayako_id(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    policy = load_policy()
+    xml = write(tmp_path, "tickets.xml", export([kayako_ticket(1), kayako_ticket(2)]))
+    load_file(engine, xml, policy)
+    stored = stored_tickets(engine).set_index("ticket_id")
+    assert stored["kayako_id"].to_dict() == {"K-1": "1", "K-2": "2"}
+    assert store.kayako_ticket_ids(engine) == {"1": "K-1", "2": "K-2"}
+    audit = write(tmp_path, "swticketauditlogs.csv", AUDIT_DB)
+    result, parsed = load_file(engine, audit, policy)
+    assert (parsed.format, result.read, result.inserted, result.rejected) == (
+        "kayako-audit",
+        3,
+        2,
+        1,
+    )
+    assert parsed.reject_messages() == [
+        "swticketauditlogs.csv line 4, column ticketid: ticketid '99' matches no stored ticket "
+        "(tickets.kayako_id): load the ticket XML or report with Kayako's ticket ids first"
+    ]
+    events = store.read_frames(engine)["ticket_events"]
+    assert events[["ticket_id", "old_value", "new_value"]].to_numpy().tolist() == [
+        ["K-1", "Customer Service", "Customer Service"],
+        ["K-1", "Customer Service", "Implementation"],
+    ]
+    again, _ = load_file(engine, audit, policy)
+    assert (again.inserted, again.updated) == (0, 0)
+
+
+def test_an_older_database_gets_the_kayako_id_column(tmp_path: Path) -> None:
+    url = f"sqlite:///{(tmp_path / 'old.db').as_posix()}"
+    with store.connected(url) as engine, engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_tickets_kayako_id"))
+        conn.execute(sa.text("ALTER TABLE tickets DROP COLUMN kayako_id"))
+    with store.connected(url) as engine:
+        inspector = sa.inspect(engine)
+        assert "kayako_id" in {c["name"] for c in inspector.get_columns("tickets")}
+        assert "ix_tickets_kayako_id" in {i["name"] for i in inspector.get_indexes("tickets")}
+        load_file(engine, write(tmp_path, "t.xml", export([kayako_ticket(7)])), load_policy())
+        assert store.kayako_ticket_ids(engine) == {"7": "K-7"}

@@ -153,3 +153,14 @@ def test_xml_holds_one_block_at_a_time(tmp_path: Path) -> None:
         tracemalloc.stop()
         assert rows == 20_000
     assert peaks[1_000] < peaks[20_000] / 4, peaks
+
+
+def test_the_real_listall_sample_keeps_kayakos_internal_id() -> None:
+    """``<ticket id="2">`` of the real sample is stored beside its mask id ``OLJ-171-16930``."""
+    path = Path(__file__).resolve().parents[3] / "shared" / "kayako" / "samples"
+    if not (path / "tickets-listall.xml").exists():
+        pytest.skip(f"the real Kayako samples are not beside the repository ({path})")
+    lookups = KayakoLookups(departments={2: "Sales"}, statuses={1: "Open"}, types={1: "Feedback"})
+    parsed = read_file(path / "tickets-listall.xml", kayako=lookups)
+    assert parsed.rejects.empty, parsed.reject_messages()
+    assert parsed.frame[["ticket_id", "kayako_id"]].to_numpy().tolist() == [["OLJ-171-16930", "2"]]

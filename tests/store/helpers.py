@@ -128,6 +128,7 @@ def tickets_frame(n: int, prefix: str = "KXP", seed: int = 0) -> pd.DataFrame:
             "updated_at": updated,
             "tags": np.where(rng.random(n) > 0.7, "ip,urgent", ""),
             "ticket_type": np.where(rng.random(n) > 0.5, "IP Change", ""),
+            "kayako_id": np.where(rng.random(n) > 0.4, [str(10_000 + i) for i in range(n)], ""),
         }
     )
     return frame.astype(schema.typed_dtypes("tickets"))
