@@ -13,7 +13,6 @@ from ipchange_core import periods, store
 from ipchange_core.demo.dataset import DemoDataSet, generate
 from ipchange_core.demo.reference import (
     AUDIT_DB_CSV,
-    CANONICAL_FILES,
     CHANGES_CSV,
     INTAKE_CSV,
     KAYAKO_XML,
