@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 from ipchange_core import store
 from ipchange_core.atomic import atomic_write, publish, staged
+from ipchange_core.csvfile import csv_bytes as csv_file_bytes
 from ipchange_core.errors import IpchangeError, OutputError
 from ipchange_core.evaluation import evaluate
 from ipchange_core.export import formula_safe
@@ -181,7 +182,7 @@ def csv_bytes(table: pd.DataFrame) -> bytes:
             out[col] = out[col].dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
     out["Amount"] = out["Amount"].map("{:.2f}".format)
     out["Notice hours"] = out["Notice hours"].map("{:.2f}".format, na_action="ignore")
-    return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
+    return csv_file_bytes(out)
 
 
 def xlsx_bytes(table: pd.DataFrame, title: str) -> bytes:

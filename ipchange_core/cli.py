@@ -410,9 +410,9 @@ def _describe_requests(ctx: click.Context, param: click.Parameter, value: bool) 
 def export_requests(output: Path, period: Period, db: str, policy: PolicySet) -> None:
     """Write one row per request received in the period, with every computed field (CSV)."""
     from ipchange_core import store
+    from ipchange_core.csvfile import write_csv
     from ipchange_core.evaluation import evaluate
     from ipchange_core.export import requests_table
-    from ipchange_core.pipeline import write_csv
     from ipchange_core.requests import ASSEMBLED_COLUMNS
 
     with store.connected(db, create=False) as engine:
@@ -666,7 +666,7 @@ def _check(
         check_report.check_page(problems, at, policy, inputs=store.manifests(engine)), at, tz, out
     )
     if output is not None:
-        from ipchange_core.pipeline import write_csv
+        from ipchange_core.csvfile import write_csv
 
         write_csv(check_report.check_table(problems, tz), output)
     click.echo(check_report.summary_text(problems, at, tz, limit=limit, page=str(page)), nl=False)

@@ -21,11 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ipchange_core import billing, check, check_report, render, reports, store
+from ipchange_core.csvfile import write_csv
 from ipchange_core.dashboard import write_dashboard
 from ipchange_core.errors import IpchangeError
 from ipchange_core.mail import Attachment, html_document, paragraph, table, tiles
 from ipchange_core.periods import Period
-from ipchange_core.pipeline import write_csv
 from ipchange_core.policy import PolicySet
 from ipchange_core.sla import breaches
 from ipchange_core.textops import money

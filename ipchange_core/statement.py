@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from ipchange_core import billing, store
 from ipchange_core.atomic import atomic_write
+from ipchange_core.csvfile import csv_bytes as csv_file_bytes
 from ipchange_core.errors import IpchangeError
 from ipchange_core.evaluation import evaluate
 from ipchange_core.evidence import escape as _e
@@ -117,7 +118,7 @@ def csv_bytes(s: Statement) -> bytes:
     out["Amount"] = s.lines["Amount"].map(_dollars)
     out["Batch"] = out["Batch"].astype("str").replace("<NA>", "")
     total = pd.DataFrame([{"Ticket": "Net billed", "Amount": _dollars(s.billed_cents)}])
-    return pd.concat([out, total]).fillna("").to_csv(index=False, lineterminator="\r\n").encode()
+    return csv_file_bytes(pd.concat([out, total]).fillna(""))
 
 
 def _dollars(cents: int) -> str:
