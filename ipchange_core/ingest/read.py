@@ -287,13 +287,20 @@ def _keyed(
     Args:
         rejects: Problems of rows (``line``, ``column``, ``value``, ``reason``).
         lines: The line of each row read (ascending), ``None`` when the rows were not read
-            (malformed rows): their key is blank.
+            (malformed rows): their key is blank, as is that of a problem on a line no row
+            read holds.
         ids: The ticket id text of each row of ``lines``.
     """
     if lines is None or ids is None or not len(rejects):
         return rejects.assign(**{KEY_COLUMN: ""})
-    at = np.searchsorted(lines, rejects["line"].to_numpy(np.int64))
-    return rejects.assign(**{KEY_COLUMN: ids.take(pa.array(at)).to_pylist()})
+    wanted = rejects["line"].to_numpy(np.int64)
+    keys = np.full(len(wanted), "", dtype=object)
+    if len(lines):
+        at = np.minimum(np.searchsorted(lines, wanted), len(lines) - 1)
+        # a problem of a line that holds no row read (a malformed or cut-off line) has no key
+        found = lines[at] == wanted
+        keys[found] = np.asarray(ids.take(pa.array(at[found])).to_pylist(), dtype=object)
+    return rejects.assign(**{KEY_COLUMN: keys.tolist()})
 
 
 def _file_rejects(
