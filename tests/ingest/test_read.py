@@ -77,3 +77,14 @@ def test_irregular_csv_structure_keeps_exact_lines(
     assert_reconciles(parsed)
     assert (parsed.rows_read, len(parsed.frame)) == (read, accepted)
     assert sorted(set(parsed.rejects["line"])) == rejected
+
+
+@pytest.mark.parametrize("end", ["\n", "\r", "\r\n"])
+def test_a_cut_off_last_line_is_a_reject_without_a_ticket_id(tmp_path: Path, end: str) -> None:
+    """A reject on a line that holds no row read (found by fuzzing: an IndexError before)."""
+    header = ",".join(c.name for c in TABLES["changes"])
+    row = "DHG-207-75089,2026-02-23T09:59:41-06:00" + "," * (len(TABLES["changes"]) - 2)
+    parsed = read_file(write(tmp_path, "changes.csv", f"{header}{end}{end}{row}{end}{end}M"))
+    assert parsed.frame["ticket_id"].tolist() == ["DHG-207-75089"]
+    assert parsed.rejects[["line", "ticket_id"]].values.tolist() == [[5, ""]]
+    assert_reconciles(parsed)
