@@ -811,9 +811,9 @@ def _send(settings: Any, to: list[str], mail_: Any) -> str:
 
 @mail.command("check")
 @at_option("Check as of this instant (default now).")
-@mail_options
 @db_option
 @policy_option
+@mail_options
 def mail_check(
     at_text: str | None, settings: Any, to: list[str], out: Path, db: str, policy: PolicySet
 ) -> None:
@@ -830,9 +830,9 @@ def mail_check(
 
 
 @mail.command("weekly")
-@mail_options
 @db_option
 @policy_option
+@mail_options
 @period_options
 def mail_weekly(
     settings: Any, to: list[str], out: Path, db: str, policy: PolicySet, period: Period
@@ -845,9 +845,9 @@ def mail_weekly(
 
 @mail.command("fees")
 @click.option("--resend", type=int, metavar="BATCH", help="Send this export batch again.")
-@mail_options
 @db_option
 @policy_option
+@mail_options
 @period_options
 def mail_fees(
     resend: int | None,

@@ -58,8 +58,21 @@ POLICY_CALLS = {
     ("ingest",): [str(SAMPLE / "intake.csv")],
     ("export", "requests"): ["-o", "{tmp}/r.csv", "--month", "2026-11"],
     ("demo",): ["--out", "{tmp}/demo"],
-    ("report",): ["intake", "--month", "2026-11", "--out", "{tmp}/reports"],
+    **{
+        ("report", which): ["--month", "2026-11", "--out", "{tmp}/reports"]
+        for which in ("intake", "sla", "fees", "explorer", "all")
+    },
+    ("report", "check"): ["--out", "{tmp}/reports"],
+    ("report", "dashboard"): ["--out", "{tmp}/reports"],
     ("fees", "export"): ["--month", "2026-11", "--out", "{tmp}/fees"],
+    ("fees", "waive"): ["KXP-512-48213", "--reason", "outage", "--by", "Pat"],
+    ("fees", "credit"): ["KXP-512-48213", "--reason", "outage", "--by", "Pat"],
+    ("fees", "history"): ["KXP-512-48213"],
+    ("fees", "evidence"): ["KXP-512-48213", "--out", "{tmp}/evidence"],
+    ("fees", "statement"): ["--account", "ACCT-1", "--month", "2026-11", "--out", "{tmp}/s"],
+    ("mail", "check"): ["--to", "a@example.com", "--out", "{tmp}/reports"],
+    ("mail", "weekly"): ["--to", "a@example.com", "--week", "2026-W47", "--out", "{tmp}/r"],
+    ("mail", "fees"): ["--to", "a@example.com", "--month", "2026-11", "--out", "{tmp}/r"],
 }
 
 IMPOSSIBLE = {
