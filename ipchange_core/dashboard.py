@@ -71,7 +71,7 @@ def _fee_tiles(
     currency = policy.latest.currency
     pending = evaluated[evaluated["fee_status"] == "pending_sign_off"]
     fee_of = {v.version: v.fee_cents for v in policy.versions}  # the version that judged it
-    pending_cents = int(pending["policy_version"].map(fee_of).sum())
+    pending_cents = int(pending["policy_version"].map(fee_of).astype("int64").sum())  # 0 if none
     exported = ledger.loc[ledger["export_batch_id"].notna(), "ticket_id"]
     billable = evaluated[(evaluated["fee_status"] == "billable") & evaluated["fee_cents"].gt(0)]
     waiting = billable[~in_set(billable["ticket_id"], exported)]
