@@ -169,7 +169,7 @@ def reason_text(ledger: pd.DataFrame) -> np.ndarray:
 
 def _safe_text(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
-    for col in (*_TEXT, "Policy version", "Reason"):
+    for col in out.columns.intersection([*_TEXT, "Policy version", "Reason"]):
         out[col] = formula_safe(mask_contacts(out[col].fillna("")))
     return out
 
@@ -422,7 +422,10 @@ def _rewrite(
     rows = evaluate(store.read_frames(engine, policy=policy), policy=policy)
     rows = rows[rows["ticket_id"].isin(entries["ticket_id"])]
     table = fee_table(rows, entries, policy.latest.timezone)
-    if str(known["sha256"].iloc[0]) != _sha(table):
+    recorded = str(known["sha256"].iloc[0])
+    if recorded != _sha(table) and recorded == _sha(table.drop(columns="Reason")):
+        table = table.drop(columns="Reason")  # exported before fee lines carried a reason
+    if recorded != _sha(table):
         raise IpchangeError(f"batch {batch_id} no longer reproduces its recorded SHA-256")
     paths = _write(table, out, _stem(batches, label, batch_id), formats, f"Expedite fees {label}")
     return FeeExport(paths, len(table), int(entries["amount_cents"].sum()), batch_id, 0)

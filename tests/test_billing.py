@@ -260,3 +260,41 @@ def test_the_export_that_loses_a_race_says_so_and_exits_0(db, tmp_path, monkeypa
 )
 def test_parse_amount(text, cents):
     assert billing.parse_amount(text) == cents
+
+
+def test_a_batch_exported_before_reasons_rewrites_without_the_reason_column(db, tmp_path):
+    """Batches recorded before fee lines had reasons were written without the Reason column:
+    ``--batch N`` writes them again as they were, byte for byte."""
+    import hashlib
+    import sqlite3
+
+    import pandas as pd
+
+    from ipchange_core.csvfile import csv_bytes
+
+    out = tmp_path / "out"
+    assert run("fees", "export", "--month", "2026-11", "--db", db, "--out", str(out)).exit_code == 0
+    first = out / "2026-11" / "fees-2026-11.csv"
+    table = pd.read_csv(first, dtype=str, keep_default_na=False)
+    old_bytes = csv_bytes(table.drop(columns="Reason"))  # the file without Reason (blank here)
+    assert [row["Reason"] for row in read_csv(first)] == ["", ""]
+    path = db.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:  # the batch as the earlier version recorded it
+        triggers = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+            " AND tbl_name = 'export_batches'"
+        ).fetchall()
+        for name, _ in triggers:  # the ledger rule refuses updates; this is the past
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute(
+            "UPDATE export_batches SET sha256 = ?", (hashlib.sha256(old_bytes).hexdigest(),)
+        )
+        for _, sql in triggers:
+            conn.execute(sql)
+    first.unlink()
+    again = run(
+        "fees", "export", "--month", "2026-11", "--db", db, "--out", str(out), "--batch", "1"
+    )
+    assert again.exit_code == 0, again.output
+    assert first.read_bytes() == old_bytes
+    assert "Reason" not in read_csv(first)[0]

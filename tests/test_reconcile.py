@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from ipchange_core import render
 from ipchange_core.cli import main
+from ipchange_core.demo.run import DEMO_LOADS
 from ipchange_core.reports import METRIC_LABELS  # the names the page gives the metrics
 from ipchange_core.sla import METRICS
 from tests.report_pages import cents, read_page, values
@@ -90,7 +91,7 @@ def build(root: Path) -> dict:
         ]
     )
     db = f"sqlite:///{(root / 'demo.db').as_posix()}"
-    files = [str(p) for p in sorted(data.iterdir()) if p.name != "kayako-audit.csv"]
+    files = [str(data / name) for name in DEMO_LOADS]  # what `ipchange demo` loads
     _invoke(["ingest", *files, "--db", db, "--rejects-dir", str(root / "loads")])
     out = root / "reports"
     done, failed = render.render_all(
