@@ -32,7 +32,7 @@ LABELS = (
     "Last Activity",
     "Creator",
 )
-"""Kayako's own labels (FORMATS.md 5); Ticket ID and Priority are not mapped by default."""
+"""Kayako's own labels (FORMATS.md 5); Priority is not mapped by default."""
 
 
 ROWS = (
@@ -72,7 +72,8 @@ def test_kayako_report_csv_is_read_by_the_default_mapping(tmp_path: Path, excel:
     assert (first["owner"], second["owner"]) == ("", "Ann Lee")
     assert (first["creator"], second["creator"]) == ("staff", "user")
     assert frame["source_line"].tolist() == ([3, 4] if excel else [2, 3])  # as the file numbers
-    assert any("Ticket ID" in n and "Priority" in n for n in parsed.notes)  # ignored, no error
+    assert any("Priority" in n and "Ticket ID" not in n for n in parsed.notes)  # ignored, no error
+    assert (first["kayako_id"], second["kayako_id"]) == ("7", "8")  # Ticket ID: internal id
     assert parsed.encoding == ("utf-8-sig" if excel else "utf-8")
 
 
@@ -344,7 +345,10 @@ def test_sample_report_reads_as_the_sample_tickets() -> None:
     report, tickets = read_file(sample / "kayako-report.csv"), read_file(sample / "tickets.csv")
     assert_reconciles(report)
     assert (report.format, len(report.rejects), len(report.frame)) == ("kayako-csv", 0, 19)
-    columns = [c for c in tickets.frame.columns if c not in ("source_line", "ticket_type")]
+    assert report.frame["kayako_id"].str.fullmatch(r"\d+").all()  # Ticket ID: the internal id
+    columns = [
+        c for c in tickets.frame.columns if c not in ("source_line", "ticket_type", "kayako_id")
+    ]
     mine = report.frame[columns].sort_values("ticket_id", ignore_index=True)
     theirs = tickets.frame[columns].sort_values("ticket_id", ignore_index=True)
     pd.testing.assert_frame_equal(mine, theirs)
