@@ -63,6 +63,10 @@ ALLOWED_PARAMETERS = frozenset(
 """Parameter names a report accepts (papermill pastes names into code unescaped)."""
 
 
+KERNEL_START_SECONDS = 300
+"""How long a report waits for its notebook kernel to start before it fails."""
+
+
 class RenderError(IpchangeError):
     """A report notebook failed; the message names the cell and the error."""
 
@@ -236,6 +240,10 @@ def render(
                 parameters=parameters,
                 request_save_on_cell_execute=False,  # one write at the end, not two per cell
                 kernel_name=KERNEL_NAME,
+                # a kernel's first start in a fresh environment compiles the bytecode of
+                # pandas and the package; beside other reports on a busy machine that can take
+                # longer than papermill's 60 s
+                start_timeout=KERNEL_START_SECONDS,
                 language="python",
                 cwd=str(NOTEBOOKS_DIR),
                 progress_bar=False,
