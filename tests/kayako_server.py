@@ -1080,10 +1080,11 @@ class Handler(BaseHTTPRequestHandler):
             self._send(status, LOGIN_PAGE.encode("utf-8"), "text/html; charset=UTF-8", headers)
         elif body == "truncated":
             try:
-                text = self.server.desk.answer(e)[0].encode("utf-8")
+                text = self.server.desk.answer(e)[0]
             except ApiError as err:
-                text = err.text.encode("utf-8")
-            self._send(status, text[: len(text) // 2], "text/xml; charset=UTF-8", headers)
+                text = err.text
+            cut = text[: len(text) // 2].encode("utf-8")  # cut between characters
+            self._send(status, cut, "text/xml; charset=UTF-8", headers)
         elif body == "empty":
             self._send(status, b"", "text/plain; charset=UTF-8", headers)
         else:
