@@ -1036,6 +1036,9 @@ class Handler(BaseHTTPRequestHandler):
     def _api(self, query_text: str) -> None:
         desk = self.server.desk
         query = {k: v[0] for k, v in urllib.parse.parse_qs(query_text).items()}
+        path = urllib.parse.unquote(query_text.split("&", 1)[0])
+        if "e" not in query and path.startswith("/") and "=" not in path:
+            query["e"] = path  # Kayako's other form: index.php?/Tickets/Ticket/ListAll/…&apikey=…
         e = "/" + query.get("e", "").strip("/")
         entry: dict[str, Any] = {
             "e": query.get("e", ""),

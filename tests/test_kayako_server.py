@@ -144,6 +144,12 @@ def test_a_salt_is_accepted_once(server: KayakoServer) -> None:
     assert (status, body) == (401, "Unauthorized: salt reused\n")
 
 
+def test_the_endpoint_may_also_come_as_the_first_query_item(server: KayakoServer) -> None:
+    signed = signed_query("/Tickets/TicketType", KEY, SECRET).split("&", 1)[1]
+    status, body, _ = get(f"{server.url}?/Tickets/TicketType&{signed}")
+    assert status == 200 and entries(body, "tickettype")
+
+
 # --- ListAll ----------------------------------------------------------------------------------
 
 
@@ -462,3 +468,18 @@ def test_a_page_after_a_deletion_skips_what_slid_onto_the_page_before(fresh: Kay
     assert fresh.delete([int(order[0]), int(order[1])]) == [int(order[0]), int(order[1])]
     second = list_all(fresh, page.format(20))
     assert [t["id"] for t in second] == order[22:42]  # order[20:22] moved onto page one
+
+
+@pytest.mark.parametrize("order", ["DESC", "ASC"])
+def test_ties_are_broken_by_ticket_id_the_same_way_on_every_page(
+    fresh: KayakoServer, order: str
+) -> None:
+    tied = [50, 3, 41, 8, 20, 9, 7]
+    fresh.touch(tied, at=START + 50)
+    pages = [list_all(fresh, f"/-1/-1/2/{start}/lastactivity/{order}") for start in range(0, 60, 2)]
+    ids = [int(t["id"]) for page in pages for t in page]
+    assert sorted(ids) == list(range(1, 61))  # every ticket once
+    if order == "DESC":
+        assert ids[:7] == sorted(tied, reverse=True)
+    else:
+        assert ids[-7:] == sorted(tied)
