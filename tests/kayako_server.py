@@ -2,25 +2,63 @@
 
 ``python -m tests.kayako_server --api-key KEY --secret SECRET [--host 127.0.0.1] [--port 0]
 [--tickets N] [--seed S] [--style wire|doc] [--samples DIR] [--start EPOCH]`` listens on loopback
-and prints one line, its API URL ``http://127.0.0.1:PORT/api/index.php``, once it is ready.
+and prints one line, its API URL ``http://127.0.0.1:PORT/api/index.php``, once it is ready; it
+runs until terminated. :class:`KayakoServer` runs it as a child process for a test.
 
-It answers as FORMATS.md 1–3 says Kayako does (see tests/README.md for the whole contract):
+The API answers as FORMATS.md 1–3 says Kayako does:
 
-- ``GET /api/index.php?e=/…&apikey=…&salt=…&signature=…``: the key must be KEY and the signature
-  ``base64(HMAC-SHA256(SECRET, salt))``; a salt already used is refused (401 "salt reused").
+- ``GET /api/index.php?e=/App/Controller/…&apikey=…&salt=…&signature=…`` (or ``index.php?/App/…
+  &apikey=…``). The key must be KEY and the URL-decoded signature ``base64(HMAC-SHA256(SECRET,
+  salt))``; else ``401`` with a one-line text body (``Unauthorized: invalid API key`` /
+  ``…: invalid signature``). A salt accepted once is refused after (``Unauthorized: salt
+  reused``).
 - ``/Base/Department``, ``/Tickets/TicketStatus``, ``/Tickets/TicketType``,
-  ``/Tickets/TicketPriority``, ``/Base/Staff``, ``/Tickets/Ticket/ListAll/…`` (with the status
-  trap: ``-1`` keeps only statuses whose ``markasresolved`` is 0), ``/Tickets/Ticket/$id$`` (with
-  ``<posts>``) and ``/Tickets/TicketPost/ListAll/$ticketid$``.
-- Bodies in the live wire style (CDATA, ``<tag />``, no indentation) or, with ``--style doc``,
-  the documentation's (indented, no CDATA).
-- An unsigned control API under ``/_control/``: faults to inject, tickets to touch, add and
-  delete, the request log and the state.
+  ``/Tickets/TicketPriority``, ``/Base/Staff`` (root ``<staffusers>``).
+- ``/Tickets/Ticket/ListAll/$departmentid$/$ticketstatusid$/$ownerstaffid$/$userid$/$count$/
+  $start$/$sortField$/$sortOrder$``: comma lists; a department list is required (missing or not
+  numbers: ``400`` "Department ID is Invalid"), unknown, live chat and ``-1`` departments match
+  nothing; a status ``-1`` keeps only statuses whose ``markasresolved`` is 0 (the trap);
+  owner/user ``-1`` = no filter, owner ``0`` = unassigned; count/start are LIMIT/OFFSET (count
+  ``-1``, ``0`` or left out: no limit); sortField ``lastactivity``, ``dateline`` (creation),
+  ``duetime`` (next reply due), ``ticketstatustitle``, ``departmenttitle``, else the ticket id;
+  ``ASC`` (default) or ``DESC``; ties go by ticket id in the same direction. Trailing arguments
+  may be left out (status, owner, user ``-1``).
+- ``/Tickets/Ticket/$id$`` (internal or mask id): the ``<tickets>`` document with its
+  ``<posts>``; ``/Tickets/TicketPost/ListAll/$ticketid$``: ``<posts>``. Unknown ticket: ``404``
+  "Ticket not Found"; unknown endpoint: ``404`` "Invalid endpoint: …".
+- Bodies ``text/xml``: the live wire style (every non-empty value in CDATA, empty values
+  ``<tag />``, one element a line, no indentation) or, with ``--style doc``, the documentation's
+  (indented, escaped text).
 
-The data are ``--tickets`` synthetic tickets (deterministic from ``--seed``) of a help desk
-whose lookups are the demo's (:data:`~ipchange_core.demo.reference.HELPDESK_DEPARTMENTS` …), or
-the real public samples of ``--samples DIR``. :class:`KayakoServer` runs the server as a child
-process for a test.
+The control API (unsigned, JSON, same port):
+
+- ``POST /_control/faults`` ``[{"endpoint": "/Tickets/Ticket/ListAll", "times": 1, "status":
+  503, "retry_after": "1", "delay": 2.5, "body": "text|html|truncated|empty"}, …]`` replaces the
+  queue of faults (``[]`` clears it) → ``{"queued": n}``. Each authenticated API request takes
+  the first queued fault whose ``endpoint`` prefixes its ``e`` (omitted: any), counting its
+  ``times`` (default 1) down; it waits ``delay`` seconds (default 0), then answers ``status``
+  with the ``body``: ``text`` a one-line reason, ``html`` a login page, ``truncated`` the first
+  half of the real answer, ``empty`` nothing; ``Retry-After`` when given. Default status: 200
+  for html/truncated/empty, else 503. A fault with neither status nor body only delays the real
+  answer. Requests refused for their key or signature take no fault.
+- ``POST /_control/touch`` ``{"ids": [...]}`` or ``{"count": n}``, ``"at": epoch`` (default now)
+  sets ``lastactivity`` of those tickets (count: the first n of a shuffle fixed by the seed)
+  → ``{"touched": [ids], "at": at}``.
+- ``POST /_control/add`` ``{"count": n, "at": epoch}`` adds tickets with the next ids, created
+  and last active at ``at``, status New → ``{"added": [ids], "at": at}``.
+- ``POST /_control/delete`` ``{"ids": [...]}`` → ``{"deleted": [ids that were there]}``.
+- ``GET /_control/log`` → one entry per API request, in order: ``{"e", "apikey", "salt",
+  "signature_ok", "status", "count"`` (tickets, posts or list entries in a 200 XML answer, else
+  null), ``"fault"`` (the fault applied, or null)``}``; ``POST /_control/log/clear``.
+- ``GET /_control/state`` → ``{"tickets", "max_lastactivity", "max_id", "version",
+  "faults_queued"}``.
+
+The data are ``--tickets`` synthetic tickets (deterministic from ``--seed``; internal ids 1..N,
+times before ``--start``) of the demo help desk's lookups
+(:data:`~ipchange_core.demo.reference.HELPDESK_DEPARTMENTS` …: a live chat and private
+departments, Closed resolved), about a quarter of them IP change requests whose posts carry the
+"cloud info" macro of issue 27 (plain or HTML, some corrected by a later post); or, with
+``--samples DIR``, Kayako's public samples as they are.
 """
 
 from __future__ import annotations

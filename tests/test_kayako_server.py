@@ -12,11 +12,12 @@ import sys
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import KAYAKO_TEST_KEY, KAYAKO_TEST_SECRET
 from tests.kayako_server import TICKET_FIELDS, KayakoServer, get, signed_query
 
 KEY, SECRET = "test-api-key", "test-secret-☃"
@@ -483,3 +484,17 @@ def test_ties_are_broken_by_ticket_id_the_same_way_on_every_page(
         assert ids[:7] == sorted(tied, reverse=True)
     else:
         assert ids[-7:] == sorted(tied)
+
+
+def test_the_fixture_starts_servers_with_the_test_key(
+    kayako_server: Callable[..., KayakoServer],
+) -> None:
+    srv = kayako_server(tickets=5, seed=2, start=START)
+
+    def fetch(e: str) -> str:
+        status, body, _ = get(f"{srv.url}?{signed_query(e, KAYAKO_TEST_KEY, KAYAKO_TEST_SECRET)}")
+        assert status == 200, body
+        return body
+
+    statuses = ",".join(s["id"] for s in entries(fetch("/Tickets/TicketStatus"), "ticketstatus"))
+    assert len(tickets(fetch(f"/Tickets/Ticket/ListAll/1,12,14,15,17,18/{statuses}"))) == 5
