@@ -46,6 +46,9 @@ The control API (unsigned, JSON, same port):
   → ``{"touched": [ids], "at": at}``.
 - ``POST /_control/add`` ``{"count": n, "at": epoch}`` adds tickets with the next ids, created
   and last active at ``at``, status New → ``{"added": [ids], "at": at}``.
+- ``POST /_control/post`` ``{"ticket": id, "contents": "…", "ishtml": 0|1, "staffid": n, "at":
+  epoch}`` posts on a ticket (by staff ``staffid``, default 1; by the ticket's user if 0; contents
+  as given) and makes ``at`` (default now) its last activity → ``{"post": post id, "at": at}``.
 - ``POST /_control/delete`` ``{"ids": [...]}`` → ``{"deleted": [ids that were there]}``.
 - ``GET /_control/log`` → one entry per API request, in order: ``{"e", "apikey", "salt",
   "signature_ok", "status", "count"`` (tickets, posts or list entries in a 200 XML answer, else
@@ -56,9 +59,11 @@ The control API (unsigned, JSON, same port):
 The data are ``--tickets`` synthetic tickets (deterministic from ``--seed``; internal ids 1..N,
 times before ``--start``) of the demo help desk's lookups
 (:data:`~ipchange_core.demo.reference.HELPDESK_DEPARTMENTS` …: a live chat and private
-departments, Closed resolved), about a quarter of them IP change requests whose posts carry the
-"cloud info" macro of issue 27 (plain or HTML, some corrected by a later post); or, with
-``--samples DIR``, Kayako's public samples as they are.
+departments, Closed resolved), about a quarter of them IP change requests whose staff posts carry
+the "cloud info" macro of issue 27 (plain or HTML with ``<br />``, some corrected by a later
+post, some with the labels typed as ``new ip :``, some without the empty ``Reseller`` line; a
+few customers' requests have no macro yet); or, with ``--samples DIR``, Kayako's public samples
+as they are (``/_control/add`` then copies their first ticket).
 """
 
 from __future__ import annotations
@@ -424,6 +429,11 @@ def _pick(rng: random.Random, weighted: Sequence[tuple[Any, int]]) -> Any:
     return rng.choices([v for v, _ in weighted], [w for _, w in weighted])[0]
 
 
+def _html(text: str) -> str:
+    """Plain text as Kayako's editor writes it in an HTML post: ``<br />`` lines, ``&amp;``."""
+    return "<p>" + "<br />\n".join(escape(line) for line in text.split("\n")) + "</p>"
+
+
 def _ip(rng: random.Random) -> str:
     first = int(ISP_FIRST_OCTETS[rng.randrange(len(ISP_FIRST_OCTETS))])
     return f"{first}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
@@ -559,22 +569,21 @@ class Generator:
             return min(created + offset, max(until, created))
 
         def user_post(at: int, text: str) -> None:
-            posts.append(
-                self._post(ticket, len(posts), at, user=True, text=text, html=False, staff_id=0)
-            )
+            post_id = ticket.id * 10 + len(posts) + 1
+            posts.append(self.post(ticket, post_id, at, contents=text, ishtml=False, staff_id=0))
 
         def staff_post(at: int, text: str, html: bool) -> None:
+            post_id = ticket.id * 10 + len(posts) + 1
+            contents = _html(text) if html else text
             posts.append(
-                self._post(
-                    ticket, len(posts), at, user=False, text=text, html=html, staff_id=staff_id
-                )
+                self.post(ticket, post_id, at, contents=contents, ishtml=html, staff_id=staff_id)
             )
 
         if by_user:
             user_post(
                 created, f"Hello,\n\n{f[F['subject']]}. Please call me back.\n\n{f[F['fullname']]}"
             )
-        if request:
+        if request and (not by_user or rng.random() < 0.75):  # some customers' have none yet
             macro = self._macro(rng, ticket)
             html = rng.random() < 0.4
             staff_post(when(0 if not by_user else rng.randrange(300, 7_200)), macro(rng), html)
@@ -602,6 +611,11 @@ class Generator:
         channel = "phone" if f[F["creator"]] == "1" else "email"
         reason = rng.choice(("ISP change", "equipment change", "WAN/LAN", "other"))
         prefix = rng.choice(("", "", "Per call with the customer:\n"))
+        other_case = rng.random() < 0.15  # an agent who types the labels: "new ip : …"
+        no_reseller_line = not reseller and rng.random() < 0.5
+
+        def label(name: str) -> str:
+            return f"{name.lower()} :" if other_case else f"{name}:"
 
         def text(draw: random.Random) -> str:
             requested = created + draw.randrange(3_600, 10 * _DAY)
@@ -615,46 +629,44 @@ class Generator:
                 hour = local.hour % 12 or 12
                 ampm = "AM" if local.hour < 12 else "PM"
                 when = f"{local.month}/{local.day}/{local.year} {hour}:00 {ampm}"
-            lines = [
-                "Cloud info",
-                f"Channel: {channel}",
-                f"Requester: {'reseller' if reseller else 'site'}",
-                f"Account: {account}",
-                f"Site: {site}",
-                f"Reseller: {reseller}".rstrip(),
-                f"Contact: {contact}",
-                f"Contact phone: {phone}",
-                f"Person of record: {contact}",
-                f"Reason: {reason}",
-                f"Current IP: {current}",
-                f"New IP: {_ip(draw)}",
-                f"Requested change: {when}",
-                f"Ticket number given: {draw.choice(('yes', 'no'))}",
-                "Transferred to queue: yes",
+            fields = [
+                ("Channel", channel),
+                ("Requester", "reseller" if reseller else "site"),
+                ("Account", account),
+                ("Site", site),
+                ("Reseller", reseller),
+                ("Contact", contact),
+                ("Contact phone", phone),
+                ("Person of record", contact),
+                ("Reason", reason),
+                ("Current IP", current),
+                ("New IP", _ip(draw)),
+                ("Requested change", when),
+                ("Ticket number given", draw.choice(("yes", "no"))),
+                ("Transferred to queue", "yes"),
             ]
-            return prefix + "\n".join(lines)
+            lines = [
+                f"{label(name)} {value}".rstrip()
+                for name, value in fields
+                if value or not no_reseller_line
+            ]
+            return prefix + "Cloud info\n" + "\n".join(lines)
 
         return text
 
-    def _post(
-        self,
-        ticket: Ticket,
-        k: int,
-        at: int,
-        *,
-        user: bool,
-        text: str,
-        html: bool,
-        staff_id: int,
+    @staticmethod
+    def post(
+        ticket: Ticket, post_id: int, at: int, *, contents: str, ishtml: bool, staff_id: int
     ) -> dict[str, str]:
+        """A post on ``ticket`` at ``at`` (epoch s): by staff member ``staff_id``, or by the
+        ticket's user when ``staff_id`` is 0.
+        """
         f = ticket.fields
-        if html:
-            text = "<p>" + "<br />\n".join(escape(line) for line in text.split("\n")) + "</p>"
-        name = f[F["fullname"]] if user else STAFF[staff_id - 1]
-        post_id = str(ticket.id * 10 + k + 1)
+        user = staff_id == 0
+        name = f[F["fullname"]] if user else STAFF[(staff_id - 1) % len(STAFF)]
         return {
-            "id": post_id,
-            "ticketpostid": post_id,
+            "id": str(post_id),
+            "ticketpostid": str(post_id),
             "ticketid": str(ticket.id),
             "dateline": str(at),
             "userid": f[F["userid"]] if user else "0",
@@ -665,10 +677,10 @@ class Generator:
             "hasattachments": "0",
             "creator": "2" if user else "1",
             "isthirdparty": "0",
-            "ishtml": "1" if html else "0",
+            "ishtml": "1" if ishtml else "0",
             "isemailed": "1" if user else "0",
             "staffid": "0" if user else str(staff_id),
-            "contents": text,
+            "contents": contents,
             "isprivate": "0",
         }
 
@@ -713,6 +725,7 @@ class HelpDesk:
             self.lookups = synthetic_lookups()
             ticket_list = self.generator.tickets(1, tickets)
         self.tickets: dict[int, Ticket] = {t.id: t for t in ticket_list}
+        self.last_post_id = 1_000_000_000  # posts made through the control API count on from here
         self.version = 0
         self._orders: OrderedDict[tuple, list[Ticket]] = OrderedDict()
         self.salts: set[str] = set()
@@ -943,6 +956,32 @@ class HelpDesk:
             self._changed()
         return [t.id for t in new]
 
+    def add_post(
+        self, ticket_id: int, *, contents: str, ishtml: bool, staff_id: int, at: int
+    ) -> int:
+        """Post on a ticket (by staff ``staff_id``, by its user if 0) at ``at``, which becomes
+        its last activity; return the post's id.
+
+        Raises:
+            KeyError: No such ticket.
+        """
+        with self.lock:
+            ticket = self.tickets[ticket_id]
+            if ticket.posts is None:
+                ticket.posts = self.generator.posts(ticket)
+            self.last_post_id += 1
+            post = self.generator.post(
+                ticket, self.last_post_id, at, contents=contents, ishtml=ishtml, staff_id=staff_id
+            )
+            ticket.posts.append(post)
+            f = ticket.fields
+            f[F["lastactivity"]] = str(at)
+            f[F["lastuserreply" if staff_id == 0 else "laststaffreply"]] = str(at)
+            f[F["lastreplier"]] = post["fullname"]
+            f[F["replies"]] = str(_int(f[F["replies"]]) + 1)
+            self._changed()
+        return self.last_post_id
+
     def delete(self, ids: list[int]) -> list[int]:
         """Remove tickets ``ids``; return those that were there."""
         with self.lock:
@@ -1060,6 +1099,16 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/_control/add":
                 at = int(data.get("at", now))
                 self._json(200, {"added": desk.add(int(data.get("count", 1)), at), "at": at})
+            elif path == "/_control/post":
+                at = int(data.get("at", now))
+                post_id = desk.add_post(
+                    int(data["ticket"]),
+                    contents=str(data["contents"]),
+                    ishtml=bool(data.get("ishtml", 0)),
+                    staff_id=int(data.get("staffid", 1)),
+                    at=at,
+                )
+                self._json(200, {"post": post_id, "at": at})
             elif path == "/_control/delete":
                 self._json(200, {"deleted": desk.delete([int(i) for i in data["ids"]])})
             elif path == "/_control/log/clear":
@@ -1294,6 +1343,22 @@ class KayakoServer:
         """Add ``count`` new tickets created at ``at`` (default now); their internal ids."""
         payload: dict[str, Any] = {"count": count} if at is None else {"count": count, "at": at}
         return self._control("add", payload)["added"]
+
+    def post(
+        self,
+        ticket: int,
+        contents: str,
+        *,
+        ishtml: bool = False,
+        staffid: int = 1,
+        at: int | None = None,
+    ) -> int:
+        """Post on ticket ``ticket`` (by staff ``staffid``, by its user if 0); the post's id."""
+        payload: dict[str, Any] = {"ticket": ticket, "contents": contents, "ishtml": int(ishtml)}
+        payload["staffid"] = staffid
+        if at is not None:
+            payload["at"] = at
+        return self._control("post", payload)["post"]
 
     def delete(self, ids: Sequence[int]) -> list[int]:
         """Remove tickets; the ids that were there."""

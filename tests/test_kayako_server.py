@@ -6,6 +6,7 @@ Every test talks HTTP to ``python -m tests.kayako_server`` on loopback; answers 
 
 from __future__ import annotations
 
+import http.client
 import re
 import subprocess
 import sys
@@ -267,8 +268,8 @@ def _posts(srv: KayakoServer, ticket_id: str) -> list[dict[str, str]]:
 
 def test_posts_carry_the_cloud_info_macro_plain_html_and_corrected(server: KayakoServer) -> None:
     every = {t["id"]: t for t in list_all(server)}
-    seen = {"plain": 0, "html": 0, "customer": 0, "corrected": 0}
-    for tid in [str(i) for i in range(1, 81)]:
+    seen = {"plain": 0, "html": 0, "customer": 0, "corrected": 0, "other case": 0}
+    for tid in [str(i) for i in range(1, 161)]:
         posts = _posts(server, tid)
         single = ET.fromstring(ok(server, f"/Tickets/Ticket/{tid}"))
         nested = [{c.tag: c.text or "" for c in p} for p in single.iter("post")]
@@ -284,8 +285,9 @@ def test_posts_carry_the_cloud_info_macro_plain_html_and_corrected(server: Kayak
                 assert "<br />" in p["contents"]
                 seen["html"] += 1
             else:
-                assert re.search(r"^New IP: [\d.]+$", p["contents"], re.M)
+                assert re.search(r"^new ip ?: [\d.]+$", p["contents"], re.M | re.I)
                 seen["plain"] += 1
+            seen["other case"] += "\nnew ip : " in p["contents"]
         seen["customer"] += any(p["creator"] == "2" for p in posts)
         if len(macros) > 1:
             assert int(macros[0]["dateline"]) <= int(macros[-1]["dateline"])
@@ -429,6 +431,24 @@ def test_an_html_login_page_an_empty_and_a_truncated_body_come_with_200(
     assert ok(fresh, e) == whole
 
 
+def test_connections_are_kept_alive_across_answers_of_every_kind(fresh: KayakoServer) -> None:
+    host, port = urllib.parse.urlsplit(fresh.url)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    fresh.faults([{"endpoint": "/Tickets/TicketType", "status": 503}])
+    try:
+        for e, status in [("/Base/Department", 200), ("/Tickets/Ticket/0", 404),
+                          ("/Tickets/TicketType", 503), ("/Tickets/TicketType", 200)]:  # fmt: skip
+            conn.request("GET", "/api/index.php?" + signed_query(e, KEY, SECRET))
+            answer = conn.getresponse()
+            assert (answer.status, answer.will_close) == (status, False)
+            answer.read()
+        conn.request("GET", "/api/index.php?e=/Base/Department&apikey=x&salt=y&signature=z")
+        assert conn.getresponse().status == 401
+        assert len({(x["salt"]) for x in fresh.log()}) == 5
+    finally:
+        conn.close()
+
+
 def test_a_bad_fault_is_refused(fresh: KayakoServer) -> None:
     with pytest.raises(Exception, match="400"):
         fresh.faults([{"body": "gzip"}])
@@ -498,3 +518,28 @@ def test_the_fixture_starts_servers_with_the_test_key(
 
     statuses = ",".join(s["id"] for s in entries(fetch("/Tickets/TicketStatus"), "ticketstatus"))
     assert len(tickets(fetch(f"/Tickets/Ticket/ListAll/1,12,14,15,17,18/{statuses}"))) == 5
+
+
+def test_a_post_made_through_the_control_api_is_the_tickets_latest_activity(
+    fresh: KayakoServer,
+) -> None:
+    before = _posts(fresh, "4")
+    macro = "Cloud info<br />\nNew IP: 10.0.0.9"
+    post_id = fresh.post(4, macro, ishtml=True, staffid=3, at=START + 900)
+    after = _posts(fresh, "4")
+    assert after[:-1] == before
+    assert after[-1] | {"contents": ""} == after[-1] | {
+        "id": str(post_id), "ticketpostid": str(post_id), "ticketid": "4",
+        "dateline": str(START + 900), "creator": "1", "staffid": "3", "ishtml": "1",
+        "contents": "",
+    }  # fmt: skip
+    assert after[-1]["contents"] == macro
+    [top] = list_all(fresh, "/-1/-1/1/0/lastactivity/DESC")
+    assert (top["id"], top["lastactivity"], top["laststaffreply"]) == (
+        "4",
+        str(START + 900),
+        str(START + 900),
+    )
+    fresh.post(4, "Thanks!", staffid=0, at=START + 950)
+    last = _posts(fresh, "4")[-1]
+    assert (last["creator"], last["staffid"], last["fullname"]) == ("2", "0", top["fullname"])
