@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from ipchange_core import store
+from ipchange_core.policy import load_policy
+from ipchange_core.requests import recognised_tickets
 from tests.conftest import KAYAKO_TEST_KEY, KAYAKO_TEST_SECRET
 from tests.kayako_server import TICKET_FIELDS, KayakoServer, get, signed_query
 
@@ -381,6 +384,13 @@ def test_ipchange_ingest_loads_a_full_listing_without_rejects(
     assert (
         f"read {TICKETS} = inserted {TICKETS} + updated 0 + unchanged 0 + rejected 0" in run.stdout
     )
+    departments = {d["title"] for d in entries(ok(server, "/Base/Department"), "department")}
+    with store.connected(db, create=False) as engine:
+        loaded = store.read_frames(engine)["tickets"]
+    assert len(loaded) == TICKETS and set(loaded["department"]) <= departments  # names, not ids
+    requests = recognised_tickets(loaded, load_policy())
+    assert TICKETS // 10 < requests.sum() < TICKETS // 2  # the rules see IP change requests
+    assert "Implementation" in set(loaded.loc[requests, "department"])
 
 
 # --- faults -------------------------------------------------------------------------------------
