@@ -206,6 +206,9 @@ LOGIN_PAGE = (
 
 SUPPORT_EMAIL = "support@helpdesk.example"
 
+CONTAINERS = frozenset({"usergroups"})
+"""Lookup children that hold a list (of user groups): written open and closed even when empty."""
+
 
 # --------------------------------------------------------------------------------------------
 # XML as Kayako writes it
@@ -226,8 +229,10 @@ class Style:
         return "" if self.wire else "    " * depth
 
     def element(self, tag: str, value: str, depth: int) -> str:
-        """One leaf element and its line end."""
+        """One leaf element and its line end (a list such as ``usergroups`` is never a leaf)."""
         pad = self.indent(depth)
+        if tag in CONTAINERS:
+            return f"{pad}<{tag}>\n{pad}</{tag}>\n"
         if not value:
             return f"{pad}<{tag} />\n"
         if self.wire:

@@ -56,7 +56,7 @@ def ok(srv: KayakoServer, e: str) -> str:
 
 
 def entries(body: str, item: str) -> list[dict[str, str]]:
-    return [{c.tag: c.text or "" for c in e} for e in ET.fromstring(body).iter(item)]
+    return [{c.tag: (c.text or "").strip() for c in e} for e in ET.fromstring(body).iter(item)]
 
 
 def tickets(body: str) -> list[dict[str, str]]:
@@ -301,6 +301,7 @@ def test_posts_carry_the_cloud_info_macro_plain_html_and_corrected(server: Kayak
 
 def test_wire_and_doc_styles_say_the_same(server: KayakoServer) -> None:
     with_posts = next(i for i in range(1, TICKETS) if _posts(server, str(i)))
+    empty_tags = 0
     with KayakoServer(KEY, SECRET, tickets=TICKETS, seed=5, start=START, style="doc") as doc:
         for e in (
             "/Base/Department",
@@ -313,10 +314,12 @@ def test_wire_and_doc_styles_say_the_same(server: KayakoServer) -> None:
         ):
             wire_body, doc_body = ok(server, e), ok(doc, e)
             assert "<![CDATA[" in wire_body and "<![CDATA[" not in doc_body
-            assert re.search(r"^<\w+ />$", wire_body, re.M)  # empty values as <tag />
+            assert "<![CDATA[]]>" not in wire_body and not re.search(r"<(\w+)></\1>", wire_body)
+            empty_tags += len(re.findall(r"^<\w+ />$", wire_body, re.M))  # empty values
             assert not re.search(r"^\s", wire_body, re.M)  # no indentation
             assert re.search(r"^    <", doc_body, re.M)
             assert _canonical(ET.fromstring(wire_body)) == _canonical(ET.fromstring(doc_body))
+    assert empty_tags > 7
 
 
 def _canonical(elem: ET.Element) -> tuple:
@@ -328,9 +331,8 @@ def _canonical(elem: ET.Element) -> tuple:
     )
 
 
-def test_the_samples_are_served_as_the_data(server: KayakoServer) -> None:
-    if not (SAMPLES / "tickets-listall.xml").exists():
-        pytest.skip(f"the real Kayako samples are not beside the repository ({SAMPLES})")
+def test_the_samples_are_served_as_the_data() -> None:
+    need_samples()
     with KayakoServer(KEY, SECRET, samples=SAMPLES) as srv:
         for name, item, e in (
             ("departments", "department", "/Base/Department"),
@@ -354,6 +356,31 @@ def test_the_samples_are_served_as_the_data(server: KayakoServer) -> None:
         assert len(whole.findall("note")) == 4
         assert tickets(ok(srv, "/Tickets/Ticket/ListAll/1,2/-1")) == [served]  # Open: kept
         assert tickets(ok(srv, "/Tickets/Ticket/ListAll/1,2/3")) == []  # Closed only
+
+
+@pytest.mark.parametrize("style", ["wire", "doc"])
+def test_each_sample_in_its_own_style_is_served_as_it_is_written(style: str) -> None:
+    """The samples are live (CDATA) or documented: served in that style, they come back as is."""
+    need_samples()
+    with KayakoServer(KEY, SECRET, samples=SAMPLES, style=style) as srv:
+        compared = 0
+        for name, e in (
+            ("departments.xml", "/Base/Department"),
+            ("ticketstatuses.xml", "/Tickets/TicketStatus"),
+            ("tickettypes.xml", "/Tickets/TicketType"),
+            ("ticketpriorities.xml", "/Tickets/TicketPriority"),
+            ("tickets-listall.xml", "/Tickets/Ticket/ListAll/1,2/1,3"),
+        ):
+            text = (SAMPLES / name).read_text(encoding="utf-8")
+            if ("<![CDATA[" in text) == (style == "wire"):
+                assert ok(srv, e).rstrip("\n") == text.rstrip("\n"), name  # some end without one
+                compared += 1
+        assert compared == (1 if style == "wire" else 4)
+
+
+def need_samples() -> None:
+    if not (SAMPLES / "tickets-listall.xml").exists():
+        pytest.skip(f"the real Kayako samples are not beside the repository ({SAMPLES})")
 
 
 # --- the product reads what the server serves ---------------------------------------------------
