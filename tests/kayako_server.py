@@ -409,8 +409,8 @@ def sample_data(folder: Path) -> tuple[Lookups, list[Ticket]]:
     return Lookups(lists), tickets
 
 
-# Codes of the synthetic help desk: indices into the demo's DEPTS, STATUSES, TYPES, PRIORITIES.
-_DEPT_IDS = {title: i for i, title, _kind, module, _parent in HELPDESK_DEPARTMENTS}
+# The synthetic help desk: the demo help desk's ids (its lookups), where its tickets are.
+_DEPT_IDS = {title: i for i, title, _kind, _module, _parent in HELPDESK_DEPARTMENTS}
 _OTHER_DEPTS = (  # (department id, subjects by code), weights: where the other tickets are
     ((_DEPT_IDS["Customer Service"], CS), 30),
     ((_DEPT_IDS["Implementation"], IMPL), 10),
