@@ -50,9 +50,11 @@ The control API (unsigned, JSON, same port):
   epoch}`` posts on a ticket (by staff ``staffid``, default 1; by the ticket's user if 0; contents
   as given) and makes ``at`` (default now) its last activity → ``{"post": post id, "at": at}``.
 - ``POST /_control/delete`` ``{"ids": [...]}`` → ``{"deleted": [ids that were there]}``.
-- ``GET /_control/log`` → one entry per API request, in order: ``{"e", "apikey", "salt",
-  "signature_ok", "status", "count"`` (tickets, posts or list entries in a 200 XML answer, else
-  null), ``"fault"`` (the fault applied, or null)``}``; ``POST /_control/log/clear``.
+- ``GET /_control/log`` → one entry per API request, in the order they arrived: ``{"e",
+  "apikey", "salt", "signature_ok", "status"`` (0 while the answer is being made, e.g. during a
+  fault's delay; set before the answer is sent), ``"count"`` (tickets, posts or list entries in
+  a 200 XML answer, else null), ``"fault"`` (the fault taken, or null)``}``;
+  ``POST /_control/log/clear``.
 - ``GET /_control/state`` → ``{"tickets", "max_lastactivity", "max_id", "version",
   "faults_queued"}``.
 
@@ -1062,9 +1064,6 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, value: Any) -> None:
         self._send(status, json.dumps(value).encode("utf-8"), "application/json")
 
-    def _text(self, status: int, text: str, headers: Iterable[tuple[str, str]] = ()) -> None:
-        self._send(status, (text + "\n").encode("utf-8"), "text/plain; charset=UTF-8", headers)
-
     def do_GET(self) -> None:
         """The API, ``/_control/log`` and ``/_control/state``."""
         url = urllib.parse.urlsplit(self.path)
@@ -1076,7 +1075,8 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == API_PATH:
             self._api(url.query)
         else:
-            self._text(404, "Not Found")
+            answer = _Answer.text(404, "Not Found")
+            self._send(answer.status, answer.body, answer.content_type)
 
     def do_POST(self) -> None:
         """The control API."""
@@ -1141,50 +1141,69 @@ class Handler(BaseHTTPRequestHandler):
             "count": None,
             "fault": None,
         }
-        try:
-            ok, refusal = desk.authenticate(query)
-            entry["signature_ok"] = ok
-            if refusal:
-                entry["status"] = 401
-                self._text(401, refusal)
-                return
-            fault = desk.take_fault(e)
-            if fault is not None:
-                entry["fault"] = fault
-                time.sleep(fault.get("delay", 0))
-                if fault["kind"] != "delay":
-                    entry["status"] = self._fault_answer(fault, e)
-                    return
-            try:
-                text, count = desk.answer(e)
-            except ApiError as err:
-                entry["status"] = err.status
-                self._text(err.status, err.text)
-                return
-            entry["status"], entry["count"] = 200, count
-            self._send(200, text.encode("utf-8"), "text/xml; charset=UTF-8")
-        finally:
-            with desk.lock:
-                desk.log.append(entry)
-
-    def _fault_answer(self, fault: dict[str, Any], e: str) -> int:
-        status = fault["status"]
-        headers = [("Retry-After", fault["retry_after"])] if fault.get("retry_after") else []
-        body = fault["body"]
-        if body == "html":
-            self._send(status, LOGIN_PAGE.encode("utf-8"), "text/html; charset=UTF-8", headers)
-        elif body == "truncated":
-            try:
-                text = self.server.desk.answer(e)[0]
-            except ApiError as err:
-                text = err.text
-            cut = text[: len(text) // 2].encode("utf-8")  # cut between characters
-            self._send(status, cut, "text/xml; charset=UTF-8", headers)
-        elif body == "empty":
-            self._send(status, b"", "text/plain; charset=UTF-8", headers)
+        with desk.lock:  # logged on arrival: a test sees a request that is still being answered
+            desk.log.append(entry)
+        ok, refusal = desk.authenticate(query)
+        fault = desk.take_fault(e) if not refusal else None
+        with desk.lock:
+            entry["signature_ok"], entry["fault"] = ok, fault
+        count = None
+        if refusal:
+            answer = _Answer.text(401, refusal)
         else:
-            self._text(status, _REASONS.get(status, "Service Unavailable"), headers)
-        return status
+            if fault is not None:
+                time.sleep(fault["delay"])
+            try:
+                if fault is not None and fault["kind"] != "delay":
+                    answer = _fault_answer(desk, fault, e)
+                else:
+                    text, count = desk.answer(e)
+                    answer = _Answer(200, text.encode("utf-8"), "text/xml; charset=UTF-8")
+            except ApiError as err:
+                answer = _Answer.text(err.status, err.text)
+        with desk.lock:  # complete before the answer leaves: the client never sees it first
+            entry["status"], entry["count"] = answer.status, count
+        self._send(answer.status, answer.body, answer.content_type, answer.headers)
+
+
+class _Answer:
+    """An HTTP answer to send: status, body bytes, content type, extra headers."""
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers
+
+    @classmethod
+    def text(cls, status: int, text: str, headers: Sequence[tuple[str, str]] = ()) -> _Answer:
+        """Kayako's error form: a one-line text body."""
+        return cls(status, (text + "\n").encode("utf-8"), "text/plain; charset=UTF-8", headers)
+
+
+def _fault_answer(desk: HelpDesk, fault: dict[str, Any], e: str) -> _Answer:
+    """What a fault answers instead of the API (after its delay)."""
+    status = fault["status"]
+    headers = [("Retry-After", fault["retry_after"])] if fault["retry_after"] else []
+    body = fault["body"]
+    if body == "html":
+        return _Answer(status, LOGIN_PAGE.encode("utf-8"), "text/html; charset=UTF-8", headers)
+    if body == "truncated":
+        try:
+            text = desk.answer(e)[0]
+        except ApiError as err:
+            text = err.text
+        cut = text[: len(text) // 2].encode("utf-8")  # cut between characters
+        return _Answer(status, cut, "text/xml; charset=UTF-8", headers)
+    if body == "empty":
+        return _Answer(status, b"", "text/plain; charset=UTF-8", headers)
+    return _Answer.text(status, _REASONS.get(status, "Service Unavailable"), headers)
 
 
 def _fault(spec: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import http.client
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -439,11 +440,21 @@ def test_a_503_with_retry_after_then_success(fresh: KayakoServer) -> None:
                         ("Ticket", 200, False)]  # fmt: skip
 
 
-def test_a_slow_page_then_a_401(fresh: KayakoServer) -> None:
+def test_a_slow_page_is_logged_on_arrival_then_a_401(fresh: KayakoServer) -> None:
     fresh.faults([{"delay": 1.5, "times": 1}, {"status": 401}])
+    fresh.clear_log()
+    answers: list[tuple[int, str, dict[str, str]]] = []
     t0 = time.monotonic()
-    assert call(fresh, "/Tickets/TicketStatus")[0] == 200
-    assert time.monotonic() - t0 >= 1.5
+    slow = threading.Thread(target=lambda: answers.append(call(fresh, "/Tickets/TicketStatus")))
+    slow.start()
+    while not fresh.log() and time.monotonic() - t0 < 1.0:
+        time.sleep(0.05)
+    [waiting] = fresh.log()  # in the log while its answer waits out the delay
+    assert (waiting["status"], waiting["fault"]["delay"]) == (0, 1.5)
+    slow.join()
+    assert answers[0][0] == 200 and time.monotonic() - t0 >= 1.5
+    [done] = fresh.log()
+    assert (done["status"], done["count"]) == (200, len(entries(answers[0][1], "ticketstatus")))
     status, body, _ = call(fresh, "/Tickets/TicketStatus")
     assert (status, body.strip()) == (401, "Unauthorized")
     t0 = time.monotonic()
