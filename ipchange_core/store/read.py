@@ -219,8 +219,9 @@ def _selected(
         start = None
     if end is not None and not _any_time(conn, lambda at: at >= end):
         end = None
-    if policy is None and start is None and end is None and open_at is None:
-        yield None, {}
+    if policy is None and start is None and end is None:  # every row, or every open one
+        closed = None if open_at is None else closed_by(open_at)
+        yield (None if closed is None else lambda column: column.not_in(closed)), {}
         return
     with backend_of(conn).selection(conn, start, end, policy, columns, open_at) as selected:
         yield selected
