@@ -363,7 +363,9 @@ def read_frames(
             ``columns`` names an unknown table or column or one twice, or leaves out a key
             column.
     """
-    lo, hi, opened = utc(start, "start"), utc(end, "end"), utc(open_at, "open_at")
+    lo, hi = utc(start, "start"), utc(end, "end")
+    # x <= t holds exactly when it does for t rounded down (stored instants are whole µs)
+    opened = None if open_at is None else utc(pd.Timestamp(open_at).floor("us"), "open_at")
     if lo is not None and hi is not None and hi < lo:
         raise ValueError(f"end {end} precedes start {start}")
     columns = dict(columns or {})

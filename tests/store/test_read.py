@@ -418,7 +418,11 @@ def closing_help_desks(draw: st.DrawFn) -> dict[str, pd.DataFrame]:
 @given(
     data=closing_help_desks(),
     end=bounds,
-    open_at=st.integers(-20, 520).map(hours),
+    open_at=st.builds(  # a nanosecond before an hour: not done at that hour
+        lambda n, ns: hours(n) - pd.Timedelta(nanoseconds=ns),
+        st.integers(-20, 520),
+        st.sampled_from([0, 1]),
+    ),
     policy=st.sampled_from([None, POLICY]),
 )
 def test_open_at_leaves_out_exactly_the_requests_closed_then(
