@@ -137,7 +137,8 @@ class ReportData:
             ``requests`` when not asked for.
         manifests: Every load manifest (input files and row counts).
         rejects: Every rejected input row.
-        generated_at: When the data was read (UTC); running SLA clocks are judged at this time.
+        generated_at: When the data was read, or the ``at`` of :func:`load` (UTC); running SLA
+            clocks are judged at this instant.
         frames: The canonical frames ``history`` was evaluated from (see :func:`rejudge`); read
             from the database, only the columns evaluation reads
             (:data:`ipchange_core.requests.ASSEMBLED_COLUMNS`).
