@@ -202,9 +202,7 @@ def requests(draw: st.DrawFn) -> dict[str, pd.DataFrame]:
     return frames(*reqs)
 
 
-@settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=requests(), when=grid)
 def test_the_check_matches_every_request_read_whole(
     engine: sa.Engine, data: dict[str, pd.DataFrame], when: str

@@ -412,9 +412,7 @@ def closing_help_desks(draw: st.DrawFn) -> dict[str, pd.DataFrame]:
     return {**data, "changes": typed("changes", rows)}
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     data=closing_help_desks(),
     end=bounds,
