@@ -169,10 +169,23 @@ def run_check(
     return find_problems(evaluated, policy, at)
 
 
-def _read_until(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """The frames of every request received up to ``at`` (inclusive)."""
+def _read_until(
+    engine: Engine, policy: PolicySet, at: pd.Timestamp, *, open_only: bool = False
+) -> dict[str, pd.DataFrame]:
+    """The frames of every request received up to ``at`` (inclusive).
+
+    With ``open_only``, only those not done or cancelled at ``at`` (``read_frames(open_at=…)``):
+    the rows :func:`without_closed` keeps of :func:`as_of` of the whole read.
+    """
     end = pd.Timestamp(at) + pd.Timedelta(microseconds=1)  # read_frames reads [start, end)
-    return store.read_frames(engine, None, end, policy=policy, columns=ASSEMBLED_COLUMNS)
+    return store.read_frames(
+        engine,
+        None,
+        end,
+        policy=policy,
+        columns=ASSEMBLED_COLUMNS,
+        open_at=at if open_only else None,
+    )
 
 
 def evaluated_as_of(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> pd.DataFrame:
@@ -187,10 +200,12 @@ def evaluated_as_of(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> pd.D
 def check_database(engine: Engine, policy: PolicySet, at: pd.Timestamp) -> pd.DataFrame:
     """The check of every request in the database as of ``at`` (:func:`run_check`).
 
+    Only the requests still open at ``at`` are read: the others have no problem.
+
     Returns:
         See :func:`find_problems`.
     """
-    return run_check(_read_until(engine, policy, at), policy, at)
+    return run_check(_read_until(engine, policy, at, open_only=True), policy, at)
 
 
 def find_problems(evaluated: pd.DataFrame, policy: PolicySet, at: pd.Timestamp) -> pd.DataFrame:

@@ -88,14 +88,19 @@ def _fee_tiles(
 def dashboard_page(
     out: Path, *, db_url: str, policy: PolicySet, at: pd.Timestamp | None = None
 ) -> str:
-    """The landing page's HTML (see the module docstring), as of ``at`` (default now)."""
+    """The landing page's HTML (see the module docstring), as of ``at`` (default now).
+
+    Every number is as of that one instant: the week's tiles and sparklines, the check and the
+    fees are judged at ``at`` on the records up to it (a clock still running at ``at`` is open,
+    however it ended later). Only the export batches of the ledger count as they are now.
+    """
     tz = policy.latest.timezone
     at = pd.Timestamp.now("UTC").as_unit("us") if at is None else at
     week = periods.week(at.tz_convert(tz).date(), tz).previous()
     weeks = [week]
     while len(weeks) < TREND_WEEKS:
         weeks.insert(0, weeks[0].previous())
-    data = reports.load(week.label, db_url=db_url, policy=policy, history_weeks=TREND_WEEKS)
+    data = reports.load(week.label, db_url=db_url, policy=policy, history_weeks=TREND_WEEKS, at=at)
     trend = _weekly_trend(data, weeks)
     cells = []
     for metric, (title, value, detail, tone) in zip(

@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ipchange_core import __version__, periods, store
-from ipchange_core.check import PROBLEM_LABELS, run_check
+from ipchange_core.check import PROBLEM_LABELS, as_of, run_check
 from ipchange_core.config import PROJECT_ROOT, database_url, display_url
 from ipchange_core.evaluation import evaluate
 from ipchange_core.fees import FEE_STATUSES
@@ -137,7 +137,8 @@ class ReportData:
             ``requests`` when not asked for.
         manifests: Every load manifest (input files and row counts).
         rejects: Every rejected input row.
-        generated_at: When the data was read (UTC); running SLA clocks are judged at this time.
+        generated_at: When the data was read, or the ``at`` of :func:`load` (UTC); running SLA
+            clocks are judged at this instant.
         frames: The canonical frames ``history`` was evaluated from (see :func:`rejudge`); read
             from the database, only the columns evaluation reads
             (:data:`ipchange_core.requests.ASSEMBLED_COLUMNS`).
@@ -221,6 +222,7 @@ def load(
     history_weeks: int = 0,
     policy: PolicySet | None = None,
     input_files: str = "",
+    at: pd.Timestamp | None = None,
 ) -> ReportData:
     """Read and evaluate the requests of a period (and optionally the weeks before it).
 
@@ -238,6 +240,9 @@ def load(
         policy: A policy to use instead of ``policy_file`` (e.g. from :func:`what_if_policy`).
         input_files: Export files separated by ``;`` (any format ``ipchange ingest`` reads) to
             read directly instead of the database; later files win for the same ticket.
+        at: Judge as of this instant (aware) instead of now: every record after it is ignored
+            (:func:`ipchange_core.check.as_of`) and running clocks are judged at it, so a clock
+            still running then is open, whatever happened later. ``generated_at`` is ``at``.
 
     Raises:
         NoDatabaseError: The database does not exist or nothing was ever loaded into it.
@@ -245,7 +250,7 @@ def load(
     policy = policy or load_policy(policy_file or None)
     tz = policy.latest.timezone
     span = period_from_label(period, tz)
-    now = pd.Timestamp.now(tz="UTC")
+    now = pd.Timestamp.now(tz="UTC") if at is None else pd.Timestamp(at).tz_convert("UTC")
     start = span.start
     if history_weeks:  # the trend's weeks, and the previous period the tiles compare with
         first = periods.week(span.last, tz).start - pd.Timedelta(weeks=history_weeks - 1)
@@ -264,6 +269,8 @@ def load(
             )
             manifests = store.manifests(engine)
             rejects = store.rejects(engine)
+    if at is not None:
+        frames = as_of(frames, now)
     requests, history = _judge(frames, policy, start, span, now)
     return ReportData(
         span, policy, requests, history, manifests, rejects, now, frames, start, source

@@ -8,11 +8,14 @@ import re
 
 from click.testing import CliRunner
 
+from ipchange_core import schema, store
 from ipchange_core.check import PROBLEM_LABELS, PROBLEMS
 from ipchange_core.cli import main
 from ipchange_core.dashboard import sparkline
 from tests.browser import assert_inert_and_offline, open_page
+from tests.domain import frames, request
 from tests.report_fixtures import build_db
+from tests.store.helpers import parsed
 
 AT = "2026-11-18 07:00"  # Wednesday of 2026-W47: the latest full week is 2026-W46
 
@@ -81,6 +84,42 @@ def test_dashboard_numbers_in_chromium(tmp_path, chromium_path):
     again = {t[0]: t for t in tiles_in_chromium(chromium_path, out / "index.html")}
     assert int(again["Billable fees not yet exported"][1]) == waiting - new
     assert again["Fees waiting for sign-off"][1:3] == by_title["Fees waiting for sign-off"][1:3]
+
+
+def test_the_week_tiles_are_judged_at_the_dashboards_instant(tmp_path, chromium_path):
+    """A confirmation clock still running at --at is open on the page, not the breach it became.
+
+    2026-W47's requests, seen on Monday 23 Nov at 09:30 Central: one confirmed in time; one
+    received Friday 15:00 (due Monday 15:00) and confirmed on Tuesday; one received Friday 10:00
+    (due Monday 10:00) and never confirmed. At --at only the first is decided.
+    """
+    url = f"sqlite:///{tmp_path / 'w47.db'}"
+    data = frames(
+        request(
+            "IN-TIME", received="2026-11-16 10:00", change={"confirmed_at": "2026-11-16 10:30"}
+        ),
+        request("LATE", received="2026-11-20 15:00", change={"confirmed_at": "2026-11-24 10:00"}),
+        request("NEVER", received="2026-11-20 10:00"),
+    )
+    with store.connected(url) as engine:
+        for table in schema.TABLES:
+            store.load(engine, parsed(table, data[table]), policy_version="t")
+    out = tmp_path / "reports"
+
+    def confirmation_tile(at: str) -> list[str]:
+        run("report", "dashboard", "--at", at, "--db", url, "--out", str(out))
+        tiles = tiles_in_chromium(chromium_path, out / "index.html")
+        return {t[0]: t for t in tiles}["Order confirmed"]
+
+    _, value, detail, spark = confirmation_tile("2026-11-23 09:30")
+    assert (value, detail.split(" · ")[1]) == ("100 %", "1/1 met")
+    assert spark.endswith("· 100 %")
+    # at noon the Friday-10:00 clock has run out, the Friday-15:00 one runs until 15:00
+    _, value, detail, spark = confirmation_tile("2026-11-23 12:00")
+    assert (value, detail.split(" · ")[1]) == ("50 %", "1/2 met")
+    # on the Sunday after (still W47 the latest full week), both late ones are breaches
+    _, value, detail, spark = confirmation_tile("2026-11-29 23:00")
+    assert (value, detail.split(" · ")[1]) == ("33 %", "1/3 met")
 
 
 def test_sparkline_breaks_at_unknown_weeks():

@@ -132,11 +132,14 @@ class Backend(ABC):
         end: datetime | None,
         policy: PolicySet | None,
         columns: Mapping[str, Sequence[str]],
+        open_at: datetime | None = None,
     ) -> AbstractContextManager[tuple[Condition, dict[str, pd.DataFrame]]]:
         """Compute the ticket_ids of the requests received in [start, end) once.
 
-        Yields a condition on a ticket_id column and the frames of tables already read
-        (typed, unsorted, in the columns of ``columns``): ``{}`` if none.
+        With ``open_at``, without those closed then
+        (:func:`~ipchange_core.store.read.closed_by`). Yields a condition on a ticket_id column
+        and the frames of tables already read (typed, unsorted, in the columns of ``columns``):
+        ``{}`` if none.
         """
 
     @abstractmethod

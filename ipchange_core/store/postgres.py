@@ -64,6 +64,7 @@ from ipchange_core.store.models import (
     Intake,
     Ticket,
 )
+from ipchange_core.textops import in_set
 
 COPY_ROWS = 100_000
 """Rows written as one CSV block to ``COPY``."""
@@ -453,9 +454,21 @@ class PostgresBackend(Backend):
         end: datetime | None,
         policy: PolicySet | None,
         columns: Mapping[str, Sequence[str]],
+        open_at: datetime | None = None,
     ) -> AbstractContextManager[tuple[Condition, dict[str, pd.DataFrame]]]:
-        """The ids in one parameter (the reading transaction is read-only: no temporary table)."""
+        """The ids in one parameter (the reading transaction is read-only: no temporary table).
+
+        Those closed at ``open_at`` leave the ids and the frames read on the way.
+        """
         frames, ids = _selection(conn, start, end, policy, columns)
+        if open_at is not None:
+            closed = set(conn.execute(read.closed_by(open_at)).scalars())
+            ids = [i for i in ids if i not in closed]
+            gone = pd.Series(sorted(closed), dtype="str")
+            frames = {
+                t: f[~in_set(f["ticket_id"], gone)].reset_index(drop=True)
+                for t, f in frames.items()
+            }
         return nullcontext((_any(ids), frames))
 
     def instant_column(self, column: Any) -> Any:

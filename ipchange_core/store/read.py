@@ -206,22 +206,32 @@ def _selected(
     end: datetime | None,
     policy: PolicySet | None,
     columns: Mapping[str, Sequence[str]],
+    open_at: datetime | None = None,
 ) -> Iterator[tuple[Condition | None, dict[str, pd.DataFrame]]]:
     """Compute the ticket_ids to read once; yield a condition on a ticket_id column (or None).
 
-    The backend computes them (:meth:`~.backend.Backend.selection`), and may read some tables
-    on the way: yielded beside the condition, ``{table: frame}``. A bound that no ticket or
-    intake row lies beyond is dropped first (two index look-ups): the same ids, fewer checks.
+    The backend computes them (:meth:`~.backend.Backend.selection`), without those closed at
+    ``open_at`` (:func:`closed_by`) when given, and may read some tables on the way: yielded
+    beside the condition, ``{table: frame}``. A bound that no ticket or intake row lies beyond
+    is dropped first (two index look-ups): the same ids, fewer checks.
     """
     if start is not None and not _any_time(conn, lambda at: at < start):
         start = None
     if end is not None and not _any_time(conn, lambda at: at >= end):
         end = None
-    if policy is None and start is None and end is None:
-        yield None, {}
+    if policy is None and start is None and end is None:  # every row, or every open one
+        closed = None if open_at is None else closed_by(open_at)
+        yield (None if closed is None else lambda column: column.not_in(closed)), {}
         return
-    with backend_of(conn).selection(conn, start, end, policy, columns) as selected:
+    with backend_of(conn).selection(conn, start, end, policy, columns, open_at) as selected:
         yield selected
+
+
+def closed_by(at: datetime) -> Select[Any]:
+    """The ticket_ids whose change row is done or cancelled at ``at`` (an instant equal counts)."""
+    changes = Change.__table__
+    done = or_(changes.c.completed_at <= at, changes.c.cancelled_at <= at)
+    return select(changes.c.ticket_id).where(done)
 
 
 def storage_select(
@@ -315,6 +325,7 @@ def read_frames(
     *,
     policy: PolicySet | None = None,
     columns: Mapping[str, Sequence[str]] | None = None,
+    open_at: pd.Timestamp | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Read the four canonical tables for the requests received in the half-open ``[start, end)``.
 
@@ -336,6 +347,10 @@ def read_frames(
         columns: Read only these columns of the tables it names (in this order; each must hold
             the table's natural key), the others whole. Fewer columns read faster: the events'
             key columns alone come from their unique index, not from the table.
+        open_at: Leave out every request done or cancelled at this instant (timezone-aware): the
+            ticket_ids whose change row has a ``completed_at`` or ``cancelled_at`` at or before
+            it, in all four tables. The morning check judges only the others; on a help desk
+            they are a few in a hundred, so it reads that much (figures: bench/RESULTS.md).
 
     Returns:
         ``{"tickets", "ticket_events", "intake", "changes"}`` → frames with exactly the columns
@@ -344,10 +359,13 @@ def read_frames(
         old_value, new_value).
 
     Raises:
-        ValueError: ``start`` or ``end`` is naive, or ``end`` precedes ``start``; ``columns``
-            names an unknown table or column or one twice, or leaves out a key column.
+        ValueError: ``start``, ``end`` or ``open_at`` is naive, or ``end`` precedes ``start``;
+            ``columns`` names an unknown table or column or one twice, or leaves out a key
+            column.
     """
     lo, hi = utc(start, "start"), utc(end, "end")
+    # x <= t holds exactly when it does for t rounded down (stored instants are whole µs)
+    opened = None if open_at is None else utc(pd.Timestamp(open_at).floor("us"), "open_at")
     if lo is not None and hi is not None and hi < lo:
         raise ValueError(f"end {end} precedes start {start}")
     columns = dict(columns or {})
@@ -365,7 +383,7 @@ def read_frames(
     frames = {}
     with gc_paused(), reading(engine) as conn:
         backend_of(conn).prepare_read(conn, mapped=True)
-        with _selected(conn, lo, hi, policy, columns) as (selected, read):
+        with _selected(conn, lo, hi, policy, columns, opened) as (selected, read):
             rest = [table for table in schema.TABLES if table not in read]
             read = {**read, **_read_tables(engine, conn, rest, selected, columns)}
         for table in schema.TABLES:

@@ -432,10 +432,14 @@ def _selection(
     start: datetime | None,
     end: datetime | None,
     policy: PolicySet | None,
+    open_at: datetime | None,
 ) -> Iterator[tuple[Condition, dict[str, pd.DataFrame]]]:
     """Gather the ids in a temporary table of the connection, dropped before the yield.
 
-    They are read out as one JSON array (:func:`_any`); no table is read on the way.
+    Those closed at ``open_at`` are deleted from it, so that every table is then looked up by
+    the few open ids only: each read walks the JSON array of its ids (figures:
+    bench/RESULTS.md). They are read out as one JSON array (:func:`_any`); no table is read on
+    the way.
     """
     tickets, intake, changes = Ticket.__table__, Intake.__table__, Change.__table__
     condition, walk = None, frozenset()
@@ -452,6 +456,10 @@ def _selection(
         for part in read.period_parts(start, end, condition, walk=walk):
             insert = _SELECTED.insert().prefix_with("OR IGNORE")
             conn.execute(insert.from_select(["ticket_id"], part))
+        if open_at is not None:
+            conn.execute(
+                _SELECTED.delete().where(_SELECTED.c.ticket_id.in_(read.closed_by(open_at)))
+            )
         ids = conn.execute(select(func.json_group_array(_SELECTED.c.ticket_id))).scalar_one()
     finally:
         _SELECTED.drop(conn)
@@ -530,8 +538,9 @@ class SQLiteBackend(Backend):
         end: datetime | None,
         policy: PolicySet | None,
         columns: Mapping[str, Sequence[str]],
+        open_at: datetime | None = None,
     ) -> AbstractContextManager[tuple[Condition, dict[str, pd.DataFrame]]]:
-        return _selection(conn, start, end, policy)
+        return _selection(conn, start, end, policy, open_at)
 
     def instant_column(self, column: Any) -> Any:  # noqa: D102
         return func.coalesce(type_coerce(column, BigInteger), literal_column(str(NAT)))

@@ -398,6 +398,58 @@ def test_a_period_reads_every_row_received_in_it(
     assert_same(store.read_frames(engine, start, end), expected)
 
 
+@st.composite
+def closing_help_desks(draw: st.DrawFn) -> dict[str, pd.DataFrame]:
+    """:func:`help_desks` whose change rows are done, cancelled, both or neither, on a grid."""
+    data = draw(help_desks())
+    instants = st.one_of(st.none(), st.integers(0, 500).map(hours))
+    rows = [
+        {**row, "completed_at": draw(instants), "cancelled_at": draw(instants)}
+        for row in data["changes"][["ticket_id"]].to_dict("records")
+    ]
+    if draw(st.booleans()):  # a row of no ticket and no intake: no request, read only unselected
+        rows.append({"ticket_id": "ORPHAN", "completed_at": hours(draw(st.integers(0, 500)))})
+    return {**data, "changes": typed("changes", rows)}
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=closing_help_desks(),
+    end=bounds,
+    open_at=st.builds(  # a nanosecond before an hour: not done at that hour
+        lambda n, ns: hours(n) - pd.Timedelta(nanoseconds=ns),
+        st.integers(-20, 520),
+        st.sampled_from([0, 1]),
+    ),
+    policy=st.sampled_from([None, POLICY]),
+)
+def test_open_at_leaves_out_exactly_the_requests_closed_then(
+    engine: sa.Engine,
+    data: dict[str, pd.DataFrame],
+    end: pd.Timestamp | None,
+    open_at: pd.Timestamp,
+    policy: PolicySet | None,
+) -> None:
+    """The rows of the same read without the ids done or cancelled at or before ``open_at``."""
+    load(engine, data)
+    whole = store.read_frames(engine, None, end, policy=policy)
+    changes = whole["changes"]
+    closed = changes.loc[
+        (changes["completed_at"] <= open_at) | (changes["cancelled_at"] <= open_at), "ticket_id"
+    ]
+    expected = {
+        t: f[~f["ticket_id"].isin(set(closed))].reset_index(drop=True) for t, f in whole.items()
+    }
+    fast = store.read_frames(engine, None, end, policy=policy, open_at=open_at)
+    assert_typed(fast)
+    assert_same(fast, expected)
+
+
+def test_open_at_must_be_aware(engine: sa.Engine) -> None:
+    with pytest.raises(ValueError, match="open_at must be a timezone-aware instant"):
+        store.read_frames(engine, open_at=pd.Timestamp("2026-11-02"))
+
+
 # --- the filter: one definition, in pandas and in the database ---------------------------------
 
 
