@@ -420,12 +420,6 @@ def _create_engine(url: URL) -> Engine:
     return engine
 
 
-_SELECTED = SATable(
-    "ipchange_selected_ids", MetaData(), Column("ticket_id", Text, primary_key=True), schema="temp"
-)
-"""The ticket_ids being read, computed once per read in the reading transaction."""
-
-
 @contextmanager
 def _selection(
     conn: Connection,
