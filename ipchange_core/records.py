@@ -76,6 +76,7 @@ class RecordTexts:
 
     Attributes:
         header: Hash of the header line.
+        head_end: Byte offset where the header line ends, its line end included (exclusive).
         lines: int64 line of each data record (header = line 1; blank lines hold no record).
         begins: int64 byte offset where each data record starts in the text.
         ends: int64 byte offset where it ends, its line end included (exclusive).
@@ -83,6 +84,7 @@ class RecordTexts:
     """
 
     header: int
+    head_end: int
     lines: np.ndarray
     begins: np.ndarray
     ends: np.ndarray
@@ -108,11 +110,14 @@ class RecordTexts:
         return at
 
     def select(self, body: bytes, rows: np.ndarray) -> bytes:
-        """The header line and the records at ``rows`` (sorted positions), as one CSV text."""
-        head = body[: self.begins[0]] if len(self.begins) else body
+        """The header line and the records at ``rows`` (sorted positions), as one CSV text.
+
+        Blank lines before the header stay; those after it do not, so the text read holds the
+        header, then exactly one line per chosen record.
+        """
         view = memoryview(body)
         spans = zip(self.begins[rows], self.ends[rows], strict=True)
-        return b"".join([head, *(view[b:e] for b, e in spans)])
+        return b"".join([view[: self.head_end], *(view[b:e] for b, e in spans)])
 
 
 def _positions(arr: np.ndarray, byte: int) -> np.ndarray:
@@ -181,7 +186,12 @@ def record_texts(body: bytes) -> RecordTexts | None:
         texts = pa.array([body[b:e] for b, e in zip(begins, ends, strict=True)], pa.large_binary())
     hashes = text_hashes(texts)
     return RecordTexts(
-        header=int(hashes[0]), lines=lines[1:], begins=begins[1:], ends=ends[1:], hashes=hashes[1:]
+        header=int(hashes[0]),
+        head_end=int(ends[0]),
+        lines=lines[1:],
+        begins=begins[1:],
+        ends=ends[1:],
+        hashes=hashes[1:],
     )
 
 

@@ -85,6 +85,11 @@ def test_select_keeps_the_header_and_the_chosen_records() -> None:
     texts = record_texts(body)
     assert texts is not None
     assert texts.select(body, np.array([0, 2])) == b"\nid,x\r\nA,1\r\nC,3"
+    after = b"id,x\n\n\nA,1\n\nM"  # blank lines after the header are not part of the text read
+    texts = record_texts(after)
+    assert texts is not None
+    assert texts.select(after, np.array([1])) == b"id,x\nM"
+    assert texts.select(after, np.array([], dtype=np.int64)) == b"id,x\n"
 
 
 def test_record_hashes_survive_storage() -> None:

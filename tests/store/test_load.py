@@ -305,7 +305,7 @@ def export_line(i: int, version: int, *, bad: bool = False) -> str:
 
 
 EXPORT_HEADER = TICKETS_CSV.split("\n", 1)[0] + "\n"
-EDITS = ("keep", "keep", "keep", "newer", "older", "drop", "twice", "rival", "bad")
+EDITS = ("keep", "keep", "keep", "newer", "older", "drop", "twice", "rival", "bad", "blank", "torn")
 
 
 def export_pair(n: int, edits: list[str], added: int, order: list[int]) -> tuple[str, str]:
@@ -322,10 +322,14 @@ def export_pair(n: int, edits: list[str], added: int, order: list[int]) -> tuple
             "twice": first[i] + first[i],
             "rival": first[i] + export_line(i, 7),  # the same key, another text
             "bad": export_line(i, 9, bad=True),
+            "blank": "\n",  # the record gone, its line left blank
+            "torn": f"RLD-{i:04d}\n",  # cut after its first field: one field, a reject
         }[edit]
         second.extend(line.splitlines(keepends=True))
     second += [export_line(n + j, 5) for j in range(added)]
     second = [second[k] for k in order if k < len(second)] + second[len(order) :]
+    if second and second[-1].startswith("RLD-") and "," not in second[-1]:
+        second[-1] = second[-1].rstrip("\n")  # a file torn off mid-record has no last line end
     return EXPORT_HEADER + "".join(first), EXPORT_HEADER + "".join(second)
 
 
@@ -373,6 +377,8 @@ def assert_same_reload(engine: sa.Engine, folder: Path, first: str, second: str)
         (["keep"] * 8 + ["rival", "keep"], 0, 0),  # a rival of a known record: read in full
         (["keep"] * 4 + ["newer"] * 6, 0, 0),  # mostly changed: read in full
         (["keep"] * 5 + ["newer"] * 5, 0, 5),  # half: the known half is not parsed
+        (["torn", "blank"] + ["keep"] * 8, 0, 8),  # (reversed) a torn last record, blank before
+        (["bad"] + ["keep"] * 8 + ["blank"], 0, 8),  # (reversed) a blank line after the header
     ],
 )
 def test_a_reload_parses_only_the_records_the_last_load_did_not_accept(
