@@ -1,20 +1,22 @@
-"""The ingest job: load a file in one transaction, and write its load report and rejects."""
+"""The ingest job: load a file (or a pull's documents) in one transaction; report its rejects."""
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from ipchange_core import schema, store
 from ipchange_core.atomic import atomic_write
 from ipchange_core.csvfile import write_csv
 from ipchange_core.digest import FileDigest
+from ipchange_core.errors import IpchangeError
 from ipchange_core.export import formula_safe
 from ipchange_core.ingest import (
     CANONICAL_FORMATS,
@@ -27,6 +29,7 @@ from ipchange_core.ingest import (
 from ipchange_core.ingest.kayako_lookups import read_lookups
 from ipchange_core.ingest.read import parsed_lookups
 from ipchange_core.policy import PolicySet
+from ipchange_core.store.connection import gc_paused
 
 _REJECT_VALUE_MAX = 1_000
 """Characters of a rejected value written to ``<file>.rejects.csv``; the rest is summarised."""
@@ -134,6 +137,55 @@ def _load(
     # (a Kayako XML export's rows wait on disk, and go once they are loaded)
     with _read_hashed(read, digest, **({"spill": True} if fmt == "kayako-xml" else {})) as parsed:
         return store.load(engine, parsed, policy_version=latest.version), parsed
+
+
+def load_documents(
+    engine: Engine,
+    lookups: Sequence[Path],
+    tickets: Path,
+    policy: PolicySet,
+    *,
+    within: Callable[[Connection, store.LoadResult], None] | None = None,
+) -> list[tuple[store.LoadResult, ParsedFile]]:
+    """Load Kayako lookup lists and a ticket XML document as one, in a single transaction.
+
+    Each document is read and counted as :func:`load_file` reads and counts it (one manifest
+    each, rejects stored with it); the tickets are read with the lookup lists just loaded.
+    ``within(conn, result)`` runs in the same transaction after the tickets' load (``result``):
+    what it writes commits with the documents or not at all. The tickets document is loaded in
+    full (no repeat check): its unchanged rows count as unchanged and are not written.
+
+    Returns:
+        The load counts and parsed file of each lookup list (in the order given), then of the
+        tickets (its ``frame`` empty: the rows were read in blocks).
+
+    Raises:
+        InvalidInputError: A document is refused whole (nothing is loaded).
+        IpchangeError: The database refused the load (nothing was written).
+    """
+    latest = policy.latest
+    lists = [read_lookups(path) for path in lookups]  # a bad list refuses all before any write
+    loads: list[tuple[store.LoadResult, ParsedFile]] = []
+    try:
+        with gc_paused(), engine.begin() as conn:
+            for lookup in lists:
+                result = store.load_lookups_into(conn, lookup, policy_version=latest.version)
+                loads.append((result, parsed_lookups(lookup)))
+            kayako = store.lookups_in(conn, latest.kayako)
+            with read_file(
+                tickets, format="kayako-xml", tz=latest.timezone, kayako=kayako, spill=True
+            ) as parsed:
+                result = store.load_into(conn, parsed, policy_version=latest.version)
+                if within is not None:
+                    within(conn, result)
+            loads.append((result, parsed))
+    except (DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:  # through SQLAlchemy or not
+        raise IpchangeError(
+            f"{tickets.name}: the database refused the load, nothing was written: "
+            f"{store.db_error_reason(exc)}"
+        ) from exc
+    store.index_requests(engine, policy)
+    return loads
 
 
 def _read_hashed(read: Callable[..., ParsedFile], digest: FileDigest, **kwargs: Any) -> ParsedFile:

@@ -251,6 +251,22 @@ class KayakoLookup(Base):
     markasresolved: Mapped[Str]  # statuses: 0 | 1
 
 
+class KayakoPullMark(Base):
+    """How far ``ipchange pull kayako`` has read a help desk: the latest ``lastactivity`` seen.
+
+    One row per Kayako API URL (scheme, host, port and path; never a query). It moves only in
+    the transaction that loads the pull's tickets (:mod:`.pull_marks`).
+    """
+
+    __tablename__ = "kayako_pull_marks"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    url: Mapped[Str] = mapped_column(unique=True)
+    lastactivity: Mapped[int] = mapped_column(BigInteger)  # Unix epoch seconds (UTC)
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("load_manifests.id"))
+    pulled_at: Mapped[Instant]
+
+
 class LoadRecords(Base):
     """The record hashes of the latest CSV load of a table (:mod:`ipchange_core.records`).
 
