@@ -231,12 +231,12 @@ class Macro:
     """The fields of one cloud-info post, as typed.
 
     Attributes:
-        values: Intake field → its value text (surrounding spaces stripped).
+        fields: Intake field → its value text (surrounding spaces stripped).
         labels: Intake field → the label it was written with.
         problems: ``(field, value, reason)`` of labels the post gives twice with two values.
     """
 
-    values: Mapping[str, str]
+    fields: Mapping[str, str]
     labels: Mapping[str, str]
     problems: tuple[tuple[str, str, str], ...] = ()
 
@@ -399,7 +399,7 @@ def macro_text(
                 }
             )
             mask = internal or "?"  # rejected above: no second reject for a blank ticket
-        values = dict(record.macro.values)
+        values = dict(record.macro.fields)
         for field, value, reason in record.macro.problems:
             rejects.append(
                 {"line": line, "column": _label(macro, field), "value": value, "reason": reason}
