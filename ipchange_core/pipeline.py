@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -99,7 +101,8 @@ def _load(
         lookup = read_lookups(path)
         result = store.load_lookups(engine, lookup, policy_version=latest.version)
         return result, parsed_lookups(lookup)
-    if mapping is None and fmt in FORMAT_TABLES:
+    # (posts are read again: which records they give depends on the tickets stored since)
+    if mapping is None and fmt in FORMAT_TABLES and fmt != "kayako-posts":
         repeat = store.repeat_load(
             engine,
             path,
@@ -116,6 +119,8 @@ def _load(
         kayako = store.kayako_lookups(engine, latest.kayako)
     if fmt == "kayako-audit":  # rows that name Kayako's internal id find their ticket
         audit = {"audit": latest.kayako_audit, "ticket_ids": store.kayako_ticket_ids(engine)}
+    if fmt == "kayako-posts":  # posts name their ticket by Kayako's internal id
+        audit = {"cloud_info": latest.cloud_info, "ticket_ids": store.kayako_ticket_ids(engine)}
     read = functools.partial(
         read_file,
         path,
@@ -130,12 +135,16 @@ def _load(
             engine, FORMAT_TABLES[fmt], format=fmt, policy_version=latest.version
         )
         parsed = _read_hashed(read, digest, previous=previous)
+        if parsed.table == "intake":
+            parsed = arbitrate_intake(engine, parsed, latest.cloud_info.wins)
         try:
             return store.load(engine, parsed, policy_version=latest.version), parsed
         except store.StaleRecords:
             pass  # another load came between the two: read the file in full
     # (a Kayako XML export's rows wait on disk, and go once they are loaded)
     with _read_hashed(read, digest, **({"spill": True} if fmt == "kayako-xml" else {})) as parsed:
+        if parsed.table == "intake":
+            parsed = arbitrate_intake(engine, parsed, latest.cloud_info.wins)
         return store.load(engine, parsed, policy_version=latest.version), parsed
 
 
@@ -186,6 +195,65 @@ def load_documents(
         ) from exc
     store.index_requests(engine, policy)
     return loads
+
+
+def arbitrate_intake(engine: Engine, parsed: ParsedFile, wins: str) -> ParsedFile:
+    """Decide, per ticket, between a stored intake record and one of the other kind.
+
+    A ticket may have an intake file row and a cloud-info macro. Loading a record of one kind
+    over a stored record of the other names the replaced record in ``overrides``; a record
+    replacing one of its own kind keeps the ``overrides`` stored (so a reload changes
+    nothing). ``wins`` (policy ``cloud_info.wins``) says which stands: ``later`` (the record
+    being loaded), ``posts`` or ``file`` (a record of the other kind being loaded is then left
+    out: counted as skipped, said in the notes). The stored records are read before the load's
+    transaction (:func:`store.intake_provenance`): a load of the other kind committed between
+    the two is not seen.
+
+    Args:
+        engine: From :func:`store.connect`.
+        parsed: A parsed ``intake`` file (intake file, or ``kayako-posts``).
+        wins: ``later``, ``posts`` or ``file``.
+
+    Returns:
+        ``parsed`` with ``overrides`` set, and without the records that do not win.
+    """
+    from_posts = parsed.format == "kayako-posts"
+    stored = store.intake_provenance(engine, from_posts=from_posts)
+    if stored.empty or parsed.frame.empty:
+        return parsed
+    frame = parsed.frame
+    at = pd.Index(stored["ticket_id"]).get_indexer(frame["ticket_id"])
+    found = at >= 0
+    source = stored["source"].to_numpy(dtype=object)[at[found]]
+    overrides = stored["overrides"].to_numpy(dtype=object)[at[found]]
+    stored_post = pd.Series(source, dtype="str").str.startswith(store.POST_SOURCE_PREFIX)
+    other = (stored_post != from_posts).to_numpy(bool)
+    named = pd.Series(source, dtype="str").replace("", "an intake file (source not recorded)")
+    replaced = np.where(other, named.to_numpy(dtype=object), overrides)
+    frame = frame.copy()
+    column = frame["overrides"].to_numpy(dtype=object)
+    column[np.flatnonzero(found)] = replaced
+    frame["overrides"] = pd.Series(column, index=frame.index, dtype="str")
+    keep = np.ones(len(frame), dtype=bool)
+    if wins != "later" and (wins == "posts") != from_posts:
+        keep[np.flatnonzero(found)[other]] = False
+    dropped = int((~keep).sum())
+    if not dropped:
+        return dataclasses.replace(parsed, frame=frame)
+    records = parsed.records
+    if records is not None:
+        records = dataclasses.replace(records, hashes=records.hashes[keep], keys=records.keys[keep])
+    note = (
+        f"kept {dropped} stored intake record(s) of the {'file' if from_posts else 'macro'}: "
+        f"the policy setting cloud_info.wins is {wins} (counted as skipped)"
+    )
+    return dataclasses.replace(
+        parsed,
+        frame=frame[keep].reset_index(drop=True),
+        rows_skipped=parsed.rows_skipped + dropped,
+        notes=(*parsed.notes, note),
+        records=records,
+    )
 
 
 def _read_hashed(read: Callable[..., ParsedFile], digest: FileDigest, **kwargs: Any) -> ParsedFile:

@@ -55,9 +55,16 @@ from ipchange_core.store.models import (
     UTCDateTime,
 )
 from ipchange_core.store.pull_marks import advance_mark, pull_mark
-from ipchange_core.store.read import index_requests, kayako_ticket_ids, read_frames
+from ipchange_core.store.read import (
+    POST_SOURCE_PREFIX,
+    index_requests,
+    intake_provenance,
+    kayako_ticket_ids,
+    read_frames,
+)
 
 __all__ = [
+    "POST_SOURCE_PREFIX",
     "Base",
     "Batch",
     "Change",
@@ -86,6 +93,7 @@ __all__ = [
     "export_batch",
     "fee_ledger",
     "index_requests",
+    "intake_provenance",
     "kayako_lookups",
     "kayako_ticket_ids",
     "load",

@@ -161,7 +161,7 @@ class TicketEvent(_Canonical, Base):
 
 
 class Intake(_Canonical, Base):
-    """The TSC agent's intake ("cloud info") record of a request (``intake.csv``)."""
+    """The TSC agent's intake ("cloud info") record of a request (``intake.csv`` or a macro)."""
 
     __tablename__ = "intake"
     __table_args__ = (
@@ -187,6 +187,8 @@ class Intake(_Canonical, Base):
     transferred_to_queue: Mapped[bool | None]
     agent: Mapped[Str]
     requested_asap: Mapped[bool] = mapped_column(server_default=false())
+    source: Mapped[Str]  # intake.csv, or post <id> (a cloud-info macro)
+    overrides: Mapped[Str]  # the record of the other source it replaced; blank if none
 
 
 class Change(_Canonical, Base):
