@@ -445,15 +445,16 @@ def pull_kayako(
     db: str,
     policy: PolicySet,
 ) -> None:
-    """Pull the lookup lists and the tickets changed since the last pull, and load them.
+    """Pull the lookups, the tickets changed since the last pull and their requests' posts.
 
     The key and secret come from IPCHANGE_KAYAKO_API_KEY and IPCHANGE_KAYAKO_SECRET_KEY, or an
     owner-only YAML file (--kayako-config). The first pull reads every ticket; a later one reads
-    back to an hour before the latest activity it loaded (--since: to a date). Everything is
-    fetched before anything is loaded, then loaded in one transaction. Prints each document's
-    read = inserted + updated + unchanged + rejected and a summary. Exit 1 when tickets were
-    rejected, 2 when a request failed for good or an answer was not a Kayako document (then
-    nothing is loaded).
+    back to an hour before the latest activity it loaded (--since: to a date). Of the new or
+    changed tickets, the IP change requests' posts are fetched: their cloud-info macros are
+    intake. Everything is fetched before anything is loaded, then loaded in one transaction.
+    Prints each document's read = inserted + updated + unchanged + rejected and a summary.
+    Exit 1 when tickets or intake records were rejected, 2 when a request failed for good or an
+    answer was not a Kayako document (then nothing is loaded).
     """
     from tqdm import tqdm
 
@@ -479,9 +480,16 @@ def pull_kayako(
     ):
         click.echo(f"database: {display_url(db)}")
 
+        pages = "0 pages"
+
         def progress(paged: Any, size: int) -> None:
+            nonlocal pages
             bar.update(len(paged.tickets) - bar.n)
-            bar.set_postfix_str(f"{paged.pages} pages")
+            pages = f"{paged.pages} pages"
+            bar.set_postfix_str(pages)
+
+        def posts_progress(done: int, total: int) -> None:
+            bar.set_postfix_str(f"{pages}, posts of {done}/{total} requests")
 
         result = pull_from(
             engine,
@@ -492,6 +500,7 @@ def pull_kayako(
             since=since.date() if since is not None else None,
             retry=retry,
             on_page=progress,
+            on_posts=posts_progress,
         )
     for loaded, parsed in result.loads:
         click.echo(f"{parsed.path.name}: {parsed.format} → {parsed.table}")

@@ -27,6 +27,7 @@ from ipchange_core.ingest import (
     ParsedFile,
     detect_format,
     read_file,
+    read_posts,
 )
 from ipchange_core.ingest.kayako_lookups import read_lookups
 from ipchange_core.ingest.read import parsed_lookups
@@ -154,19 +155,22 @@ def load_documents(
     tickets: Path,
     policy: PolicySet,
     *,
+    posts: Path | None = None,
     within: Callable[[Connection, store.LoadResult], None] | None = None,
 ) -> list[tuple[store.LoadResult, ParsedFile]]:
-    """Load Kayako lookup lists and a ticket XML document as one, in a single transaction.
+    """Load Kayako lookup lists, a ticket XML document and its posts as one, in one transaction.
 
     Each document is read and counted as :func:`load_file` reads and counts it (one manifest
-    each, rejects stored with it); the tickets are read with the lookup lists just loaded.
-    ``within(conn, result)`` runs in the same transaction after the tickets' load (``result``):
-    what it writes commits with the documents or not at all. The tickets document is loaded in
-    full (no repeat check): its unchanged rows count as unchanged and are not written.
+    each, rejects stored with it); the tickets are read with the lookup lists just loaded, and
+    the posts (a ``<posts>`` document, read as intake from the cloud-info macro) find their
+    tickets' mask ids among the tickets just loaded. ``within(conn, result)`` runs in the same
+    transaction after the tickets' load (``result``): what it writes commits with the documents
+    or not at all. The tickets document is loaded in full (no repeat check): its unchanged rows
+    count as unchanged and are not written.
 
     Returns:
         The load counts and parsed file of each lookup list (in the order given), then of the
-        tickets (its ``frame`` empty: the rows were read in blocks).
+        tickets (its ``frame`` empty: the rows were read in blocks), then of the posts if given.
 
     Raises:
         InvalidInputError: A document is refused whole (nothing is loaded).
@@ -188,6 +192,15 @@ def load_documents(
                 if within is not None:
                     within(conn, result)
             loads.append((result, parsed))
+            if posts is not None:
+                intake = read_posts(
+                    posts,
+                    tz=latest.timezone,
+                    cloud_info=latest.cloud_info,
+                    ticket_ids=store.kayako_ticket_ids(conn),
+                )
+                intake = arbitrate_intake(conn, intake, latest.cloud_info.wins)
+                loads.append((store.load_into(conn, intake, policy_version=latest.version), intake))
     except (DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:  # through SQLAlchemy or not
         raise IpchangeError(
             f"{tickets.name}: the database refused the load, nothing was written: "
@@ -197,7 +210,7 @@ def load_documents(
     return loads
 
 
-def arbitrate_intake(engine: Engine, parsed: ParsedFile, wins: str) -> ParsedFile:
+def arbitrate_intake(engine: Engine | Connection, parsed: ParsedFile, wins: str) -> ParsedFile:
     """Decide, per ticket, between a stored intake record and one of the other kind.
 
     A ticket may have an intake file row and a cloud-info macro. Loading a record of one kind
@@ -205,12 +218,13 @@ def arbitrate_intake(engine: Engine, parsed: ParsedFile, wins: str) -> ParsedFil
     replacing one of its own kind keeps the ``overrides`` stored (so a reload changes
     nothing). ``wins`` (policy ``cloud_info.wins``) says which stands: ``later`` (the record
     being loaded), ``posts`` or ``file`` (a record of the other kind being loaded is then left
-    out: counted as skipped, said in the notes). The stored records are read before the load's
-    transaction (:func:`store.intake_provenance`): a load of the other kind committed between
-    the two is not seen.
+    out: counted as skipped, said in the notes). Given the engine, the stored records are read
+    before the load's transaction (:func:`store.intake_provenance`): a load of the other kind
+    committed between the two is not seen; given the load's transaction, none can come between.
 
     Args:
-        engine: From :func:`store.connect`.
+        engine: From :func:`store.connect`; or the transaction that will load ``parsed``
+            (then its stored records are read as that transaction sees them).
         parsed: A parsed ``intake`` file (intake file, or ``kayako-posts``).
         wins: ``later``, ``posts`` or ``file``.
 

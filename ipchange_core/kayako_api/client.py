@@ -88,6 +88,18 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+class KayakoNotFound(KayakoApiError):
+    """HTTP 404: an unknown endpoint, or a thing it names that is not there ("Ticket not Found").
+
+    Attributes:
+        reason: The first line of the answer's body (Kayako's one-line error text).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class KayakoClient:
     """A help desk's REST API: :meth:`get` an endpoint's answer, signed, retried, checked.
 
@@ -150,8 +162,9 @@ class KayakoClient:
         """The body of ``GET <url>?e=<endpoint>`` (HTTP 200), signed afresh for every try.
 
         Raises:
-            KayakoApiError: 401/403 (the key or signature was refused), another 4xx, or the
-                tries ran out (the last status or error named).
+            KayakoApiError: 401/403 (the key or signature was refused), another 4xx
+                (:class:`KayakoNotFound` for 404), or the tries ran out (the last status or
+                error named).
         """
         shown = self.shown(endpoint)
         last = ""
@@ -178,6 +191,8 @@ class KayakoClient:
                 for value in signed.values():  # a server that echoes the request
                     reason = reason.replace(value, "…")
                 last = f"HTTP {status}" + (f" {reason}" if reason else "")
+                if status == 404:
+                    raise KayakoNotFound(f"{shown}: {last}", reason=reason)
                 if status != 429 and status < 500:
                     raise KayakoApiError(f"{shown}: {last}")
                 wait_for = retry_after(response.headers.get("retry-after"))

@@ -1,9 +1,10 @@
-"""The pull's documents as Kayako writes them: ``<ticket>`` elements of pages, one ``<tickets>``.
+"""The pull's documents as Kayako writes them: one ``<tickets>`` of pages, one ``<posts>``.
 
 A page of ``ListAll`` may come in either style of FORMATS.md 2 (the live wire style or the
 documented, indented one); the pull writes every ticket it keeps in the live wire style: each
 non-empty value in ``<![CDATA[…]]>``, empty values as ``<tag />``, one element per line without
-indentation, attributes as sent. The lookup lists are written as they were received.
+indentation, attributes as sent; so are the posts. The lookup lists are written as they were
+received.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from ipchange_core.demo.text import cdata
+from ipchange_core.ingest.kayako_posts import POSTS_ROOT
 from ipchange_core.ingest.kayako_xml import XML_ROOT
 from ipchange_core.kayako_api.paging import PageTicket
 
@@ -55,3 +57,23 @@ def write_tickets(path: Path, tickets: Iterable[PageTicket]) -> None:
         out.write(XML_DECLARATION + f"<{XML_ROOT}>\n")
         out.writelines(t.xml for t in ordered)
         out.write(f"</{XML_ROOT}>\n")
+
+
+def write_posts(path: Path, answers: Iterable[ET.Element]) -> int:
+    """Write the ``<post>`` elements of ``<posts>`` answers as one ``<posts>`` document.
+
+    Posts keep the answers' order; each answer is written as it comes (``answers`` may fetch
+    lazily). Kayako's ``ListAll`` of posts writes the same document for one ticket.
+
+    Returns:
+        The posts written.
+    """
+    written = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(XML_DECLARATION + f"<{POSTS_ROOT}>\n")
+        for answer in answers:
+            posts = answer.findall("post")
+            out.writelines(wire_xml(post) for post in posts)
+            written += len(posts)
+        out.write(f"</{POSTS_ROOT}>\n")
+    return written

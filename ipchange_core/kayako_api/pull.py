@@ -1,10 +1,12 @@
-"""``ipchange pull kayako``: fetch a help desk's lookups and changed tickets, load them as files.
+"""``ipchange pull kayako``: fetch lookups, changed tickets and requests' posts; load as files.
 
 A pull fetches everything first, into a temporary folder: the four lookup lists as received,
 then ``ListAll`` over every department of the tickets module with every status id (``-1`` would
 leave resolved tickets out, FORMATS.md 1), newest activity first, as one ``<tickets>`` document
-(:mod:`.documents`). Nothing is loaded until every answer has arrived and is a Kayako document.
-Then the documents load through the ingest path (``pipeline.load_documents``) in one transaction
+(:mod:`.documents`), then the posts of the IP change requests among the new or changed tickets
+as one ``<posts>`` document (:mod:`.posts`). Nothing is loaded until every answer has arrived
+and is a Kayako document. Then the documents load through the ingest path
+(``pipeline.load_documents``; the posts as intake from the cloud-info macro) in one transaction
 that also moves the help desk's mark (:mod:`ipchange_core.store.pull_marks`): a pull killed at
 any point leaves the database as it was, or fully loaded.
 
@@ -29,11 +31,12 @@ from sqlalchemy import Connection, Engine, func, select
 
 from ipchange_core import store
 from ipchange_core.ingest import ParsedFile
-from ipchange_core.ingest.kayako_lookups import LOOKUP_LISTS
+from ipchange_core.ingest.kayako_lookups import LOOKUP_LISTS, read_lookups
 from ipchange_core.kayako_api.client import KayakoClient, RetryPolicy, shown_url
 from ipchange_core.kayako_api.credentials import Credentials
 from ipchange_core.kayako_api.documents import page_tickets, write_tickets
 from ipchange_core.kayako_api.paging import Paged, PageTicket, page_all
+from ipchange_core.kayako_api.posts import PostsFetched, fetch_posts, fresh_tickets, requested
 from ipchange_core.policy import PolicySet
 from ipchange_core.store.connection import reading
 
@@ -58,8 +61,9 @@ class PullResult:
     Attributes:
         url: The API URL as shown (no query, no user info); the mark's key.
         loads: Each document's load counts and parsed file: the four lookup lists, then the
-            tickets.
+            tickets, then the posts (when any were fetched).
         paged: The tickets fetched and how the paging went.
+        posts: The posts asked for and fetched.
         requests: HTTP requests made (retries included).
         mark_before: The mark before the pull (Unix epoch seconds, UTC); ``None`` at the first.
         mark_after: The mark after it.
@@ -72,6 +76,7 @@ class PullResult:
     url: str
     loads: list[tuple[store.LoadResult, ParsedFile]]
     paged: Paged
+    posts: PostsFetched
     requests: int
     mark_before: int | None
     mark_after: int | None
@@ -82,7 +87,12 @@ class PullResult:
     @property
     def tickets(self) -> store.LoadResult:
         """The counts of the tickets document."""
-        return self.loads[-1][0]
+        return next(result for result, _ in self.loads if result.table == "tickets")
+
+    @property
+    def intake(self) -> store.LoadResult | None:
+        """The counts of the posts document (its records are intake); ``None``: none fetched."""
+        return next((result for result, _ in self.loads if result.table == "intake"), None)
 
     @property
     def changed(self) -> bool:
@@ -112,8 +122,9 @@ def pull_kayako(
     since: dt.date | None = None,
     retry: RetryPolicy | None = None,
     on_page: Callable[[Paged, int], None] | None = None,
+    on_posts: Callable[[int, int], None] | None = None,
 ) -> PullResult:
-    """Pull a help desk's lookups and changed tickets and load them (see the module docstring).
+    """Pull a help desk's lookups, changed tickets and requests' posts; load them (module doc).
 
     Args:
         engine: From :func:`ipchange_core.store.connect`.
@@ -124,6 +135,7 @@ def pull_kayako(
         since: Read back to local midnight of this date (policy zone) instead of the mark.
         retry: Timeouts and retries (:class:`RetryPolicy` defaults when ``None``).
         on_page: Called after each page (progress).
+        on_posts: Called after each posts answer with the answers so far and those to come.
 
     Raises:
         KayakoApiError: A request failed for good, or an answer was not a Kayako document;
@@ -169,11 +181,25 @@ def pull_kayako(
         times = [t.lastactivity for t in paged.tickets.values() if t.lastactivity is not None]
         latest = max(times, default=None)
 
+        every = mark is None or since is not None
+        fresh = fresh_tickets(engine, paged.tickets.values(), every=every)
+        lists = {root: read_lookups(path).rows for root, path in lookups.items()}
+        names = store.named_lookups(lists, policy.latest.kayako)
+        posts = PostsFetched(considered=len(fresh), every=every)
+        posts.requests = requested(engine, fresh, policy, names, Path(folder))
+        if posts.requests:
+            path = Path(folder) / _document_name(url, "posts")
+            posts.posts, posts.gone = fetch_posts(client, posts.requests, path, on_answer=on_posts)
+            if len(posts.gone) < len(posts.requests):
+                posts.path = path
+
         def advance(conn: Connection, result: store.LoadResult) -> None:
             if latest is not None:
                 store.advance_mark(conn, key, latest, manifest_id=result.manifest_id)
 
-        loads = load_documents(engine, list(lookups.values()), tickets, policy, within=advance)
+        loads = load_documents(
+            engine, list(lookups.values()), tickets, policy, posts=posts.path, within=advance
+        )
         requests = client.requests
     first = min(times, default=None)
     mark_after = store.pull_mark(engine, key)
@@ -181,6 +207,7 @@ def pull_kayako(
         url=key,
         loads=loads,
         paged=paged,
+        posts=posts,
         requests=requests,
         mark_before=mark,
         mark_after=mark_after,
@@ -237,6 +264,7 @@ def pull_summary(result: PullResult, tz: str) -> list[str]:
         f"pulled {len(paged.tickets)} ticket(s) in {paged.pages} page(s){back}, "
         f"{result.requests} request(s), {window}, from {result.url}"
     ]
+    lines.append(posts_summary(result))
     if not result.changed:
         lines.append("nothing new: every row pulled is stored as it is; no row changed")
     if result.mark_after is not None:
@@ -249,3 +277,32 @@ def pull_summary(result: PullResult, tz: str) -> list[str]:
             "`ipchange ingest` its report or database export, see the README)"
         )
     return lines
+
+
+def posts_summary(result: PullResult) -> str:
+    """The summary line of the posts: asked, fetched, gone, intake records loaded and rejected."""
+    posts = result.posts
+    among = (
+        f"{posts.considered} ticket(s) pulled"
+        if posts.every
+        else f"{posts.considered} new or changed ticket(s)"
+    )
+    if not posts.requests:
+        return f"posts: none asked for: no IP change request among the {among}"
+    line = (
+        f"posts: {posts.posts} post(s) of {len(posts.requests)} IP change request(s) among the "
+        f"{among}"
+    )
+    if posts.gone:
+        line += (
+            f"; {len(posts.gone)} ticket(s) gone meanwhile (404 Ticket not Found), their posts "
+            "not read"
+        )
+    intake = result.intake
+    if intake is not None:
+        loaded = intake.inserted + intake.updated + intake.unchanged
+        line += (
+            f"; intake records: {loaded} loaded (inserted {intake.inserted} + updated "
+            f"{intake.updated} + unchanged {intake.unchanged}), {intake.rejected} rejected"
+        )
+    return line

@@ -38,7 +38,13 @@ from ipchange_core.store.load import (
     rejects,
     repeat_load,
 )
-from ipchange_core.store.lookups import kayako_lookups, load_lookups, load_lookups_into, lookups_in
+from ipchange_core.store.lookups import (
+    kayako_lookups,
+    load_lookups,
+    load_lookups_into,
+    lookups_in,
+    named_lookups,
+)
 from ipchange_core.store.models import (
     Base,
     Change,
@@ -102,6 +108,7 @@ __all__ = [
     "load_lookups_into",
     "lookups_in",
     "manifests",
+    "named_lookups",
     "net_due",
     "os_user",
     "pending",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
@@ -103,10 +105,24 @@ def kayako_lookups(engine: Engine, fallback: KayakoLookups) -> KayakoLookups:
 
 def lookups_in(conn: Connection, fallback: KayakoLookups) -> KayakoLookups:
     """:func:`kayako_lookups` as ``conn`` sees the database (within its transaction)."""
-    departments = _current(conn, "departments")
-    statuses = _current(conn, "ticketstatuses")
-    types = _current(conn, "tickettypes")
+    kinds = ("departments", "ticketstatuses", "tickettypes")
+    return named_lookups({kind: _current(conn, kind) for kind in kinds}, fallback)
+
+
+def named_lookups(lists: Mapping[str, pd.DataFrame], fallback: KayakoLookups) -> KayakoLookups:
+    """The id → name tables of lookup lists' current rows, the policy's ids where none is listed.
+
+    Only departments of the tickets module hold tickets: live chat departments are left out.
+
+    Args:
+        lists: Root element → the list's rows (``id`` and the text columns of a
+            :class:`~ipchange_core.ingest.kayako_lookups.LookupList`): ``departments``,
+            ``ticketstatuses`` and ``tickettypes`` (others are not used).
+        fallback: The policy's tables.
+    """
+    departments = lists["departments"]
     departments = departments[departments["module"].isin(["", "tickets"])]
+    statuses, types = lists["ticketstatuses"], lists["tickettypes"]
 
     def names(rows: pd.DataFrame) -> dict[int, str]:
         return dict(zip(rows["id"].tolist(), rows["title"].tolist(), strict=True))

@@ -438,10 +438,11 @@ def in_order(frame: pd.DataFrame, keys: Sequence[str]) -> bool:
     return bool((before | tied).all())
 
 
-def kayako_ticket_ids(engine: Engine) -> dict[str, str]:
+def kayako_ticket_ids(engine: Engine | Connection) -> dict[str, str]:
     """Kayako's internal ticket id → mask id of every stored ticket that has one.
 
-    The audit log's ``ticketid`` names tickets by that internal id (FORMATS.md 4).
+    The audit log's ``ticketid`` names tickets by that internal id (FORMATS.md 4), and so do
+    posts. Given a connection, as its transaction sees them (a pull's tickets just loaded).
     """
     query = select(Ticket.kayako_id, Ticket.ticket_id).where(Ticket.kayako_id != "")
     with reading(engine) as conn:
@@ -452,11 +453,11 @@ POST_SOURCE_PREFIX = "post "
 """How an intake record read from a cloud-info macro names its source (``post <id>``)."""
 
 
-def intake_provenance(engine: Engine, *, from_posts: bool) -> pd.DataFrame:
+def intake_provenance(engine: Engine | Connection, *, from_posts: bool) -> pd.DataFrame:
     """The stored intake records a load of the other kind would replace, or that replaced one.
 
     Args:
-        engine: From :func:`connect`.
+        engine: From :func:`connect`; or the transaction of the load about to be made.
         from_posts: The load about to be made reads cloud-info posts (else an intake file).
 
     Returns:
