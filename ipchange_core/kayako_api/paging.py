@@ -5,8 +5,9 @@ read that changes, between two requests shifts every later ticket up by one: a p
 then skips one. So consecutive pages overlap by :data:`PAGE_OVERLAP` tickets; a page that shares
 no ticket with the pages read on from may have a gap before it, and paging steps back a page
 and reads on from there once a page shares one (its tickets are kept either way: an untouched
-ticket keeps its place behind those read before it, so a shared one proves there is no gap). A ticket whose activity moves it to the top meanwhile is newer than what
-this pull read, and the next pull reads it (its ``lastactivity`` is past the mark).
+ticket keeps its place behind those read before it, so a shared one proves there is no gap).
+A ticket whose activity moves it to the top meanwhile is newer than what this pull read, and
+the next pull reads it (its ``lastactivity`` is past the mark).
 """
 
 from __future__ import annotations
