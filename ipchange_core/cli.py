@@ -339,7 +339,7 @@ def ingest(
     rows were rejected, 2 when a file was refused whole.
     """
     from ipchange_core import store
-    from ipchange_core.pipeline import load_file, load_summary, write_load_report
+    from ipchange_core.pipeline import load_file
 
     exit_code = EXIT_OK
     with store.connected(db) as engine:
@@ -354,23 +354,35 @@ def ingest(
                 click.echo(f"refused: {exc}", err=True)
                 exit_code = EXIT_FATAL
                 continue
-            click.echo(f"{path}: {parsed.format} → {parsed.table}")
-            for note in parsed.notes:
-                click.echo(f"  note: {note}")
-            click.echo(f"  {load_summary(result)}")
-            try:
-                written = write_load_report(rejects_dir, parsed, result)
-            except OutputError as exc:  # the load stands; its rejects are in the database
-                rejected = f"{result.rejected} rejected row(s); " if result.rejected else ""
-                click.echo(f"  {rejected}{exc}", err=True)
-                exit_code = EXIT_FATAL
-                continue
-            if written is not None:
-                click.echo(f"  {result.rejected} rejected row(s), reasons in {written}", err=True)
-                for message in parsed.reject_messages()[:5]:
-                    click.echo(f"    {message}", err=True)
-                exit_code = max(exit_code, EXIT_REJECTS)
+            exit_code = max(exit_code, _report_load(str(path), parsed, result, rejects_dir))
     raise SystemExit(exit_code)
+
+
+def _report_load(name: str, parsed: Any, result: Any, rejects_dir: Path) -> int:
+    """Print a loaded file's counts, notes and rejects; write its load report; its exit code.
+
+    ``parsed`` and ``result`` are the :class:`~ipchange_core.ingest.ParsedFile` and the
+    ``store.LoadResult`` of the load. Returns 0, 1 (rows rejected) or 2 (the report could not
+    be written; the load stands, its rejects are in the database).
+    """
+    from ipchange_core.pipeline import load_summary, write_load_report
+
+    click.echo(f"{name}: {parsed.format} → {parsed.table}")
+    for note in parsed.notes:
+        click.echo(f"  note: {note}")
+    click.echo(f"  {load_summary(result)}")
+    try:
+        written = write_load_report(rejects_dir, parsed, result)
+    except OutputError as exc:
+        rejected = f"{result.rejected} rejected row(s); " if result.rejected else ""
+        click.echo(f"  {rejected}{exc}", err=True)
+        return EXIT_FATAL
+    if written is None:
+        return EXIT_OK
+    click.echo(f"  {result.rejected} rejected row(s), reasons in {written}", err=True)
+    for message in parsed.reject_messages()[:5]:
+        click.echo(f"    {message}", err=True)
+    return EXIT_REJECTS
 
 
 @main.group(cls=_Group)
@@ -463,7 +475,6 @@ def pull_kayako(
     from ipchange_core.kayako_api.credentials import credentials
     from ipchange_core.kayako_api.pull import pull_kayako as pull_from
     from ipchange_core.kayako_api.pull import pull_summary
-    from ipchange_core.pipeline import load_summary, write_load_report
 
     keys = credentials(kayako_config)
     retry = RetryPolicy(tries=tries, timeout=timeout, backoff=backoff)
@@ -503,21 +514,7 @@ def pull_kayako(
             on_posts=posts_progress,
         )
     for loaded, parsed in result.loads:
-        click.echo(f"{parsed.path.name}: {parsed.format} → {parsed.table}")
-        for note in parsed.notes:
-            click.echo(f"  note: {note}")
-        click.echo(f"  {load_summary(loaded)}")
-        try:
-            written = write_load_report(rejects_dir, parsed, loaded)
-        except OutputError as exc:  # the load stands; its rejects are in the database
-            click.echo(f"  {exc}", err=True)
-            exit_code = EXIT_FATAL
-            continue
-        if written is not None:
-            click.echo(f"  {loaded.rejected} rejected row(s), reasons in {written}", err=True)
-            for message in parsed.reject_messages()[:5]:
-                click.echo(f"    {message}", err=True)
-            exit_code = max(exit_code, EXIT_REJECTS)
+        exit_code = max(exit_code, _report_load(parsed.path.name, parsed, loaded, rejects_dir))
     for line in pull_summary(result, policy.latest.timezone):
         click.echo(line)
     raise SystemExit(exit_code)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -189,7 +189,8 @@ class KayakoClient:
                     )
                 reason = _first_line(response.text)
                 for value in signed.values():  # a server that echoes the request
-                    reason = reason.replace(value, "…")
+                    for form in {value, quote(value, safe=""), quote_plus(value)}:
+                        reason = reason.replace(form, "…") if len(form) >= 8 else reason
                 last = f"HTTP {status}" + (f" {reason}" if reason else "")
                 if status == 404:
                     raise KayakoNotFound(f"{shown}: {last}", reason=reason)

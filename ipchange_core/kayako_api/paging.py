@@ -3,9 +3,11 @@
 Kayako pages by ``LIMIT``/``OFFSET`` (``$count$``/``$start$``). A ticket deleted, or one already
 read that changes, between two requests shifts every later ticket up by one: a plain offset
 then skips one. So consecutive pages overlap by :data:`PAGE_OVERLAP` tickets; a page that shares
-no ticket with those already read may have a gap before it, and paging steps back a page and
-reads on from there. A ticket whose activity moves it to the top meanwhile is newer than what
-this pull read, and the next pull reads it (its ``lastactivity`` is past the mark).
+no ticket with the pages read on from may have a gap before it, and paging steps back a page
+and reads on from there once a page shares one (its tickets are kept either way: an untouched
+ticket keeps its place behind those read before it, so a shared one proves there is no gap).
+A ticket whose activity moves it to the top meanwhile is newer than what this pull read, and
+the next pull reads it (its ``lastactivity`` is past the mark).
 """
 
 from __future__ import annotations
@@ -94,11 +96,12 @@ def page_all(
     """
     step = page_size - page_overlap(page_size)
     paged = Paged()
+    accepted: set[str] = set()  # tickets of the pages read on from (not those of a page left)
     start = 0
     while True:
         page = fetch(page_size, start)
         paged.pages += 1
-        shares = any(ticket.id in paged.tickets for ticket in page)
+        shares = any(ticket.id in accepted for ticket in page)
         paged.keep(page)
         if on_page is not None:
             on_page(paged, len(page))
@@ -110,6 +113,7 @@ def page_all(
                 )
             start = max(0, start - step)
             continue
+        accepted.update(ticket.id for ticket in page)
         if len(page) < page_size:
             return paged
         if stop_before is not None and all(

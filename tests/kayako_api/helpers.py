@@ -51,6 +51,17 @@ def pull(url: str, db: Path, loads: Path, *args: str, env: dict[str, str] | None
     )
 
 
+def spawn(url: str, db: Path, loads: Path, *args: str) -> subprocess.Popen:
+    """Start a pull and return at once (its output discarded)."""
+    return subprocess.Popen(
+        pull_args(url, db, loads, *args),
+        env=pull_env(),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def dump(db: Path) -> dict[str, list[tuple]]:
     """Every row of every table of a SQLite database, in rowid order (no database: {})."""
     if not db.exists():

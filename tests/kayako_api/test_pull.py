@@ -11,7 +11,6 @@ import datetime as dt
 import math
 import os
 import signal
-import subprocess
 import time
 from zoneinfo import ZoneInfo
 
@@ -24,7 +23,6 @@ from ipchange_core.kayako_api.pull import SAFETY_OVERLAP_SECONDS, pull_kayako
 from ipchange_core.policy import load_policy
 from tests.kayako_api.helpers import (
     API_KEY,
-    REPO,
     SAMPLES,
     SECRET,
     count_start,
@@ -32,8 +30,8 @@ from tests.kayako_api.helpers import (
     kayako_ids,
     list_all,
     pull,
-    pull_args,
     pull_env,
+    spawn,
     tickets,
 )
 from tests.kayako_server import KayakoServer, synthetic_lookups
@@ -274,13 +272,7 @@ def test_kill_9_mid_pull_leaves_the_database_as_before_and_the_next_pull_complet
         before = dump(db)
         kayako.clear_log()
         kayako.faults([{"endpoint": "/Tickets/Ticket/ListAll", "times": 1, "delay": 30}])
-        process = subprocess.Popen(
-            pull_args(kayako.url, db, tmp_path / "l", "--page-size", "100"),
-            env=pull_env(),
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        process = spawn(kayako.url, db, tmp_path / "l", "--page-size", "100")
         deadline = time.monotonic() + 120
         while not any(e["fault"] for e in kayako.log()) and time.monotonic() < deadline:
             time.sleep(0.1)  # the pull waits for its slow first page
@@ -307,13 +299,7 @@ def test_kill_9_at_any_moment_leaves_the_database_before_or_loaded(tmp_path):
         took = (time.monotonic() - began) / 2
         outcomes = set()
         for k in range(6):
-            process = subprocess.Popen(
-                pull_args(kayako.url, db, tmp_path / "l", "--page-size", "200"),
-                env=pull_env(),
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            process = spawn(kayako.url, db, tmp_path / "l", "--page-size", "200")
             time.sleep(took * (k + 1) / 7)
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
@@ -399,3 +385,27 @@ def test_the_real_samples_load(tmp_path):
         "",
     )
     assert "read 1 = inserted 1" in out
+
+
+# --- both backends ----------------------------------------------------------------------------
+
+
+@pytest.mark.xdist_group("postgres")
+def test_pull_then_incremental_pull_on_each_backend(engine):
+    """The pull's one transaction (lookups, tickets, mark) on SQLite and on PostgreSQL."""
+    policy = load_policy(None)
+    keys = Credentials(API_KEY, SECRET)
+    with server(150) as kayako:
+        first = pull_kayako(engine, kayako.url, keys, policy, page_size=40)
+        assert first.tickets.inserted == 150 and first.mark_before is None
+        assert first.mark_after == kayako.state()["max_lastactivity"]
+        touched = kayako.touch(count=3, at=START + 900)
+        again = pull_kayako(engine, kayako.url, keys, policy, page_size=40)
+        same = pull_kayako(engine, kayako.url, keys, policy, page_size=40)
+    assert again.mark_before == first.mark_after and again.mark_after == START + 900
+    assert (again.tickets.inserted, again.tickets.updated) == (0, len(touched))
+    assert again.tickets.read < 150
+    assert not same.changed and same.mark_after == again.mark_after
+    assert store.pull_mark(engine, kayako.url) == START + 900
+    manifests = store.manifests(engine)
+    assert len(manifests) == 15 and set(manifests["format"]) == {"kayako-lookups", "kayako-xml"}
