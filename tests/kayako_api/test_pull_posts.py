@@ -8,7 +8,9 @@ answers and tickets deleted between their page and their posts.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import sqlite3
 import subprocess
 import time
@@ -333,3 +335,50 @@ def test_a_404_other_than_ticket_not_found_stops_the_pull(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"?e={POSTS}{request}: HTTP 404 Not Found" in result.stderr
     assert dump(db) == before
+
+
+def test_since_asks_again_for_the_posts_of_every_request_in_its_window(tmp_path):
+    db = tmp_path / "db"
+    with server(300) as kayako:
+        ok(pull(kayako.url, db, tmp_path / "l", "--page-size", "100"))
+        kayako.clear_log()
+        out = ok(
+            pull(kayako.url, db, tmp_path / "l", "--page-size", "100", "--since", "2000-01-01")
+        )
+        log = kayako.log()
+    assert sorted(asked(log)) == sorted(requests_by_filter(db))
+    assert "among the 300 ticket(s) pulled" in summary(out)
+    assert "(inserted 0 + updated 0 + unchanged" in summary(out)
+    assert "nothing new" in out
+
+
+def test_kill_9_while_the_posts_are_fetched_leaves_the_database_and_its_mark_as_before(tmp_path):
+    db, clean = tmp_path / "db", tmp_path / "clean"
+    with server(300) as kayako:
+        ok(pull(kayako.url, db, tmp_path / "l", "--page-size", "100"))
+        requests = sorted(requests_by_filter(db))[:5]
+        kayako.touch(ids=requests, at=kayako.state()["max_lastactivity"] + 600)
+        before = dump(db)
+        kayako.faults([{"endpoint": POSTS, "times": 1, "delay": 30}])
+        kayako.clear_log()
+        process = subprocess.Popen(
+            pull_args(kayako.url, db, tmp_path / "l", "--page-size", "100"),
+            env=pull_env(),
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while not any(e["fault"] for e in kayako.log()) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the pull waits for its first posts answer
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL
+        assert dump(db) == before
+        kayako.faults([])
+        kayako.clear_log()
+        ok(pull(kayako.url, db, tmp_path / "l", "--page-size", "100"))
+        again = asked(kayako.log())
+        ok(pull(kayako.url, clean, tmp_path / "l2", "--page-size", "100"))
+    assert again == requests, "the mark stayed: the next pull asks for the same posts"
+    assert intake(db) == intake(clean)
+    assert tickets(db) == tickets(clean)
