@@ -500,7 +500,8 @@ def pull_kayako(
             bar.set_postfix_str(pages)
 
         def posts_progress(done: int, total: int) -> None:
-            bar.set_postfix_str(f"{pages}, posts of {done}/{total} requests")
+            refresh = done % 50 == 0 or done == total  # a request is quick: redraw now and then
+            bar.set_postfix_str(f"{pages}, posts of {done}/{total} requests", refresh=refresh)
 
         result = pull_from(
             engine,

@@ -29,6 +29,7 @@ from tests.kayako_api.helpers import (
     pull,
     pull_args,
     pull_env,
+    spawn,
     tickets,
 )
 from tests.kayako_server import KayakoServer, get, signed_query
@@ -100,6 +101,13 @@ def expected_source(posts: list[dict[str, str]]) -> str | None:
         return None
     source = f"post {macros[-1][1]}"
     return source + (f" (corrects post {macros[-2][1]})" if len(macros) > 1 else "")
+
+
+def wait_for_fault(kayako: KayakoServer) -> None:
+    """Return once a request has taken a queued fault (at most 120 s)."""
+    deadline = time.monotonic() + 120
+    while not any(e["fault"] for e in kayako.log()) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def summary(out: str) -> str:
@@ -308,9 +316,7 @@ def test_a_ticket_deleted_before_its_posts_are_asked_is_counted_not_fatal(tmp_pa
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 120
-        while not any(e["fault"] for e in kayako.log()) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_fault(kayako)
         assert kayako.delete([gone]) == [gone]
         out, err = process.communicate(timeout=300)
         statuses = {int(e["e"][len(POSTS) :]): e["status"] for e in kayako.log() if POSTS in e["e"]}
@@ -361,16 +367,8 @@ def test_kill_9_while_the_posts_are_fetched_leaves_the_database_and_its_mark_as_
         before = dump(db)
         kayako.faults([{"endpoint": POSTS, "times": 1, "delay": 30}])
         kayako.clear_log()
-        process = subprocess.Popen(
-            pull_args(kayako.url, db, tmp_path / "l", "--page-size", "100"),
-            env=pull_env(),
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 120
-        while not any(e["fault"] for e in kayako.log()) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the pull waits for its first posts answer
+        process = spawn(kayako.url, db, tmp_path / "l", "--page-size", "100")
+        wait_for_fault(kayako)  # the pull waits for its first posts answer
         os.kill(process.pid, signal.SIGKILL)
         assert process.wait() == -signal.SIGKILL
         assert dump(db) == before
