@@ -25,6 +25,7 @@ from ipchange_core.ingest import (
     ParsedFile,
     detect_format,
     read_file,
+    read_posts,
 )
 from ipchange_core.ingest.kayako_lookups import read_lookups
 from ipchange_core.ingest.read import parsed_lookups
@@ -143,6 +144,34 @@ def _load(
         if parsed.table == "intake":
             parsed = arbitrate_intake(engine, parsed, latest.cloud_info.wins)
         return store.load(engine, parsed, policy_version=latest.version), parsed
+
+
+def load_posts(
+    engine: Engine, answer: bytes, name: str, policy: PolicySet
+) -> tuple[store.LoadResult, ParsedFile]:
+    """Load the intake of a Kayako answer with posts received as bytes (a pull).
+
+    One transaction, exactly as :func:`load_file` loads a posts file (``kayako-posts``).
+
+    Args:
+        engine: From :func:`store.connect`.
+        answer: The bytes of a ``TicketPost/ListAll`` or single-ticket answer.
+        name: Its name in the manifest and in messages (e.g. ``posts-5001.xml``).
+        policy: Its latest version's zone and ``cloud_info`` read the posts.
+
+    Raises:
+        InvalidInputError: The answer is refused whole (nothing is loaded).
+    """
+    latest = policy.latest
+    parsed = read_posts(
+        answer,
+        name=name,
+        tz=latest.timezone,
+        cloud_info=latest.cloud_info,
+        ticket_ids=store.kayako_ticket_ids(engine),
+    )
+    parsed = arbitrate_intake(engine, parsed, latest.cloud_info.wins)
+    return store.load(engine, parsed, policy_version=latest.version), parsed
 
 
 def arbitrate_intake(engine: Engine, parsed: ParsedFile, wins: str) -> ParsedFile:
