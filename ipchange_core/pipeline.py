@@ -193,13 +193,7 @@ def load_documents(
                     within(conn, result)
             loads.append((result, parsed))
             if posts is not None:
-                intake = read_posts(
-                    posts,
-                    tz=latest.timezone,
-                    cloud_info=latest.cloud_info,
-                    ticket_ids=store.kayako_ticket_ids(conn),
-                )
-                intake = arbitrate_intake(conn, intake, latest.cloud_info.wins)
+                intake = _posts_intake(conn, posts, "", policy)
                 loads.append((store.load_into(conn, intake, policy_version=latest.version), intake))
     except (DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:  # through SQLAlchemy or not
         raise IpchangeError(
@@ -208,6 +202,45 @@ def load_documents(
         ) from exc
     store.index_requests(engine, policy)
     return loads
+
+
+def load_posts(
+    engine: Engine, answer: bytes, name: str, policy: PolicySet
+) -> tuple[store.LoadResult, ParsedFile]:
+    """Load the intake of a Kayako answer with posts received as bytes (a pull).
+
+    One transaction, exactly as :func:`load_file` loads a posts file (``kayako-posts``).
+
+    Args:
+        engine: From :func:`store.connect`.
+        answer: The bytes of a ``TicketPost/ListAll`` or single-ticket answer.
+        name: Its name in the manifest and in messages (e.g. ``posts-5001.xml``).
+        policy: Its latest version's zone and ``cloud_info`` read the posts.
+
+    Raises:
+        InvalidInputError: The answer is refused whole (nothing is loaded).
+    """
+    parsed = _posts_intake(engine, answer, name, policy)
+    return store.load(engine, parsed, policy_version=policy.latest.version), parsed
+
+
+def _posts_intake(
+    engine: Engine | Connection, answer: Path | bytes, name: str, policy: PolicySet
+) -> ParsedFile:
+    """An answer with posts read as intake and arbitrated against the stored intake.
+
+    The posts find their tickets, and the stored intake is read, as ``engine`` sees them: given
+    a load's transaction, with what it has loaded so far (a pull's tickets).
+    """
+    latest = policy.latest
+    parsed = read_posts(
+        answer,
+        name=name,
+        tz=latest.timezone,
+        cloud_info=latest.cloud_info,
+        ticket_ids=store.kayako_ticket_ids(engine),
+    )
+    return arbitrate_intake(engine, parsed, latest.cloud_info.wins)
 
 
 def arbitrate_intake(engine: Engine | Connection, parsed: ParsedFile, wins: str) -> ParsedFile:

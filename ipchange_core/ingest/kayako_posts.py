@@ -388,7 +388,7 @@ def macro_text(
         line = post.ordinal
         internal = post.fields["ticketid"]
         mask = post.mask or ticket_ids.get(internal, "")
-        if not mask:
+        if not mask and internal:  # (a blank ticketid is left to the required-column check)
             rejects.append(
                 {
                     "line": line,
@@ -398,7 +398,7 @@ def macro_text(
                     "(tickets.kayako_id): load the ticket XML with Kayako's ticket ids first",
                 }
             )
-            mask = internal or "?"  # rejected above: no second reject for a blank ticket
+            mask = internal  # rejected above: no second reject for a blank ticket
         values = dict(record.macro.fields)
         for field, value, reason in record.macro.problems:
             rejects.append(

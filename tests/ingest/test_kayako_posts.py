@@ -502,6 +502,13 @@ def test_a_post_whose_ticket_is_not_stored_is_a_reject_naming_it(tmp_path):
     assert "post 31: ticketid '9999' matches no stored ticket" in bad["reason"]
 
 
+def test_a_macro_naming_no_ticket_is_a_reject(tmp_path):
+    parsed = read(tmp_path, live_post(32, ISSUE_MACRO, ticketid=""))
+    bad = parsed.rejects.iloc[0]
+    assert len(parsed.rejects) == 1 and (bad["column"], bad["ticket_id"]) == ("ticketid", "")
+    assert bad["reason"] == "post 32: is blank, but a value is required"
+
+
 def test_a_post_too_large_is_a_reject_never_a_crash(tmp_path):
     huge = ISSUE_MACRO + "\n" + "x" * MACRO.max_post_chars
     parsed = read(tmp_path, live_post(5, huge), live_post(6, ISSUE_MACRO, ticketid="5002"))
@@ -611,3 +618,60 @@ def test_every_enumerated_value_has_words():
     for column in TABLES["intake"]:
         if column.kind == "enum":
             assert set(MACRO.words[column.name]) == set(column.values)
+
+
+_XML_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs",)).filter(
+    lambda c: (
+        c in "\t\n\r"
+        or ("\x20" <= c <= "\ud7ff")
+        or ("\ue000" <= c <= "\ufffd")
+        or c >= "\U00010000"
+    )
+)
+_PIECES = st.one_of(
+    st.sampled_from(
+        [
+            "Cloud info", "cloud INFO:", "Account: ", "New IP : ", "Reason: ISP change",
+            "Reason: ???", "Requested change: ", "10/29/2026 10:00 AM", "3/8/2026 2:30 AM",
+            "ASAP", "<br />", "<p>", "</p>", "&amp;", "&#1;", "&nbsp;", "\n", ":", "\x85", "\x7f",
+            "Channel: phone", "Channel: fax", "Ticket number given: perhaps", "2001:db8::1",
+        ]
+    ),
+    st.text(_XML_CHARS, max_size=20),
+)  # fmt: skip
+
+
+@st.composite
+def random_posts(draw):
+    """Posts with random contents (pieces of macros, markup, control characters, noise), and
+    the ticketid of each."""
+    posts, tickets = [], []
+    for n in range(draw(st.integers(0, 6))):
+        contents = "".join(draw(st.lists(_PIECES, max_size=25))) or "x"
+        if draw(st.integers(0, 9)) == 0:  # just past max_post_chars
+            contents *= MACRO.max_post_chars // len(contents) + 1
+        ticket = draw(st.sampled_from(["5001", "5002", "404", ""]))
+        tickets.append(ticket)
+        posts.append(
+            documented_post(
+                n + 1,
+                contents,
+                ticketid=ticket,
+                creator=draw(st.sampled_from(["1", "1", "2", ""])),
+                ishtml=draw(st.sampled_from(["0", "1", "2"])),
+                dateline=draw(st.sampled_from([str(T0), str(T0 + 60), "0", "-5", "x"])),
+            )
+        )
+    return posts, tickets
+
+
+@given(random_posts())
+def test_any_posts_read_without_a_crash_and_reconcile(case):
+    posts, tickets = case
+    parsed = read_posts(posts_doc(*posts).encode(), name="posts.xml", ticket_ids=IDS)
+    assert_reconciles(parsed)
+    assert parsed.rows_read == len(posts)
+    assert parsed.rejects["reason"].str.match(r"post \d+: ").all()
+    # each reject names its post's ticket: the stored mask id, else the id the post gave
+    named = [IDS.get(tickets[line - 1], tickets[line - 1]) for line in parsed.rejects["line"]]
+    assert parsed.rejects["ticket_id"].tolist() == named

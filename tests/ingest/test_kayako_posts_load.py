@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ipchange_core import store
-from ipchange_core.pipeline import load_file
+from ipchange_core.pipeline import load_file, load_posts
 from ipchange_core.policy import load_policy
 from tests.domain import header, kayako_ticket, row, write
 from tests.ingest.test_kayako_posts import ISSUE_MACRO, live_post, posts_doc
@@ -104,3 +104,17 @@ def test_the_policy_can_have_the_file_win(engine, tmp_path):
         "K-5001": ("FROM-FILE", "intake.csv", ""),
         "K-5002": ("OTHER", "post 42", ""),
     }
+
+
+def test_a_pull_loads_the_bytes_of_an_answer_like_the_file(engine, tmp_path):
+    policy = load_policy()
+    load_file(engine, tickets_xml(tmp_path), policy)
+    answer = posts_doc(live_post(41, ISSUE_MACRO), live_post(42, "hi", creator="2")).encode()
+    result, parsed = load_posts(engine, answer, "posts-5001.xml", policy)
+    assert (result.read, result.inserted, result.skipped) == (2, 1, 1)
+    assert parsed.format == "kayako-posts" and parsed.path.name == "posts-5001.xml"
+    assert store.manifests(engine)["file_name"].iloc[-1] == "posts-5001.xml"
+    assert stored(engine) == {"K-5001": ("ACCT-10452", "post 41", "")}
+    path = write(tmp_path, "posts-5001.xml", answer.decode())
+    result, _ = load_file(engine, path, policy)
+    assert (result.read, result.unchanged, result.skipped) == (2, 1, 1)
