@@ -144,28 +144,11 @@ def pull_kayako(
         tempfile.TemporaryDirectory(prefix="ipchange-pull-") as folder,
         KayakoClient(url, credentials, retry=retry) as client,
     ):
-        lookups: dict[str, Path] = {}
-        roots: dict[str, ET.Element] = {}
-        for root, endpoint in LOOKUP_ENDPOINTS.items():
-            body, roots[root] = client.document(endpoint, root)
-            lookups[root] = Path(folder) / _document_name(url, root)
-            lookups[root].write_bytes(body)
-        departments = _ids(roots["departments"], LOOKUP_LISTS["departments"], tickets_only=True)
-        statuses = _ids(roots["ticketstatuses"], LOOKUP_LISTS["ticketstatuses"])
-
-        def fetch(count: int, start: int) -> list[PageTicket]:
-            endpoint = (
-                f"/Tickets/Ticket/ListAll/{','.join(departments)}/{','.join(statuses)}"
-                f"/-1/-1/{count}/{start}/lastactivity/DESC"
-            )
-            return page_tickets(client.document(endpoint, "tickets")[1])
-
-        if departments and statuses:
-            paged = page_all(fetch, page_size=page_size, stop_before=stop_before, on_page=on_page)
-        else:  # no ticket department or no status: Kayako answers nothing
-            paged = Paged()
-        tickets = Path(folder) / _document_name(url, "tickets")
-        write_tickets(tickets, paged.tickets.values())
+        fetched = _fetch(client, Path(folder), page_size, stop_before, on_page)
+        # (issue 27 plugs in here: the posts of the IP change tickets among fetched.paged,
+        # fetched with client.document(f"/Tickets/TicketPost/ListAll/{id}", "posts") into the
+        # same folder, and loaded in the same transaction through load_documents' ``within``)
+        paged = fetched.paged
         times = [t.lastactivity for t in paged.tickets.values() if t.lastactivity is not None]
         latest = max(times, default=None)
 
@@ -173,7 +156,7 @@ def pull_kayako(
             if latest is not None:
                 store.advance_mark(conn, key, latest, manifest_id=result.manifest_id)
 
-        loads = load_documents(engine, list(lookups.values()), tickets, policy, within=advance)
+        loads = load_documents(engine, fetched.lookups, fetched.tickets, policy, within=advance)
         requests = client.requests
     first = min(times, default=None)
     mark_after = store.pull_mark(engine, key)
@@ -188,6 +171,52 @@ def pull_kayako(
         first_activity=first,
         audit_rows=0 if first is None else _audit_rows(engine, first, latest),
     )
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A pull's documents in its folder: the lookup lists, the tickets, and how paging went."""
+
+    lookups: list[Path]
+    tickets: Path
+    paged: Paged
+
+
+def _fetch(
+    client: KayakoClient,
+    folder: Path,
+    page_size: int,
+    stop_before: int | None,
+    on_page: Callable[[Paged, int], None] | None,
+) -> _Fetched:
+    """Fetch the lookup lists (written as received) and the tickets (one document) to ``folder``.
+
+    Raises:
+        KayakoApiError: A request failed for good, or an answer was not a Kayako document.
+    """
+    lookups: dict[str, Path] = {}
+    roots: dict[str, ET.Element] = {}
+    for root, endpoint in LOOKUP_ENDPOINTS.items():
+        body, roots[root] = client.document(endpoint, root)
+        lookups[root] = folder / _document_name(client.url, root)
+        lookups[root].write_bytes(body)
+    departments = _ids(roots["departments"], LOOKUP_LISTS["departments"], tickets_only=True)
+    statuses = _ids(roots["ticketstatuses"], LOOKUP_LISTS["ticketstatuses"])
+
+    def fetch(count: int, start: int) -> list[PageTicket]:
+        endpoint = (
+            f"/Tickets/Ticket/ListAll/{','.join(departments)}/{','.join(statuses)}"
+            f"/-1/-1/{count}/{start}/lastactivity/DESC"
+        )
+        return page_tickets(client.document(endpoint, "tickets")[1])
+
+    if departments and statuses:
+        paged = page_all(fetch, page_size=page_size, stop_before=stop_before, on_page=on_page)
+    else:  # no ticket department or no status: Kayako answers nothing
+        paged = Paged()
+    tickets = folder / _document_name(client.url, "tickets")
+    write_tickets(tickets, paged.tickets.values())
+    return _Fetched(list(lookups.values()), tickets, paged)
 
 
 def _ids(root: ET.Element, item: str, *, tickets_only: bool = False) -> list[str]:
