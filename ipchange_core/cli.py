@@ -485,7 +485,7 @@ def pull_kayako(
             desc="pulling",
             unit="ticket",
             disable=not sys.stderr.isatty(),
-            bar_format="{desc}: {n_fmt} tickets, {postfix} [{elapsed}, {rate_fmt}]",
+            bar_format="{desc}: {n_fmt} tickets{postfix} [{elapsed}, {rate_fmt}]",
             postfix="0 pages",
         ) as bar,
     ):

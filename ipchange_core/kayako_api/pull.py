@@ -156,49 +156,19 @@ def pull_kayako(
         tempfile.TemporaryDirectory(prefix="ipchange-pull-") as folder,
         KayakoClient(url, credentials, retry=retry) as client,
     ):
-        lookups: dict[str, Path] = {}
-        roots: dict[str, ET.Element] = {}
-        for root, endpoint in LOOKUP_ENDPOINTS.items():
-            body, roots[root] = client.document(endpoint, root)
-            lookups[root] = Path(folder) / _document_name(url, root)
-            lookups[root].write_bytes(body)
-        departments = _ids(roots["departments"], LOOKUP_LISTS["departments"], tickets_only=True)
-        statuses = _ids(roots["ticketstatuses"], LOOKUP_LISTS["ticketstatuses"])
-
-        def fetch(count: int, start: int) -> list[PageTicket]:
-            endpoint = (
-                f"/Tickets/Ticket/ListAll/{','.join(departments)}/{','.join(statuses)}"
-                f"/-1/-1/{count}/{start}/lastactivity/DESC"
-            )
-            return page_tickets(client.document(endpoint, "tickets")[1])
-
-        if departments and statuses:
-            paged = page_all(fetch, page_size=page_size, stop_before=stop_before, on_page=on_page)
-        else:  # no ticket department or no status: Kayako answers nothing
-            paged = Paged()
-        tickets = Path(folder) / _document_name(url, "tickets")
-        write_tickets(tickets, paged.tickets.values())
+        fetched = _fetch(client, Path(folder), page_size, stop_before, on_page)
+        paged = fetched.paged
         times = [t.lastactivity for t in paged.tickets.values() if t.lastactivity is not None]
         latest = max(times, default=None)
-
         every = mark is None or since is not None
-        fresh = fresh_tickets(engine, paged.tickets.values(), every=every)
-        lists = {root: read_lookups(path).rows for root, path in lookups.items()}
-        names = store.named_lookups(lists, policy.latest.kayako)
-        posts = PostsFetched(considered=len(fresh), every=every)
-        posts.requests = requested(engine, fresh, policy, names, Path(folder))
-        if posts.requests:
-            path = Path(folder) / _document_name(url, "posts")
-            posts.posts, posts.gone = fetch_posts(client, posts.requests, path, on_answer=on_posts)
-            if len(posts.gone) < len(posts.requests):
-                posts.path = path
+        posts = _fetch_posts(engine, client, fetched, policy, every=every, on_answer=on_posts)
 
         def advance(conn: Connection, result: store.LoadResult) -> None:
             if latest is not None:
                 store.advance_mark(conn, key, latest, manifest_id=result.manifest_id)
 
         loads = load_documents(
-            engine, list(lookups.values()), tickets, policy, posts=posts.path, within=advance
+            engine, fetched.lookups, fetched.tickets, policy, posts=posts.path, within=advance
         )
         requests = client.requests
     first = min(times, default=None)
@@ -215,6 +185,83 @@ def pull_kayako(
         first_activity=first,
         audit_rows=0 if first is None else _audit_rows(engine, first, latest),
     )
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A pull's documents in its folder: the lookup lists, the tickets, and how paging went."""
+
+    lookups: list[Path]
+    tickets: Path
+    paged: Paged
+
+
+def _fetch(
+    client: KayakoClient,
+    folder: Path,
+    page_size: int,
+    stop_before: int | None,
+    on_page: Callable[[Paged, int], None] | None,
+) -> _Fetched:
+    """Fetch the lookup lists (written as received) and the tickets (one document) to ``folder``.
+
+    Raises:
+        KayakoApiError: A request failed for good, or an answer was not a Kayako document.
+    """
+    lookups: dict[str, Path] = {}
+    roots: dict[str, ET.Element] = {}
+    for root, endpoint in LOOKUP_ENDPOINTS.items():
+        body, roots[root] = client.document(endpoint, root)
+        lookups[root] = folder / _document_name(client.url, root)
+        lookups[root].write_bytes(body)
+    departments = _ids(roots["departments"], LOOKUP_LISTS["departments"], tickets_only=True)
+    statuses = _ids(roots["ticketstatuses"], LOOKUP_LISTS["ticketstatuses"])
+
+    def fetch(count: int, start: int) -> list[PageTicket]:
+        endpoint = (
+            f"/Tickets/Ticket/ListAll/{','.join(departments)}/{','.join(statuses)}"
+            f"/-1/-1/{count}/{start}/lastactivity/DESC"
+        )
+        return page_tickets(client.document(endpoint, "tickets")[1])
+
+    if departments and statuses:
+        paged = page_all(fetch, page_size=page_size, stop_before=stop_before, on_page=on_page)
+    else:  # no ticket department or no status: Kayako answers nothing
+        paged = Paged()
+    tickets = folder / _document_name(client.url, "tickets")
+    write_tickets(tickets, paged.tickets.values())
+    return _Fetched(list(lookups.values()), tickets, paged)
+
+
+def _fetch_posts(
+    engine: Engine,
+    client: KayakoClient,
+    fetched: _Fetched,
+    policy: PolicySet,
+    *,
+    every: bool,
+    on_answer: Callable[[int, int], None] | None,
+) -> PostsFetched:
+    """Fetch the posts of the IP change requests among the fetched tickets (:mod:`.posts`).
+
+    Only of the tickets new or changed since stored, or of every one with ``every``; into one
+    ``<posts>`` document beside the tickets.
+
+    Raises:
+        KayakoApiError: A request failed for good, or an answer was not a ``<posts>`` document.
+    """
+    fresh = fresh_tickets(engine, fetched.paged.tickets.values(), every=every)
+    lists = {lookup.kind: lookup.rows for lookup in map(read_lookups, fetched.lookups)}
+    names = store.named_lookups(lists, policy.latest.kayako)
+    folder = fetched.tickets.parent
+    posts = PostsFetched(considered=len(fresh), every=every)
+    posts.requests = requested(engine, fresh, policy, names, folder)
+    if posts.requests:
+        path = folder / _document_name(client.url, "posts")
+        posts.posts, posts.gone = fetch_posts(client, posts.requests, path, on_answer=on_answer)
+        if len(posts.gone) < len(posts.requests):
+            posts.path = path
+    return posts
 
 
 def _ids(root: ET.Element, item: str, *, tickets_only: bool = False) -> list[str]:

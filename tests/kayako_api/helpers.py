@@ -39,6 +39,18 @@ def pull_args(url: str, db: Path, loads: Path, *args: str) -> list[str]:
     ]
 
 
+def ipchange(*args: str, env: dict[str, str] | None = None):
+    """Run ``ipchange ARGS…`` to its end; the completed process (text output)."""
+    return subprocess.run(
+        [sys.executable, "-m", "ipchange_core.cli", *args],
+        env=pull_env() if env is None else env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def pull(url: str, db: Path, loads: Path, *args: str, env: dict[str, str] | None = None):
     """Run a pull to its end; the completed process (text output)."""
     return subprocess.run(

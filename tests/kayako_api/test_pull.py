@@ -8,9 +8,15 @@ every request; the tests read that log and the SQLite database the pull wrote.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import math
 import os
+import pty
+import re
 import signal
+import struct
+import subprocess
+import termios
 import time
 from zoneinfo import ZoneInfo
 
@@ -23,13 +29,16 @@ from ipchange_core.kayako_api.pull import SAFETY_OVERLAP_SECONDS, pull_kayako
 from ipchange_core.policy import load_policy
 from tests.kayako_api.helpers import (
     API_KEY,
+    REPO,
     SAMPLES,
     SECRET,
     count_start,
     dump,
+    ipchange,
     kayako_ids,
     list_all,
     pull,
+    pull_args,
     pull_env,
     spawn,
     tickets,
@@ -409,3 +418,87 @@ def test_pull_then_incremental_pull_on_each_backend(engine):
     assert store.pull_mark(engine, kayako.url) == START + 900
     manifests = store.manifests(engine)
     assert len(manifests) == 15 and set(manifests["format"]) == {"kayako-lookups", "kayako-xml"}
+
+
+# --- what the user sees -----------------------------------------------------------------------
+
+
+def test_a_terminal_sees_a_progress_bar_of_tickets_and_pages(tmp_path):
+    with server(300) as kayako:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # 120 columns
+        process = subprocess.Popen(
+            pull_args(kayako.url, tmp_path / "db", tmp_path / "l", "--page-size", "40"),
+            env=pull_env(),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+        )
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the pull closed its end
+                break
+            if not chunk:
+                break
+            shown += chunk
+        out = process.stdout.read().decode()
+        assert process.wait() == 0
+        os.close(master)
+        piped = pull(kayako.url, tmp_path / "db2", tmp_path / "l2", "--page-size", "40")
+    bar = shown.decode()
+    assert re.search(r"pulling: 300 tickets, 9 pages", bar), bar
+    assert "pulling" not in out and "pulling" not in piped.stderr  # no bar when not a terminal
+
+
+def test_the_summary_says_when_the_pulled_period_has_no_audit_rows(tmp_path):
+    db = tmp_path / "db"
+    with server(100) as kayako:
+        first = ok(pull(kayako.url, db, tmp_path / "l"))
+        mark = kayako.state()["max_lastactivity"]
+        ticket = next(iter(tickets(db)))
+        events = tmp_path / "ticket_events.csv"
+        at = dt.datetime.fromtimestamp(mark, dt.UTC).isoformat()
+        events.write_text(
+            f"ticket_id,at,field,old_value,new_value,actor\n{ticket},{at},status,New,Open,Sam\n",
+            encoding="utf-8",
+        )
+        ingest = ipchange(
+            "ingest", str(events), "--db", f"sqlite:///{db}", "--rejects-dir", str(tmp_path / "l")
+        )
+        assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+        second = ok(pull(kayako.url, db, tmp_path / "l"))
+    assert "no audit rows from" in first and "routing time stays unknown" in first
+    assert "no audit rows" not in second
+
+
+def test_without_credentials_the_pull_is_one_line_and_touches_nothing(tmp_path):
+    env = {k: v for k, v in pull_env().items() if not k.startswith("IPCHANGE_KAYAKO")}
+    with server(5) as kayako:
+        result = pull(kayako.url, tmp_path / "db", tmp_path / "l", env=env)
+        log = kayako.log()
+    assert "IPCHANGE_KAYAKO_API_KEY and IPCHANGE_KAYAKO_SECRET_KEY" in error_line(result)
+    assert log == [] and not (tmp_path / "db").exists()
+
+
+def test_a_settings_file_others_may_read_is_refused(tmp_path):
+    config = tmp_path / "kayako.yaml"
+    config.write_text(f"api_key: {API_KEY}\nsecret_key: {SECRET}\n", encoding="utf-8")
+    config.chmod(0o644)
+    env = {k: v for k, v in pull_env().items() if not k.startswith("IPCHANGE_KAYAKO")}
+    with server(5) as kayako:
+        refused = pull(
+            kayako.url, tmp_path / "db", tmp_path / "l", "--kayako-config", str(config), env=env
+        )
+        config.chmod(0o600)
+        accepted = pull(
+            kayako.url,
+            tmp_path / "db",
+            tmp_path / "l",
+            env=env | {"IPCHANGE_KAYAKO_CONFIG": str(config)},
+        )
+    assert "readable by others; chmod 600" in error_line(refused)
+    assert SECRET not in refused.stderr
+    assert "read 5 = inserted 5" in ok(accepted)
