@@ -450,6 +450,7 @@ def test_a_terminal_sees_a_progress_bar_of_tickets_and_pages(tmp_path):
         piped = pull(kayako.url, tmp_path / "db2", tmp_path / "l2", "--page-size", "40")
     bar = shown.decode()
     assert re.search(r"pulling: 300 tickets, 9 pages", bar), bar
+    assert re.search(r"pulling: 300 tickets, 9 pages, posts of (\d+)/\1 requests", bar), bar
     assert "pulling" not in out and "pulling" not in piped.stderr  # no bar when not a terminal
 
 
