@@ -52,5 +52,7 @@ def test_the_readme_nightly_job_pulls_and_loads_the_audit_report(tmp_path):
     with sqlite3.connect(home / "ipchange.db") as conn:
         formats = {r[0] for r in conn.execute("SELECT format FROM load_manifests")}
         assert conn.execute("SELECT count(*) FROM tickets").fetchone()[0] == 80
-    assert formats == {"kayako-lookups", "kayako-xml", "kayako-audit"}
+        from_posts = conn.execute("SELECT count(*) FROM intake WHERE source LIKE 'post %'")
+        assert from_posts.fetchone()[0] > 0  # the requests' macros, pulled with their posts
+    assert formats == {"kayako-lookups", "kayako-xml", "kayako-posts", "kayako-audit"}
     assert "index:" not in done.stdout  # not a Monday: no reports built

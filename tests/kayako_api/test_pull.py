@@ -401,7 +401,7 @@ def test_the_real_samples_load(tmp_path):
 
 @pytest.mark.xdist_group("postgres")
 def test_pull_then_incremental_pull_on_each_backend(engine):
-    """The pull's one transaction (lookups, tickets, mark) on SQLite and on PostgreSQL."""
+    """The pull's one transaction (lookups, tickets, posts, mark) on SQLite and on PostgreSQL."""
     policy = load_policy(None)
     keys = Credentials(API_KEY, SECRET)
     with server(150) as kayako:
@@ -416,8 +416,12 @@ def test_pull_then_incremental_pull_on_each_backend(engine):
     assert again.tickets.read < 150
     assert not same.changed and same.mark_after == again.mark_after
     assert store.pull_mark(engine, kayako.url) == START + 900
+    assert first.intake is not None and first.intake.inserted > 0  # the requests' macros
+    assert same.intake is None  # nothing new: no posts asked for
+    with_posts = sum(pull.posts.path is not None for pull in (first, again, same))
     manifests = store.manifests(engine)
-    assert len(manifests) == 15 and set(manifests["format"]) == {"kayako-lookups", "kayako-xml"}
+    assert len(manifests) == 15 + with_posts
+    assert set(manifests["format"]) == {"kayako-lookups", "kayako-xml", "kayako-posts"}
 
 
 # --- what the user sees -----------------------------------------------------------------------
