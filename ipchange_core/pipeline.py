@@ -207,9 +207,10 @@ def load_documents(
 def load_posts(
     engine: Engine, answer: bytes, name: str, policy: PolicySet
 ) -> tuple[store.LoadResult, ParsedFile]:
-    """Load the intake of a Kayako answer with posts received as bytes (a pull).
+    """Load the intake of a Kayako answer with posts received as bytes (e.g. by a script).
 
     One transaction, exactly as :func:`load_file` loads a posts file (``kayako-posts``).
+    ``ipchange pull kayako`` loads its posts with its tickets instead (:func:`load_documents`).
 
     Args:
         engine: From :func:`store.connect`.
