@@ -5,7 +5,7 @@ salt and ``signature = base64(HMAC-SHA256(secret key, salt))`` (FORMATS.md 1). C
 errors, timeouts, HTTP 429 and 5xx are retried with exponential backoff and jitter, waiting as
 long as a ``Retry-After`` header asks (seconds or an HTTP date), a bounded number of times. 401
 and 403 stop at once. Messages name the URL with only its ``e`` parameter: never the salt, the
-signature or the key.
+signature or the key; so do httpx's own log records, should logging be configured.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import random
 import secrets
 import time
@@ -29,6 +30,20 @@ from ipchange_core.kayako_api.credentials import Credentials, KayakoApiError
 
 SIGNED_PARAMETERS = ("apikey", "salt", "signature")
 """Query parameters a shown URL leaves out."""
+
+
+class _ShownUrls(logging.Filter):
+    """Show the URLs of httpx's log records (``HTTP Request: GET <url> …``) as :func:`shown_url`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                shown_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_ShownUrls())
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def wire_xml(element: ET.Element) -> str:
 def page_tickets(root: ET.Element) -> list[PageTicket]:
     """The ``<ticket>`` elements of a ``<tickets>`` answer, in its order, in the wire style."""
     tickets = []
-    for element in root.iter("ticket"):
+    for element in root.findall("ticket"):
         text = (element.findtext("lastactivity") or "").strip()
         tickets.append(
             PageTicket(

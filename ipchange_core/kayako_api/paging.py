@@ -58,11 +58,15 @@ class Paged:
     stopped_early: bool = False
 
     def keep(self, page: Sequence[PageTicket]) -> None:
-        """Keep each ticket of ``page`` unless a copy with later activity was kept before."""
+        """Keep each ticket of ``page`` unless a copy with later activity was kept before.
+
+        A ticket without an id is kept by its XML (the reader rejects it as a row).
+        """
         for ticket in page:
-            before = self.tickets.get(ticket.id)
+            key = ticket.id or f"(no id) {ticket.xml}"
+            before = self.tickets.get(key)
             if before is None or (ticket.lastactivity or 0) >= (before.lastactivity or 0):
-                self.tickets[ticket.id] = ticket
+                self.tickets[key] = ticket
 
 
 def page_overlap(page_size: int) -> int:

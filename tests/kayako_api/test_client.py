@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import random
 import stat
 from datetime import UTC, datetime
@@ -153,7 +154,7 @@ def client_with(answers, tries=4):
 
     client = KayakoClient(
         "https://h.example/api/index.php",
-        Credentials("k", SECRET),
+        Credentials("key-abcdefgh", SECRET),
         retry=RetryPolicy(tries=tries, backoff=0.5),
         sleep=sleeps.append,
         transport=httpx.MockTransport(handle),
@@ -243,3 +244,14 @@ def test_an_answer_that_is_no_kayako_document_is_refused(body, what):
 def test_a_url_that_is_no_api_url_is_refused(url):
     with pytest.raises(KayakoApiError, match="--url"):
         KayakoClient(url, Credentials("k", SECRET))
+
+
+def test_httpx_log_records_show_the_url_without_key_salt_or_signature(caplog):
+    client, seen, _ = client_with([httpx.Response(200, content=b"<tickettypes/>")])
+    with caplog.at_level(logging.DEBUG):
+        client.get("/Tickets/TicketType")
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "e=/Tickets/TicketType" in logged
+    query = parse_qs(urlsplit(str(seen[0].url)).query)
+    for name in ("apikey", "salt", "signature"):
+        assert query[name][0] not in logged

@@ -163,3 +163,13 @@ def test_a_list_that_keeps_shifting_ends_with_an_error():
 
     with pytest.raises(RuntimeError, match="kept shifting"):
         page_all(fetch, page_size=5)
+
+
+def test_tickets_without_an_id_are_all_kept_for_the_reader_to_reject():
+    page = [
+        PageTicket("", 5, "<ticket a/>"),
+        PageTicket("", 5, "<ticket b/>"),
+        PageTicket("3", 1, ""),
+    ]
+    paged = page_all(lambda count, start: page, page_size=5)
+    assert sorted(t.xml for t in paged.tickets.values()) == ["", "<ticket a/>", "<ticket b/>"]

@@ -507,3 +507,31 @@ def test_a_settings_file_others_may_read_is_refused(tmp_path):
     assert "readable by others; chmod 600" in error_line(refused)
     assert SECRET not in refused.stderr
     assert "read 5 = inserted 5" in ok(accepted)
+
+
+def test_a_ticket_that_fails_the_checks_is_rejected_like_a_row_of_a_file(tmp_path):
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for name in ("departments", "ticketstatuses", "tickettypes", "ticketpriorities"):
+        (samples / f"{name}.xml").write_bytes((SAMPLES / f"{name}.xml").read_bytes())
+    listall = (SAMPLES / "tickets-listall.xml").read_text(encoding="utf-8")
+    first = listall[listall.index("    <ticket ") : listall.index("</tickets>")]
+    bad = (
+        first.replace('<ticket id="2"', '<ticket id="3"')
+        .replace("OLJ-171-16930", "OLJ-171-16931")
+        .replace("<typeid>1</typeid>", "<typeid>99</typeid>")
+    )
+    (samples / "tickets-listall.xml").write_text(
+        listall.replace("</tickets>", bad + "</tickets>"), encoding="utf-8"
+    )
+    loads = tmp_path / "loads"
+    with KayakoServer(API_KEY, SECRET, samples=samples) as kayako:
+        result = pull(kayako.url, tmp_path / "db", loads)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "read 2 = inserted 1 + updated 0 + unchanged 0 + rejected 1" in result.stdout
+    assert "1 rejected row(s), reasons in" in result.stderr
+    assert "ticket type id '99' is not in the ticket type lookup" in result.stderr
+    (rejects,) = loads.glob("*tickets.xml.rejects.csv")
+    text = rejects.read_text(encoding="utf-8")
+    assert "OLJ-171-16931" in text and "typeid" in text
+    assert list(tickets(tmp_path / "db")) == ["OLJ-171-16930"]
