@@ -26,6 +26,7 @@ from tests.kayako_api.helpers import (
     REPO,
     SECRET,
     dump,
+    ipchange,
     pull,
     pull_args,
     pull_env,
@@ -184,6 +185,26 @@ def test_a_pull_with_nothing_new_asks_for_no_posts_and_changes_nothing(tmp_path)
             assert after[table] == before[table], table
     # the lookups and the tickets recorded, no posts document
     assert len(after["load_manifests"]) == len(before["load_manifests"]) + 5
+
+
+def test_a_ticket_with_a_stored_change_record_is_a_request_though_the_filter_misses_it(tmp_path):
+    db, loads = tmp_path / "db", tmp_path / "l"
+    with server(300) as kayako:
+        ok(pull(kayako.url, db, loads, "--page-size", "100"))
+        masks = mask_of(db)
+        others = [t for t in sorted(masks) if t not in requests_by_filter(db)]
+        recorded, plain = others[0], others[1]
+        sample = (REPO / "data/sample/changes.csv").read_text(encoding="utf-8").splitlines()
+        changes = tmp_path / "changes.csv"
+        row = sample[1].split(",", 1)[1]  # a change record of the sample, for this ticket
+        changes.write_text(f"{sample[0]}\n{masks[recorded]},{row}\n", encoding="utf-8")
+        ok(ipchange("ingest", str(changes), "--db", f"sqlite:///{db}", "--rejects-dir", str(loads)))
+        kayako.touch(ids=[recorded, plain], at=kayako.state()["max_lastactivity"] + 60)
+        kayako.clear_log()
+        out = ok(pull(kayako.url, db, loads, "--page-size", "100"))
+        log = kayako.log()
+    assert asked(log) == [recorded]  # as the reports count requests: with a change record
+    assert "of 1 IP change request(s) among the 2 new or changed ticket(s)" in summary(out)
 
 
 # --- incremental: a corrected macro, a customer's post ------------------------------------------
