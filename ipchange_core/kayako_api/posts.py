@@ -18,7 +18,6 @@ before anything is loaded.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,9 @@ POSTS_ENDPOINT = "/Tickets/TicketPost/ListAll/"
 
 TICKET_NOT_FOUND = "ticket not found"
 """Kayako's 404 text for a ticket that is not there (compared ignoring case)."""
+
+_IDS_PER_QUERY = 10_000
+"""Ticket ids one ``IN (…)`` query looks up (SQLite allows 32,766 parameters)."""
 
 
 @dataclass
@@ -69,20 +71,21 @@ def fresh_tickets(
 ) -> list[PageTicket]:
     """The pulled tickets not stored with the same ``lastactivity`` (all of them if ``every``).
 
-    A stored ticket's ``updated_at`` is its ``lastactivity``. Only stored rows at least as
-    recent as the oldest pulled ticket can equal one, so one indexed range is read.
+    A stored ticket's ``updated_at`` is its ``lastactivity``; stored tickets are found by
+    Kayako's internal id (indexed), a few thousand at a time.
     """
     tickets = list(tickets)
-    times = [t.lastactivity for t in tickets if t.lastactivity is not None]
-    if every or not times:
+    if every:
         return tickets
     stored = store.Ticket.__table__
-    since = dt.datetime.fromtimestamp(min(times), dt.UTC)
-    query = select(stored.c.kayako_id, stored.c.updated_at).where(
-        stored.c.updated_at >= since, stored.c.kayako_id != ""
-    )
+    query = select(stored.c.kayako_id, stored.c.updated_at)
+    ids = [t.id for t in tickets if t.id]
+    known: dict[str, int | None] = {}
     with reading(engine) as conn:
-        known = {kayako_id: int(at.timestamp()) for kayako_id, at in conn.execute(query)}
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start : start + _IDS_PER_QUERY]
+            for kayako_id, at in conn.execute(query.where(stored.c.kayako_id.in_(chunk))):
+                known[kayako_id] = None if at is None else int(at.timestamp())
     return [t for t in tickets if t.lastactivity is None or known.get(t.id) != t.lastactivity]
 
 
