@@ -167,6 +167,16 @@ def test_a_first_pull_asks_for_the_posts_of_the_requests_only_and_loads_their_ma
     assert f"read {n_posts} = inserted {len(expected)} + updated 0" in out
 
 
+def test_posts_served_in_the_documentation_style_give_the_same_intake(tmp_path):
+    """The indented, escaped style of Kayako's documentation: the pull writes it in the wire
+    style, and the reader finds the same records (HTML posts included)."""
+    with server(150) as wire, server(150, style="doc") as doc:
+        ok(pull(wire.url, tmp_path / "wire", tmp_path / "l"))
+        ok(pull(doc.url, tmp_path / "doc", tmp_path / "l2"))
+    stored = intake(tmp_path / "wire")
+    assert stored and intake(tmp_path / "doc") == stored
+
+
 def test_a_pull_with_nothing_new_asks_for_no_posts_and_changes_nothing(tmp_path):
     db = tmp_path / "db"
     with server(200) as kayako:
