@@ -5,17 +5,27 @@ machine a missing service skips the tests that need it; under CI (`CI=true`) it 
 broken CI set-up cannot pass by skipping.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 
 from ipchange_core import store
+
+if TYPE_CHECKING:
+    from tests.kayako_server import KayakoServer
+
+KAYAKO_TEST_KEY = "test-kayako-api-key"
+KAYAKO_TEST_SECRET = "test-kayako-secret"
+"""The API key and secret the ``kayako_server`` fixture's servers expect by default."""
 
 # Hypothesis profiles. `make test` uses "default": derandomized, so every run tries the same
 # examples, with no deadline (two busy cores make timings noisy) and few examples for the tests
@@ -84,3 +94,25 @@ def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
     engine = store.connect(request.getfixturevalue(name))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def kayako_server() -> Iterator[Callable[..., KayakoServer]]:
+    """Start stand-in Kayako servers (tests/kayako_server.py); each is stopped after the test.
+
+    Call it as ``kayako_server(tickets=..., ...)``: the API key and secret are
+    :data:`KAYAKO_TEST_KEY` and :data:`KAYAKO_TEST_SECRET` unless given.
+    """
+    from tests.kayako_server import KayakoServer
+
+    started: list[KayakoServer] = []
+
+    def start(
+        api_key: str = KAYAKO_TEST_KEY, secret: str = KAYAKO_TEST_SECRET, **options: Any
+    ) -> KayakoServer:
+        started.append(KayakoServer(api_key, secret, **options))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()

@@ -2,25 +2,70 @@
 
 ``python -m tests.kayako_server --api-key KEY --secret SECRET [--host 127.0.0.1] [--port 0]
 [--tickets N] [--seed S] [--style wire|doc] [--samples DIR] [--start EPOCH]`` listens on loopback
-and prints one line, its API URL ``http://127.0.0.1:PORT/api/index.php``, once it is ready.
+and prints one line, its API URL ``http://127.0.0.1:PORT/api/index.php``, once it is ready; it
+runs until terminated. :class:`KayakoServer` runs it as a child process for a test.
 
-It answers as FORMATS.md 1–3 says Kayako does (see tests/README.md for the whole contract):
+The API answers as FORMATS.md 1–3 says Kayako does:
 
-- ``GET /api/index.php?e=/…&apikey=…&salt=…&signature=…``: the key must be KEY and the signature
-  ``base64(HMAC-SHA256(SECRET, salt))``; a salt already used is refused (401 "salt reused").
+- ``GET /api/index.php?e=/App/Controller/…&apikey=…&salt=…&signature=…`` (or ``index.php?/App/…
+  &apikey=…``). The key must be KEY and the URL-decoded signature ``base64(HMAC-SHA256(SECRET,
+  salt))``; else ``401`` with a one-line text body (``Unauthorized: invalid API key`` /
+  ``…: invalid signature``). A salt accepted once is refused after (``Unauthorized: salt
+  reused``).
 - ``/Base/Department``, ``/Tickets/TicketStatus``, ``/Tickets/TicketType``,
-  ``/Tickets/TicketPriority``, ``/Base/Staff``, ``/Tickets/Ticket/ListAll/…`` (with the status
-  trap: ``-1`` keeps only statuses whose ``markasresolved`` is 0), ``/Tickets/Ticket/$id$`` (with
-  ``<posts>``) and ``/Tickets/TicketPost/ListAll/$ticketid$``.
-- Bodies in the live wire style (CDATA, ``<tag />``, no indentation) or, with ``--style doc``,
-  the documentation's (indented, no CDATA).
-- An unsigned control API under ``/_control/``: faults to inject, tickets to touch, add and
-  delete, the request log and the state.
+  ``/Tickets/TicketPriority``, ``/Base/Staff`` (root ``<staffusers>``).
+- ``/Tickets/Ticket/ListAll/$departmentid$/$ticketstatusid$/$ownerstaffid$/$userid$/$count$/
+  $start$/$sortField$/$sortOrder$``: comma lists; a department list is required (missing or not
+  numbers: ``400`` "Department ID is Invalid"), unknown, live chat and ``-1`` departments match
+  nothing; a status ``-1`` keeps only statuses whose ``markasresolved`` is 0 (the trap);
+  owner/user ``-1`` = no filter, owner ``0`` = unassigned; count/start are LIMIT/OFFSET (count
+  ``-1``, ``0`` or left out: no limit); sortField ``lastactivity``, ``dateline`` (creation),
+  ``duetime`` (next reply due), ``ticketstatustitle``, ``departmenttitle``, else the ticket id;
+  ``ASC`` (default) or ``DESC``; ties go by ticket id in the same direction. Trailing arguments
+  may be left out (status, owner, user ``-1``).
+- ``/Tickets/Ticket/$id$`` (internal or mask id): the ``<tickets>`` document with its
+  ``<posts>``; ``/Tickets/TicketPost/ListAll/$ticketid$``: ``<posts>``. Unknown ticket: ``404``
+  "Ticket not Found"; unknown endpoint: ``404`` "Invalid endpoint: …".
+- Bodies ``text/xml``: the live wire style (every non-empty value in CDATA, empty values
+  ``<tag />``, one element a line, no indentation) or, with ``--style doc``, the documentation's
+  (indented, escaped text).
 
-The data are ``--tickets`` synthetic tickets (deterministic from ``--seed``) of a help desk
-whose lookups are the demo's (:data:`~ipchange_core.demo.reference.HELPDESK_DEPARTMENTS` …), or
-the real public samples of ``--samples DIR``. :class:`KayakoServer` runs the server as a child
-process for a test.
+The control API (unsigned, JSON, same port):
+
+- ``POST /_control/faults`` ``[{"endpoint": "/Tickets/Ticket/ListAll", "times": 1, "status":
+  503, "retry_after": "1", "delay": 2.5, "body": "text|html|truncated|empty"}, …]`` replaces the
+  queue of faults (``[]`` clears it) → ``{"queued": n}``. Each authenticated API request takes
+  the first queued fault whose ``endpoint`` prefixes its ``e`` (omitted: any), counting its
+  ``times`` (default 1) down; it waits ``delay`` seconds (default 0), then answers ``status``
+  with the ``body``: ``text`` a one-line reason, ``html`` a login page, ``truncated`` the first
+  half of the real answer, ``empty`` nothing; ``Retry-After`` when given. Default status: 200
+  for html/truncated/empty, else 503. A fault with neither status nor body only delays the real
+  answer. Requests refused for their key or signature take no fault.
+- ``POST /_control/touch`` ``{"ids": [...]}`` or ``{"count": n}``, ``"at": epoch`` (default now)
+  sets ``lastactivity`` of those tickets (count: the first n of a shuffle fixed by the seed)
+  → ``{"touched": [ids], "at": at}``.
+- ``POST /_control/add`` ``{"count": n, "at": epoch}`` adds tickets with the next ids, created
+  and last active at ``at``, status New → ``{"added": [ids], "at": at}``.
+- ``POST /_control/post`` ``{"ticket": id, "contents": "…", "ishtml": 0|1, "staffid": n, "at":
+  epoch}`` posts on a ticket (by staff ``staffid``, default 1; by the ticket's user if 0; contents
+  as given) and makes ``at`` (default now) its last activity → ``{"post": post id, "at": at}``.
+- ``POST /_control/delete`` ``{"ids": [...]}`` → ``{"deleted": [ids that were there]}``.
+- ``GET /_control/log`` → one entry per API request, in the order they arrived: ``{"e",
+  "apikey", "salt", "signature_ok", "status"`` (0 while the answer is being made, e.g. during a
+  fault's delay; set before the answer is sent), ``"count"`` (tickets, posts or list entries in
+  a 200 XML answer, else null), ``"fault"`` (the fault taken, or null)``}``;
+  ``POST /_control/log/clear``.
+- ``GET /_control/state`` → ``{"tickets", "max_lastactivity", "max_id", "version",
+  "faults_queued"}``.
+
+The data are ``--tickets`` synthetic tickets (deterministic from ``--seed``; internal ids 1..N,
+times before ``--start``) of the demo help desk's lookups
+(:data:`~ipchange_core.demo.reference.HELPDESK_DEPARTMENTS` …: a live chat and private
+departments, Closed resolved), about a quarter of them IP change requests whose staff posts carry
+the "cloud info" macro of issue 27 (plain or HTML with ``<br />``, some corrected by a later
+post, some with the labels typed as ``new ip :``, some without the empty ``Reseller`` line; a
+few customers' requests have no macro yet); or, with ``--samples DIR``, Kayako's public samples
+as they are (``/_control/add`` then copies their first ticket).
 """
 
 from __future__ import annotations
@@ -163,6 +208,9 @@ LOGIN_PAGE = (
 
 SUPPORT_EMAIL = "support@helpdesk.example"
 
+CONTAINERS = frozenset({"usergroups"})
+"""Lookup children that hold a list (of user groups): written open and closed even when empty."""
+
 
 # --------------------------------------------------------------------------------------------
 # XML as Kayako writes it
@@ -183,8 +231,10 @@ class Style:
         return "" if self.wire else "    " * depth
 
     def element(self, tag: str, value: str, depth: int) -> str:
-        """One leaf element and its line end."""
+        """One leaf element and its line end (a list such as ``usergroups`` is never a leaf)."""
         pad = self.indent(depth)
+        if tag in CONTAINERS:
+            return f"{pad}<{tag}>\n{pad}</{tag}>\n"
         if not value:
             return f"{pad}<{tag} />\n"
         if self.wire:
@@ -361,8 +411,8 @@ def sample_data(folder: Path) -> tuple[Lookups, list[Ticket]]:
     return Lookups(lists), tickets
 
 
-# Codes of the synthetic help desk: indices into the demo's DEPTS, STATUSES, TYPES, PRIORITIES.
-_DEPT_IDS = {title: i for i, title, _kind, module, _parent in HELPDESK_DEPARTMENTS}
+# The synthetic help desk: the demo help desk's ids (its lookups), where its tickets are.
+_DEPT_IDS = {title: i for i, title, _kind, _module, _parent in HELPDESK_DEPARTMENTS}
 _OTHER_DEPTS = (  # (department id, subjects by code), weights: where the other tickets are
     ((_DEPT_IDS["Customer Service"], CS), 30),
     ((_DEPT_IDS["Implementation"], IMPL), 10),
@@ -384,6 +434,11 @@ _TAGS = ("ip-change", "voip", "urgent", "followup", "vip")
 
 def _pick(rng: random.Random, weighted: Sequence[tuple[Any, int]]) -> Any:
     return rng.choices([v for v, _ in weighted], [w for _, w in weighted])[0]
+
+
+def _html(text: str) -> str:
+    """Plain text as Kayako's editor writes it in an HTML post: ``<br />`` lines, ``&amp;``."""
+    return "<p>" + "<br />\n".join(escape(line) for line in text.split("\n")) + "</p>"
 
 
 def _ip(rng: random.Random) -> str:
@@ -521,22 +576,21 @@ class Generator:
             return min(created + offset, max(until, created))
 
         def user_post(at: int, text: str) -> None:
-            posts.append(
-                self._post(ticket, len(posts), at, user=True, text=text, html=False, staff_id=0)
-            )
+            post_id = ticket.id * 10 + len(posts) + 1
+            posts.append(self.post(ticket, post_id, at, contents=text, ishtml=False, staff_id=0))
 
         def staff_post(at: int, text: str, html: bool) -> None:
+            post_id = ticket.id * 10 + len(posts) + 1
+            contents = _html(text) if html else text
             posts.append(
-                self._post(
-                    ticket, len(posts), at, user=False, text=text, html=html, staff_id=staff_id
-                )
+                self.post(ticket, post_id, at, contents=contents, ishtml=html, staff_id=staff_id)
             )
 
         if by_user:
             user_post(
                 created, f"Hello,\n\n{f[F['subject']]}. Please call me back.\n\n{f[F['fullname']]}"
             )
-        if request:
+        if request and (not by_user or rng.random() < 0.75):  # some customers' have none yet
             macro = self._macro(rng, ticket)
             html = rng.random() < 0.4
             staff_post(when(0 if not by_user else rng.randrange(300, 7_200)), macro(rng), html)
@@ -564,6 +618,11 @@ class Generator:
         channel = "phone" if f[F["creator"]] == "1" else "email"
         reason = rng.choice(("ISP change", "equipment change", "WAN/LAN", "other"))
         prefix = rng.choice(("", "", "Per call with the customer:\n"))
+        other_case = rng.random() < 0.15  # an agent who types the labels: "new ip : …"
+        no_reseller_line = not reseller and rng.random() < 0.5
+
+        def label(name: str) -> str:
+            return f"{name.lower()} :" if other_case else f"{name}:"
 
         def text(draw: random.Random) -> str:
             requested = created + draw.randrange(3_600, 10 * _DAY)
@@ -577,46 +636,44 @@ class Generator:
                 hour = local.hour % 12 or 12
                 ampm = "AM" if local.hour < 12 else "PM"
                 when = f"{local.month}/{local.day}/{local.year} {hour}:00 {ampm}"
-            lines = [
-                "Cloud info",
-                f"Channel: {channel}",
-                f"Requester: {'reseller' if reseller else 'site'}",
-                f"Account: {account}",
-                f"Site: {site}",
-                f"Reseller: {reseller}".rstrip(),
-                f"Contact: {contact}",
-                f"Contact phone: {phone}",
-                f"Person of record: {contact}",
-                f"Reason: {reason}",
-                f"Current IP: {current}",
-                f"New IP: {_ip(draw)}",
-                f"Requested change: {when}",
-                f"Ticket number given: {draw.choice(('yes', 'no'))}",
-                "Transferred to queue: yes",
+            fields = [
+                ("Channel", channel),
+                ("Requester", "reseller" if reseller else "site"),
+                ("Account", account),
+                ("Site", site),
+                ("Reseller", reseller),
+                ("Contact", contact),
+                ("Contact phone", phone),
+                ("Person of record", contact),
+                ("Reason", reason),
+                ("Current IP", current),
+                ("New IP", _ip(draw)),
+                ("Requested change", when),
+                ("Ticket number given", draw.choice(("yes", "no"))),
+                ("Transferred to queue", "yes"),
             ]
-            return prefix + "\n".join(lines)
+            lines = [
+                f"{label(name)} {value}".rstrip()
+                for name, value in fields
+                if value or not no_reseller_line
+            ]
+            return prefix + "Cloud info\n" + "\n".join(lines)
 
         return text
 
-    def _post(
-        self,
-        ticket: Ticket,
-        k: int,
-        at: int,
-        *,
-        user: bool,
-        text: str,
-        html: bool,
-        staff_id: int,
+    @staticmethod
+    def post(
+        ticket: Ticket, post_id: int, at: int, *, contents: str, ishtml: bool, staff_id: int
     ) -> dict[str, str]:
+        """A post on ``ticket`` at ``at`` (epoch s): by staff member ``staff_id``, or by the
+        ticket's user when ``staff_id`` is 0.
+        """
         f = ticket.fields
-        if html:
-            text = "<p>" + "<br />\n".join(escape(line) for line in text.split("\n")) + "</p>"
-        name = f[F["fullname"]] if user else STAFF[staff_id - 1]
-        post_id = str(ticket.id * 10 + k + 1)
+        user = staff_id == 0
+        name = f[F["fullname"]] if user else STAFF[(staff_id - 1) % len(STAFF)]
         return {
-            "id": post_id,
-            "ticketpostid": post_id,
+            "id": str(post_id),
+            "ticketpostid": str(post_id),
             "ticketid": str(ticket.id),
             "dateline": str(at),
             "userid": f[F["userid"]] if user else "0",
@@ -627,10 +684,10 @@ class Generator:
             "hasattachments": "0",
             "creator": "2" if user else "1",
             "isthirdparty": "0",
-            "ishtml": "1" if html else "0",
+            "ishtml": "1" if ishtml else "0",
             "isemailed": "1" if user else "0",
             "staffid": "0" if user else str(staff_id),
-            "contents": text,
+            "contents": contents,
             "isprivate": "0",
         }
 
@@ -675,6 +732,7 @@ class HelpDesk:
             self.lookups = synthetic_lookups()
             ticket_list = self.generator.tickets(1, tickets)
         self.tickets: dict[int, Ticket] = {t.id: t for t in ticket_list}
+        self.last_post_id = 1_000_000_000  # posts made through the control API count on from here
         self.version = 0
         self._orders: OrderedDict[tuple, list[Ticket]] = OrderedDict()
         self.salts: set[str] = set()
@@ -905,6 +963,32 @@ class HelpDesk:
             self._changed()
         return [t.id for t in new]
 
+    def add_post(
+        self, ticket_id: int, *, contents: str, ishtml: bool, staff_id: int, at: int
+    ) -> int:
+        """Post on a ticket (by staff ``staff_id``, by its user if 0) at ``at``, which becomes
+        its last activity; return the post's id.
+
+        Raises:
+            KeyError: No such ticket.
+        """
+        with self.lock:
+            ticket = self.tickets[ticket_id]
+            if ticket.posts is None:
+                ticket.posts = self.generator.posts(ticket)
+            self.last_post_id += 1
+            post = self.generator.post(
+                ticket, self.last_post_id, at, contents=contents, ishtml=ishtml, staff_id=staff_id
+            )
+            ticket.posts.append(post)
+            f = ticket.fields
+            f[F["lastactivity"]] = str(at)
+            f[F["lastuserreply" if staff_id == 0 else "laststaffreply"]] = str(at)
+            f[F["lastreplier"]] = post["fullname"]
+            f[F["replies"]] = str(_int(f[F["replies"]]) + 1)
+            self._changed()
+        return self.last_post_id
+
     def delete(self, ids: list[int]) -> list[int]:
         """Remove tickets ``ids``; return those that were there."""
         with self.lock:
@@ -980,9 +1064,6 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, value: Any) -> None:
         self._send(status, json.dumps(value).encode("utf-8"), "application/json")
 
-    def _text(self, status: int, text: str, headers: Iterable[tuple[str, str]] = ()) -> None:
-        self._send(status, (text + "\n").encode("utf-8"), "text/plain; charset=UTF-8", headers)
-
     def do_GET(self) -> None:
         """The API, ``/_control/log`` and ``/_control/state``."""
         url = urllib.parse.urlsplit(self.path)
@@ -994,7 +1075,8 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == API_PATH:
             self._api(url.query)
         else:
-            self._text(404, "Not Found")
+            answer = _Answer.text(404, "Not Found")
+            self._send(answer.status, answer.body, answer.content_type)
 
     def do_POST(self) -> None:
         """The control API."""
@@ -1022,6 +1104,16 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/_control/add":
                 at = int(data.get("at", now))
                 self._json(200, {"added": desk.add(int(data.get("count", 1)), at), "at": at})
+            elif path == "/_control/post":
+                at = int(data.get("at", now))
+                post_id = desk.add_post(
+                    int(data["ticket"]),
+                    contents=str(data["contents"]),
+                    ishtml=bool(data.get("ishtml", 0)),
+                    staff_id=int(data.get("staffid", 1)),
+                    at=at,
+                )
+                self._json(200, {"post": post_id, "at": at})
             elif path == "/_control/delete":
                 self._json(200, {"deleted": desk.delete([int(i) for i in data["ids"]])})
             elif path == "/_control/log/clear":
@@ -1036,6 +1128,9 @@ class Handler(BaseHTTPRequestHandler):
     def _api(self, query_text: str) -> None:
         desk = self.server.desk
         query = {k: v[0] for k, v in urllib.parse.parse_qs(query_text).items()}
+        path = urllib.parse.unquote(query_text.split("&", 1)[0])
+        if "e" not in query and path.startswith("/") and "=" not in path:
+            query["e"] = path  # Kayako's other form: index.php?/Tickets/Ticket/ListAll/…&apikey=…
         e = "/" + query.get("e", "").strip("/")
         entry: dict[str, Any] = {
             "e": query.get("e", ""),
@@ -1046,49 +1141,69 @@ class Handler(BaseHTTPRequestHandler):
             "count": None,
             "fault": None,
         }
-        try:
-            ok, refusal = desk.authenticate(query)
-            entry["signature_ok"] = ok
-            if refusal:
-                entry["status"] = 401
-                self._text(401, refusal)
-                return
-            fault = desk.take_fault(e)
-            if fault is not None:
-                entry["fault"] = fault
-                time.sleep(fault.get("delay", 0))
-                if fault["kind"] != "delay":
-                    entry["status"] = self._fault_answer(fault, e)
-                    return
-            try:
-                text, count = desk.answer(e)
-            except ApiError as err:
-                entry["status"] = err.status
-                self._text(err.status, err.text)
-                return
-            entry["status"], entry["count"] = 200, count
-            self._send(200, text.encode("utf-8"), "text/xml; charset=UTF-8")
-        finally:
-            with desk.lock:
-                desk.log.append(entry)
-
-    def _fault_answer(self, fault: dict[str, Any], e: str) -> int:
-        status = fault["status"]
-        headers = [("Retry-After", fault["retry_after"])] if fault.get("retry_after") else []
-        body = fault["body"]
-        if body == "html":
-            self._send(status, LOGIN_PAGE.encode("utf-8"), "text/html; charset=UTF-8", headers)
-        elif body == "truncated":
-            try:
-                text = self.server.desk.answer(e)[0].encode("utf-8")
-            except ApiError as err:
-                text = err.text.encode("utf-8")
-            self._send(status, text[: len(text) // 2], "text/xml; charset=UTF-8", headers)
-        elif body == "empty":
-            self._send(status, b"", "text/plain; charset=UTF-8", headers)
+        with desk.lock:  # logged on arrival: a test sees a request that is still being answered
+            desk.log.append(entry)
+        ok, refusal = desk.authenticate(query)
+        fault = desk.take_fault(e) if not refusal else None
+        with desk.lock:
+            entry["signature_ok"], entry["fault"] = ok, fault
+        count = None
+        if refusal:
+            answer = _Answer.text(401, refusal)
         else:
-            self._text(status, _REASONS.get(status, "Service Unavailable"), headers)
-        return status
+            if fault is not None:
+                time.sleep(fault["delay"])
+            try:
+                if fault is not None and fault["kind"] != "delay":
+                    answer = _fault_answer(desk, fault, e)
+                else:
+                    text, count = desk.answer(e)
+                    answer = _Answer(200, text.encode("utf-8"), "text/xml; charset=UTF-8")
+            except ApiError as err:
+                answer = _Answer.text(err.status, err.text)
+        with desk.lock:  # complete before the answer leaves: the client never sees it first
+            entry["status"], entry["count"] = answer.status, count
+        self._send(answer.status, answer.body, answer.content_type, answer.headers)
+
+
+class _Answer:
+    """An HTTP answer to send: status, body bytes, content type, extra headers."""
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers
+
+    @classmethod
+    def text(cls, status: int, text: str, headers: Sequence[tuple[str, str]] = ()) -> _Answer:
+        """Kayako's error form: a one-line text body."""
+        return cls(status, (text + "\n").encode("utf-8"), "text/plain; charset=UTF-8", headers)
+
+
+def _fault_answer(desk: HelpDesk, fault: dict[str, Any], e: str) -> _Answer:
+    """What a fault answers instead of the API (after its delay)."""
+    status = fault["status"]
+    headers = [("Retry-After", fault["retry_after"])] if fault["retry_after"] else []
+    body = fault["body"]
+    if body == "html":
+        return _Answer(status, LOGIN_PAGE.encode("utf-8"), "text/html; charset=UTF-8", headers)
+    if body == "truncated":
+        try:
+            text = desk.answer(e)[0]
+        except ApiError as err:
+            text = err.text
+        cut = text[: len(text) // 2].encode("utf-8")  # cut between characters
+        return _Answer(status, cut, "text/xml; charset=UTF-8", headers)
+    if body == "empty":
+        return _Answer(status, b"", "text/plain; charset=UTF-8", headers)
+    return _Answer.text(status, _REASONS.get(status, "Service Unavailable"), headers)
 
 
 def _fault(spec: dict[str, Any]) -> dict[str, Any]:
@@ -1252,6 +1367,22 @@ class KayakoServer:
         """Add ``count`` new tickets created at ``at`` (default now); their internal ids."""
         payload: dict[str, Any] = {"count": count} if at is None else {"count": count, "at": at}
         return self._control("add", payload)["added"]
+
+    def post(
+        self,
+        ticket: int,
+        contents: str,
+        *,
+        ishtml: bool = False,
+        staffid: int = 1,
+        at: int | None = None,
+    ) -> int:
+        """Post on ticket ``ticket`` (by staff ``staffid``, by its user if 0); the post's id."""
+        payload: dict[str, Any] = {"ticket": ticket, "contents": contents, "ishtml": int(ishtml)}
+        payload["staffid"] = staffid
+        if at is not None:
+            payload["at"] = at
+        return self._control("post", payload)["post"]
 
     def delete(self, ids: Sequence[int]) -> list[int]:
         """Remove tickets; the ids that were there."""
