@@ -64,10 +64,13 @@ def pull(url: str, db: Path, loads: Path, *args: str, env: dict[str, str] | None
 
 
 def spawn(url: str, db: Path, loads: Path, *args: str) -> subprocess.Popen:
-    """Start a pull and return at once (its output discarded)."""
+    """Start a pull and return at once (its output discarded).
+
+    Its temporary folders go below ``db``'s folder (``TMPDIR``): one the test kills is left.
+    """
     return subprocess.Popen(
         pull_args(url, db, loads, *args),
-        env=pull_env(),
+        env=pull_env(TMPDIR=str(db.parent)),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
