@@ -1,4 +1,4 @@
-"""``make bench``: the benchmarks of the rules engine and of ingest, with ratios against peers.
+"""``make bench``: the benchmarks of the rules engine, ingest and the pull, with ratios to peers.
 
 Prints figures, asserts nothing about speed (this machine is shared and noisy): the load average
 is printed beside each figure so that a slow run can be read for what it is.
@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_calendar
 import bench_check
 import bench_evaluate
+import bench_pull
 import ingest_throughput
 
 from ipchange_core import load_policy, store
@@ -73,6 +74,9 @@ def main() -> None:
 
     print("## The morning check, the dashboard and a weekly mail: 1,000,000 tickets")
     bench_check.main([])
+
+    print("\n## Pull from Kayako's REST API (stand-in server on loopback): 100,000 tickets")
+    bench_pull.main([])
 
 
 if __name__ == "__main__":

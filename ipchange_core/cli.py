@@ -339,7 +339,7 @@ def ingest(
     rows were rejected, 2 when a file was refused whole.
     """
     from ipchange_core import store
-    from ipchange_core.pipeline import load_file, load_summary, write_load_report
+    from ipchange_core.pipeline import load_file
 
     exit_code = EXIT_OK
     with store.connected(db) as engine:
@@ -354,22 +354,170 @@ def ingest(
                 click.echo(f"refused: {exc}", err=True)
                 exit_code = EXIT_FATAL
                 continue
-            click.echo(f"{path}: {parsed.format} → {parsed.table}")
-            for note in parsed.notes:
-                click.echo(f"  note: {note}")
-            click.echo(f"  {load_summary(result)}")
-            try:
-                written = write_load_report(rejects_dir, parsed, result)
-            except OutputError as exc:  # the load stands; its rejects are in the database
-                rejected = f"{result.rejected} rejected row(s); " if result.rejected else ""
-                click.echo(f"  {rejected}{exc}", err=True)
-                exit_code = EXIT_FATAL
-                continue
-            if written is not None:
-                click.echo(f"  {result.rejected} rejected row(s), reasons in {written}", err=True)
-                for message in parsed.reject_messages()[:5]:
-                    click.echo(f"    {message}", err=True)
-                exit_code = max(exit_code, EXIT_REJECTS)
+            exit_code = max(exit_code, _report_load(str(path), parsed, result, rejects_dir))
+    raise SystemExit(exit_code)
+
+
+def _report_load(name: str, parsed: Any, result: Any, rejects_dir: Path) -> int:
+    """Print a loaded file's counts, notes and rejects; write its load report; its exit code.
+
+    ``parsed`` and ``result`` are the :class:`~ipchange_core.ingest.ParsedFile` and the
+    ``store.LoadResult`` of the load. Returns 0, 1 (rows rejected) or 2 (the report could not
+    be written; the load stands, its rejects are in the database).
+    """
+    from ipchange_core.pipeline import load_summary, write_load_report
+
+    click.echo(f"{name}: {parsed.format} → {parsed.table}")
+    for note in parsed.notes:
+        click.echo(f"  note: {note}")
+    click.echo(f"  {load_summary(result)}")
+    try:
+        written = write_load_report(rejects_dir, parsed, result)
+    except OutputError as exc:
+        rejected = f"{result.rejected} rejected row(s); " if result.rejected else ""
+        click.echo(f"  {rejected}{exc}", err=True)
+        return EXIT_FATAL
+    if written is None:
+        return EXIT_OK
+    click.echo(f"  {result.rejected} rejected row(s), reasons in {written}", err=True)
+    for message in parsed.reject_messages()[:5]:
+        click.echo(f"    {message}", err=True)
+    return EXIT_REJECTS
+
+
+@main.group(cls=_Group)
+def pull() -> None:
+    """Fetch from a help desk's API and load it like an ingest of its files."""
+
+
+@pull.command("kayako")
+@click.option(
+    "--url",
+    required=True,
+    metavar="URL",
+    help="The help desk's API, e.g. https://helpdesk.example.com/api/index.php.",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(2, 5000),
+    default=250,
+    show_default=True,
+    help="Tickets per ListAll request.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Read tickets active since this local date, whatever the last pull read.",
+)
+@click.option(
+    "--kayako-config",
+    type=_Path(dir_okay=False, path_type=Path),
+    help="Owner-only YAML with api_key and secret_key (env IPCHANGE_KAYAKO_CONFIG).",
+)
+@click.option(
+    "--tries",
+    type=click.IntRange(1, 100),
+    default=6,
+    show_default=True,
+    help="Requests per answer at most, retries included.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait to connect, and for each part of an answer.",
+)
+@click.option(
+    "--backoff",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds before the first retry; doubled for each further one (unless Retry-After).",
+)
+@click.option(
+    "--rejects-dir",
+    type=_Path(file_okay=False, path_type=Path),
+    default=LOADS_DIR,
+    show_default=True,
+    help="Where each document's load report and <document>.rejects.csv are written.",
+)
+@db_option
+@policy_option
+def pull_kayako(
+    url: str,
+    page_size: int,
+    since: dt.datetime | None,
+    kayako_config: Path | None,
+    tries: int,
+    timeout: float,
+    backoff: float,
+    rejects_dir: Path,
+    db: str,
+    policy: PolicySet,
+) -> None:
+    """Pull the lookups, the tickets changed since the last pull and their requests' posts.
+
+    The key and secret come from IPCHANGE_KAYAKO_API_KEY and IPCHANGE_KAYAKO_SECRET_KEY, or an
+    owner-only YAML file (--kayako-config). The first pull reads every ticket; a later one reads
+    back to an hour before the latest activity it loaded (--since: to a date). Of the new or
+    changed tickets, the IP change requests' posts are fetched: their cloud-info macros are
+    intake. Everything is fetched before anything is loaded, then loaded in one transaction.
+    Prints each document's read = inserted + updated + unchanged + rejected and a summary.
+    Exit 1 when tickets or intake records were rejected, 2 when a request failed for good or an
+    answer was not a Kayako document (then nothing is loaded).
+    """
+    from tqdm import tqdm
+
+    from ipchange_core import store
+    from ipchange_core.kayako_api.client import RetryPolicy
+    from ipchange_core.kayako_api.credentials import credentials
+    from ipchange_core.kayako_api.pull import pull_kayako as pull_from
+    from ipchange_core.kayako_api.pull import pull_summary
+
+    keys = credentials(kayako_config)
+    retry = RetryPolicy(tries=tries, timeout=timeout, backoff=backoff)
+    exit_code = EXIT_OK
+    with (
+        store.connected(db) as engine,
+        tqdm(
+            desc="pulling",
+            unit="ticket",
+            disable=not sys.stderr.isatty(),
+            bar_format="{desc}: {n_fmt} tickets{postfix} [{elapsed}, {rate_fmt}]",
+            postfix="0 pages",
+        ) as bar,
+    ):
+        click.echo(f"database: {display_url(db)}")
+
+        pages = "0 pages"
+
+        def progress(paged: Any, size: int) -> None:
+            nonlocal pages
+            bar.update(len(paged.tickets) - bar.n)
+            pages = f"{paged.pages} pages"
+            bar.set_postfix_str(pages)
+
+        def posts_progress(done: int, total: int) -> None:
+            refresh = done % 50 == 0 or done == total  # a request is quick: redraw now and then
+            bar.set_postfix_str(f"{pages}, posts of {done}/{total} requests", refresh=refresh)
+
+        result = pull_from(
+            engine,
+            url,
+            keys,
+            policy,
+            page_size=page_size,
+            since=since.date() if since is not None else None,
+            retry=retry,
+            on_page=progress,
+            on_posts=posts_progress,
+        )
+    for loaded, parsed in result.loads:
+        exit_code = max(exit_code, _report_load(parsed.path.name, parsed, loaded, rejects_dir))
+    for line in pull_summary(result, policy.latest.timezone):
+        click.echo(line)
     raise SystemExit(exit_code)
 
 

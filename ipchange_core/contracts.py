@@ -126,6 +126,8 @@ class IntakeFrame(_TypedFrame):
     transferred_to_queue: Series[pd.BooleanDtype] = _flag()
     agent: Series[str]
     requested_asap: Series[bool]
+    source: Series[str]
+    overrides: Series[str]
 
     class Config:
         """Named after the canonical table."""

@@ -18,7 +18,6 @@ import dataclasses
 import os
 import smtplib
 import ssl
-import stat
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,10 +26,10 @@ from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from ipchange_core.check_report import e
 from ipchange_core.errors import IpchangeError
+from ipchange_core.owner_only import owner_only_settings
 from ipchange_core.textops import mask_contacts
 
 ENV = {
@@ -80,27 +79,6 @@ class SmtpSettings:
         return f"{self.host}:{self.port} ({self.security}){login}"
 
 
-def _read_config(path: Path) -> dict[str, object]:
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise MailError(f"{path}: cannot read the mail settings: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise MailError(
-            f"{path}: mail settings hold a password and are readable by others; chmod 600 it"
-        )
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        raise MailError(f"{path}: not a readable YAML mapping of mail settings") from None
-    if not isinstance(doc, dict):
-        raise MailError(f"{path}: expected a mapping of {', '.join(ENV)}")
-    unknown = sorted(set(map(str, doc)) - set(ENV))
-    if unknown:
-        raise MailError(f"{path}: unknown mail setting(s): {', '.join(unknown)}")
-    return doc
-
-
 def smtp_settings(
     config: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> SmtpSettings:
@@ -114,12 +92,14 @@ def smtp_settings(
         MailError: A missing host or sender, a bad port or security, a login without password,
             or a settings file others can read. The message never holds the password.
     """
-    environ = os.environ if environ is None else environ
-    path = config or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
-    values = {
-        k: "" if v is None else str(v) for k, v in (_read_config(path) if path else {}).items()
-    }
-    values |= {k: environ[name] for k, name in ENV.items() if environ.get(name)}
+    values, path = owner_only_settings(
+        config,
+        ENV,
+        config_env=CONFIG_ENV,
+        environ=os.environ if environ is None else environ,
+        what="mail setting",
+        error=MailError,
+    )
     where = f" ({path} or {ENV['host']}…)" if path else f" ({ENV['host']}, {ENV['from']}, …)"
     security = values.get("tls", "starttls").strip().lower() or "starttls"
     if security not in SECURITY:

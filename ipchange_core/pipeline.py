@@ -1,20 +1,24 @@
-"""The ingest job: load a file in one transaction, and write its load report and rejects."""
+"""The ingest job: load a file (or a pull's documents) in one transaction; report its rejects."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from ipchange_core import schema, store
 from ipchange_core.atomic import atomic_write
 from ipchange_core.csvfile import write_csv
 from ipchange_core.digest import FileDigest
+from ipchange_core.errors import IpchangeError
 from ipchange_core.export import formula_safe
 from ipchange_core.ingest import (
     CANONICAL_FORMATS,
@@ -23,10 +27,12 @@ from ipchange_core.ingest import (
     ParsedFile,
     detect_format,
     read_file,
+    read_posts,
 )
 from ipchange_core.ingest.kayako_lookups import read_lookups
 from ipchange_core.ingest.read import parsed_lookups
 from ipchange_core.policy import PolicySet
+from ipchange_core.store.connection import gc_paused
 
 _REJECT_VALUE_MAX = 1_000
 """Characters of a rejected value written to ``<file>.rejects.csv``; the rest is summarised."""
@@ -96,7 +102,8 @@ def _load(
         lookup = read_lookups(path)
         result = store.load_lookups(engine, lookup, policy_version=latest.version)
         return result, parsed_lookups(lookup)
-    if mapping is None and fmt in FORMAT_TABLES:
+    # (posts are read again: which records they give depends on the tickets stored since)
+    if mapping is None and fmt in FORMAT_TABLES and fmt != "kayako-posts":
         repeat = store.repeat_load(
             engine,
             path,
@@ -113,6 +120,8 @@ def _load(
         kayako = store.kayako_lookups(engine, latest.kayako)
     if fmt == "kayako-audit":  # rows that name Kayako's internal id find their ticket
         audit = {"audit": latest.kayako_audit, "ticket_ids": store.kayako_ticket_ids(engine)}
+    if fmt == "kayako-posts":  # posts name their ticket by Kayako's internal id
+        audit = {"cloud_info": latest.cloud_info, "ticket_ids": store.kayako_ticket_ids(engine)}
     read = functools.partial(
         read_file,
         path,
@@ -127,13 +136,172 @@ def _load(
             engine, FORMAT_TABLES[fmt], format=fmt, policy_version=latest.version
         )
         parsed = _read_hashed(read, digest, previous=previous)
+        if parsed.table == "intake":
+            parsed = arbitrate_intake(engine, parsed, latest.cloud_info.wins)
         try:
             return store.load(engine, parsed, policy_version=latest.version), parsed
         except store.StaleRecords:
             pass  # another load came between the two: read the file in full
     # (a Kayako XML export's rows wait on disk, and go once they are loaded)
     with _read_hashed(read, digest, **({"spill": True} if fmt == "kayako-xml" else {})) as parsed:
+        if parsed.table == "intake":
+            parsed = arbitrate_intake(engine, parsed, latest.cloud_info.wins)
         return store.load(engine, parsed, policy_version=latest.version), parsed
+
+
+def load_documents(
+    engine: Engine,
+    lookups: Sequence[Path],
+    tickets: Path,
+    policy: PolicySet,
+    *,
+    posts: Path | None = None,
+    within: Callable[[Connection, store.LoadResult], None] | None = None,
+) -> list[tuple[store.LoadResult, ParsedFile]]:
+    """Load Kayako lookup lists, a ticket XML document and its posts as one, in one transaction.
+
+    Each document is read and counted as :func:`load_file` reads and counts it (one manifest
+    each, rejects stored with it); the tickets are read with the lookup lists just loaded, and
+    the posts (a ``<posts>`` document, read as intake from the cloud-info macro) find their
+    tickets' mask ids among the tickets just loaded. ``within(conn, result)`` runs in the same
+    transaction after the tickets' load (``result``): what it writes commits with the documents
+    or not at all. The tickets document is loaded in full (no repeat check): its unchanged rows
+    count as unchanged and are not written.
+
+    Returns:
+        The load counts and parsed file of each lookup list (in the order given), then of the
+        tickets (its ``frame`` empty: the rows were read in blocks), then of the posts if given.
+
+    Raises:
+        InvalidInputError: A document is refused whole (nothing is loaded).
+        IpchangeError: The database refused the load (nothing was written).
+    """
+    latest = policy.latest
+    lists = [read_lookups(path) for path in lookups]  # a bad list refuses all before any write
+    loads: list[tuple[store.LoadResult, ParsedFile]] = []
+    try:
+        with gc_paused(), engine.begin() as conn:
+            for lookup in lists:
+                result = store.load_lookups_into(conn, lookup, policy_version=latest.version)
+                loads.append((result, parsed_lookups(lookup)))
+            kayako = store.lookups_in(conn, latest.kayako)
+            with read_file(
+                tickets, format="kayako-xml", tz=latest.timezone, kayako=kayako, spill=True
+            ) as parsed:
+                result = store.load_into(conn, parsed, policy_version=latest.version)
+                if within is not None:
+                    within(conn, result)
+            loads.append((result, parsed))
+            if posts is not None:
+                intake = _posts_intake(conn, posts, "", policy)
+                loads.append((store.load_into(conn, intake, policy_version=latest.version), intake))
+    except (DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:  # through SQLAlchemy or not
+        raise IpchangeError(
+            f"{tickets.name}: the database refused the load, nothing was written: "
+            f"{store.db_error_reason(exc)}"
+        ) from exc
+    store.index_requests(engine, policy)
+    return loads
+
+
+def load_posts(
+    engine: Engine, answer: bytes, name: str, policy: PolicySet
+) -> tuple[store.LoadResult, ParsedFile]:
+    """Load the intake of a Kayako answer with posts received as bytes (e.g. by a script).
+
+    One transaction, exactly as :func:`load_file` loads a posts file (``kayako-posts``).
+    ``ipchange pull kayako`` loads its posts with its tickets instead (:func:`load_documents`).
+
+    Args:
+        engine: From :func:`store.connect`.
+        answer: The bytes of a ``TicketPost/ListAll`` or single-ticket answer.
+        name: Its name in the manifest and in messages (e.g. ``posts-5001.xml``).
+        policy: Its latest version's zone and ``cloud_info`` read the posts.
+
+    Raises:
+        InvalidInputError: The answer is refused whole (nothing is loaded).
+    """
+    parsed = _posts_intake(engine, answer, name, policy)
+    return store.load(engine, parsed, policy_version=policy.latest.version), parsed
+
+
+def _posts_intake(
+    engine: Engine | Connection, answer: Path | bytes, name: str, policy: PolicySet
+) -> ParsedFile:
+    """An answer with posts read as intake and arbitrated against the stored intake.
+
+    The posts find their tickets, and the stored intake is read, as ``engine`` sees them: given
+    a load's transaction, with what it has loaded so far (a pull's tickets).
+    """
+    latest = policy.latest
+    parsed = read_posts(
+        answer,
+        name=name,
+        tz=latest.timezone,
+        cloud_info=latest.cloud_info,
+        ticket_ids=store.kayako_ticket_ids(engine),
+    )
+    return arbitrate_intake(engine, parsed, latest.cloud_info.wins)
+
+
+def arbitrate_intake(engine: Engine | Connection, parsed: ParsedFile, wins: str) -> ParsedFile:
+    """Decide, per ticket, between a stored intake record and one of the other kind.
+
+    A ticket may have an intake file row and a cloud-info macro. Loading a record of one kind
+    over a stored record of the other names the replaced record in ``overrides``; a record
+    replacing one of its own kind keeps the ``overrides`` stored (so a reload changes
+    nothing). ``wins`` (policy ``cloud_info.wins``) says which stands: ``later`` (the record
+    being loaded), ``posts`` or ``file`` (a record of the other kind being loaded is then left
+    out: counted as skipped, said in the notes). Given the engine, the stored records are read
+    before the load's transaction (:func:`store.intake_provenance`): a load of the other kind
+    committed between the two is not seen; given the load's transaction, none can come between.
+
+    Args:
+        engine: From :func:`store.connect`; or the transaction that will load ``parsed``
+            (then its stored records are read as that transaction sees them).
+        parsed: A parsed ``intake`` file (intake file, or ``kayako-posts``).
+        wins: ``later``, ``posts`` or ``file``.
+
+    Returns:
+        ``parsed`` with ``overrides`` set, and without the records that do not win.
+    """
+    from_posts = parsed.format == "kayako-posts"
+    stored = store.intake_provenance(engine, from_posts=from_posts)
+    if stored.empty or parsed.frame.empty:
+        return parsed
+    frame = parsed.frame
+    at = pd.Index(stored["ticket_id"]).get_indexer(frame["ticket_id"])
+    found = at >= 0
+    source = stored["source"].to_numpy(dtype=object)[at[found]]
+    overrides = stored["overrides"].to_numpy(dtype=object)[at[found]]
+    stored_post = pd.Series(source, dtype="str").str.startswith(store.POST_SOURCE_PREFIX)
+    other = (stored_post != from_posts).to_numpy(bool)
+    named = pd.Series(source, dtype="str").replace("", "an intake file (source not recorded)")
+    replaced = np.where(other, named.to_numpy(dtype=object), overrides)
+    frame = frame.copy()
+    column = frame["overrides"].to_numpy(dtype=object)
+    column[np.flatnonzero(found)] = replaced
+    frame["overrides"] = pd.Series(column, index=frame.index, dtype="str")
+    keep = np.ones(len(frame), dtype=bool)
+    if wins != "later" and (wins == "posts") != from_posts:
+        keep[np.flatnonzero(found)[other]] = False
+    dropped = int((~keep).sum())
+    if not dropped:
+        return dataclasses.replace(parsed, frame=frame)
+    records = parsed.records
+    if records is not None:
+        records = dataclasses.replace(records, hashes=records.hashes[keep], keys=records.keys[keep])
+    note = (
+        f"kept {dropped} stored intake record(s) of the {'file' if from_posts else 'macro'}: "
+        f"the policy setting cloud_info.wins is {wins} (counted as skipped)"
+    )
+    return dataclasses.replace(
+        parsed,
+        frame=frame[keep].reset_index(drop=True),
+        rows_skipped=parsed.rows_skipped + dropped,
+        notes=(*parsed.notes, note),
+        records=records,
+    )
 
 
 def _read_hashed(read: Callable[..., ParsedFile], digest: FileDigest, **kwargs: Any) -> ParsedFile:

@@ -84,6 +84,121 @@ class AuditMessages:
         return out
 
 
+CLOUD_INFO_FIELDS = (
+    "channel",
+    "requester_type",
+    "account",
+    "site",
+    "reseller",
+    "contact_name",
+    "contact_phone",
+    "person_of_record",
+    "reason",
+    "current_ip",
+    "new_ip",
+    "requested_change_at",
+    "ticket_number_given",
+    "transferred_to_queue",
+)
+"""The ``intake`` fields a cloud-info macro carries (the ticket, the receipt time and the agent
+come from the post itself)."""
+
+
+ENGLISH_CLOUD_INFO_LABELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "channel": ("Channel",),
+        "requester_type": ("Requester", "Requester type"),
+        "account": ("Account", "Account number"),
+        "site": ("Site",),
+        "reseller": ("Reseller",),
+        "contact_name": ("Contact", "Contact name"),
+        "contact_phone": ("Contact phone", "Phone"),
+        "person_of_record": ("Person of record", "POR"),
+        "reason": ("Reason",),
+        "current_ip": ("Current IP", "Old IP"),
+        "new_ip": ("New IP",),
+        "requested_change_at": ("Requested change", "Requested change time", "Requested time"),
+        "ticket_number_given": ("Ticket number given",),
+        "transferred_to_queue": ("Transferred to queue",),
+    }
+)
+"""The default "cloud info" macro's label of each field, then its aliases."""
+
+
+ENGLISH_CLOUD_INFO_WORDS: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "channel": MappingProxyType(
+            {
+                "phone": ("phone", "phone call", "call"),
+                "email": ("email", "e-mail"),
+                "chat": ("chat",),
+                "customer_ticket": ("customer ticket",),
+            }
+        ),
+        "requester_type": MappingProxyType({"site": ("site",), "reseller": ("reseller",)}),
+        "reason": MappingProxyType(
+            {
+                "isp_change": ("ISP change",),
+                "equipment_change": ("equipment change",),
+                "wan_lan": ("WAN/LAN", "WAN LAN"),
+                "other": ("other",),
+            }
+        ),
+    }
+)
+"""The words people type for each value of the macro's enumerated fields (every value of the
+``intake`` enumerations, ``schema.TABLES``, has an entry)."""
+
+
+CLOUD_INFO_WINNERS = ("later", "posts", "file")
+"""Which intake record stands when a ticket has both: the later load's, the macro's, the file's."""
+
+
+def label_key(text: str) -> str:
+    """A macro label or value word as compared: case-folded, inner white space single."""
+    return " ".join(text.split()).casefold()
+
+
+@dataclass(frozen=True)
+class CloudInfo:
+    """The help desk's "cloud info" macro: how intake is read from a ticket's staff posts.
+
+    Attributes:
+        marker: The line that marks a post as a cloud-info post (case and surrounding spaces
+            ignored).
+        labels: Intake field → its label, then its aliases (:data:`CLOUD_INFO_FIELDS`).
+        words: Enumerated field → value → the words people type for it; the value itself
+            (``isp_change``) is always understood too.
+        requested_format: ``strftime`` format of a requested change time, local time in the
+            policy zone (``ASAP`` and ISO-8601 are always understood).
+        max_post_chars: Longest post (characters of its contents) read; a longer one is a reject.
+        wins: Which record stands when a ticket has an intake file row and a macro:
+            ``later`` (the later load), ``posts`` (the macro) or ``file`` (the file's row).
+    """
+
+    marker: str = "Cloud info"
+    labels: Mapping[str, tuple[str, ...]] = dataclasses.field(
+        default_factory=lambda: ENGLISH_CLOUD_INFO_LABELS
+    )
+    words: Mapping[str, Mapping[str, tuple[str, ...]]] = dataclasses.field(
+        default_factory=lambda: ENGLISH_CLOUD_INFO_WORDS
+    )
+    requested_format: str = "%m/%d/%Y %I:%M %p"
+    max_post_chars: int = 20_000
+    wins: str = "later"
+
+    def field_of_label(self) -> dict[str, str]:
+        """Label or alias as compared (:func:`label_key`) → its intake field."""
+        return {label_key(label): f for f, labels in self.labels.items() for label in labels}
+
+    def value_of_word(self, field: str) -> dict[str, str]:
+        """Word as compared (:func:`label_key`) → the enumerated value of ``field``."""
+        out = {label_key(value): value for value in self.words.get(field, {})}
+        for value, words in self.words.get(field, {}).items():
+            out.update({label_key(word): value for word in words})
+        return out
+
+
 @dataclass(frozen=True)
 class SlaTargets:
     """Targets of the weekly SLA metrics (SPEC 2.2); hours are business hours, pct 0–100."""
@@ -132,6 +247,8 @@ class Policy:
             once its ``due_at`` is at most this many business hours away (or past).
         kayako_audit: How the help desk's audit log words its messages (optional in the file:
             Kayako's English defaults).
+        cloud_info: The "cloud info" macro intake is read from (optional in the file: the
+            procedure's macro).
     """
 
     version: str
@@ -154,6 +271,7 @@ class Policy:
     kayako: KayakoLookups
     look_ahead_business_hours: float
     kayako_audit: AuditMessages = dataclasses.field(default_factory=AuditMessages)
+    cloud_info: CloudInfo = dataclasses.field(default_factory=CloudInfo)
 
     @property
     def effective_from_utc(self) -> pd.Timestamp:
@@ -319,6 +437,14 @@ _SHAPE: dict[str, Any] = {
     "kayako": {"departments": None, "statuses": None, "types": None},
     "check": {"look_ahead_business_hours": None},
     "kayako_audit": {"messages": None, "unassigned": None, "report_day_first": None},
+    "cloud_info": {
+        "marker": None,
+        "labels": None,
+        "words": None,
+        "requested_format": None,
+        "max_post_chars": None,
+        "wins": None,
+    },
 }
 
 
@@ -434,6 +560,84 @@ def _audit(value: Any, where: str) -> AuditMessages:
     )
 
 
+def _cloud_info(value: Any, where: str) -> CloudInfo:
+    """The ``cloud_info`` settings; absent keys keep the procedure's macro."""
+    default = CloudInfo()
+    labels = dict(default.labels)
+    for field, listed in (value.get("labels") or {}).items():
+        if field not in CLOUD_INFO_FIELDS:
+            raise PolicyError(
+                f"{where}.labels.{field}: unknown field; expected one of "
+                f"{', '.join(CLOUD_INFO_FIELDS)}"
+            )
+        names = _texts(listed, f"{where}.labels.{field}")
+        if not names or any(not n.strip() or ":" in n for n in names):
+            raise PolicyError(
+                f"{where}.labels.{field}: expected a non-empty list of labels without ':'"
+            )
+        labels[field] = tuple(n.strip() for n in names)
+    seen: dict[str, str] = {}
+    for field, names in labels.items():
+        for name in names:
+            other = seen.setdefault(label_key(name), field)
+            if other != field:
+                raise PolicyError(
+                    f"{where}.labels: {name!r} is a label of both {other} and {field}"
+                )
+    words = {f: dict(v) for f, v in default.words.items()}
+    allowed = {f: tuple(t) for f, t in ENGLISH_CLOUD_INFO_WORDS.items()}  # every value
+    for field, table in (value.get("words") or {}).items():
+        if field not in allowed or not isinstance(table, dict):
+            raise PolicyError(
+                f"{where}.words.{field}: expected one of {', '.join(allowed)} mapped to "
+                "value: [words]"
+            )
+        for enum, listed in table.items():
+            if enum not in allowed[field]:
+                raise PolicyError(
+                    f"{where}.words.{field}.{enum}: not a {field} value; expected one of "
+                    f"{', '.join(allowed[field])}"
+                )
+            words[field][enum] = _texts(listed, f"{where}.words.{field}.{enum}")
+    for field, table in words.items():
+        owner: dict[str, str] = {}
+        for enum, listed in table.items():
+            for word in (enum, *listed):
+                other = owner.setdefault(label_key(word), enum)
+                if other != enum:
+                    raise PolicyError(
+                        f"{where}.words.{field}: {word!r} stands for both {other} and {enum}"
+                    )
+    fmt = _text(value.get("requested_format", default.requested_format), where)
+    if fmt != default.requested_format:
+        # ingest imports this module, and pandas: only for a policy that sets its own format
+        from ipchange_core.ingest.timestamps import strftime_regex
+
+        try:
+            strftime_regex(fmt)
+        except ValueError as err:
+            raise PolicyError(f"{where}.requested_format: {fmt!r} is unusable: {err}") from None
+    longest = value.get("max_post_chars", default.max_post_chars)
+    if isinstance(longest, bool) or not isinstance(longest, int) or not 100 <= longest <= 10**7:
+        raise PolicyError(
+            f"{where}.max_post_chars: expected a whole number from 100 to 10000000, "
+            f"got {brief(longest)}"
+        )
+    wins = value.get("wins", default.wins)
+    if wins not in CLOUD_INFO_WINNERS:
+        raise PolicyError(
+            f"{where}.wins: expected one of {', '.join(CLOUD_INFO_WINNERS)}, got {brief(wins)}"
+        )
+    return CloudInfo(
+        marker=_text(value.get("marker", default.marker), f"{where}.marker").strip(),
+        labels=MappingProxyType(labels),
+        words=MappingProxyType({f: MappingProxyType(t) for f, t in words.items()}),
+        requested_format=fmt,
+        max_post_chars=longest,
+        wins=wins,
+    )
+
+
 def _ids(value: Any, where: str) -> dict[int, str]:
     if not isinstance(value, dict):
         raise PolicyError(f"{where}: expected a mapping of id: name")
@@ -542,4 +746,5 @@ def _build(entry: Mapping[str, Any], where: str) -> Policy:
             g("check.look_ahead_business_hours"), f"{where}.check.look_ahead_business_hours"
         ),
         kayako_audit=_audit(entry.get("kayako_audit") or {}, f"{where}.kayako_audit"),
+        cloud_info=_cloud_info(entry.get("cloud_info") or {}, f"{where}.cloud_info"),
     )

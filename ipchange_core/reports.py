@@ -558,7 +558,10 @@ def _tone(bad_count: int) -> str:
 
 
 def intake_log(data: ReportData) -> Html:
-    """Every request of the period, oldest first, without contact details."""
+    """Every request of the period, oldest first, without contact details.
+
+    The last column is the intake record's provenance (:func:`_intake_source`).
+    """
     r = data.requests.sort_values("received_at")
     z = data.zone_name
     table = pd.DataFrame(
@@ -577,9 +580,21 @@ def intake_log(data: ReportData) -> Html:
             "Short notice": r["short_notice"].map({True: "yes", False: "no"}).fillna("—"),
             "Routing": r["routing_state"].astype("str").map(_ROUTING_WORDS).fillna("—"),
             "State": _progress(r),
+            "Intake from": _intake_source(r),
         }
     )
     return _table(table, empty=_no_requests(data))
+
+
+def _intake_source(r: pd.DataFrame) -> pd.Series:
+    """Where each request's intake record came from, and what it replaced.
+
+    ``post 4412`` (a cloud-info macro in Kayako), an intake file's name, ``—`` without a
+    record; a record loaded over one of the other kind says so: ``post 4412, over intake.csv``.
+    """
+    source = r["source"].mask(r["has_intake"] & (r["source"] == ""), "intake file (not recorded)")
+    shown = source.where(r["overrides"] == "", source + ", over " + r["overrides"])
+    return _text(shown.where(r["has_intake"], "—"))
 
 
 _ROUTING_WORDS = {

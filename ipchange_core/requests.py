@@ -37,6 +37,8 @@ INTAKE_COLUMNS = (
     "ticket_number_given",
     "transferred_to_queue",
     "agent",
+    "source",
+    "overrides",
 )
 CHANGE_COLUMNS = tuple(c.name for c in TABLES["changes"] if c.name != "ticket_id")
 TICKET_COLUMNS = ("subject", "department", "status", "owner", "creator", "tags", "created_at")

@@ -106,11 +106,14 @@ TABLES: dict[str, tuple[Column, ...]] = {
 
 EXTRA_TYPED_COLUMNS: dict[str, dict[str, str]] = {
     "tickets": {"ticket_type": "str", "kayako_id": "str"},
-    "intake": {"requested_asap": "bool"},
+    "intake": {"requested_asap": "bool", "source": "str", "overrides": "str"},
 }
 """Columns a typed frame carries beyond the CSV: the Kayako ticket type and Kayako's internal
 ticket id (``<ticket id>``, the audit log's ``ticketid``; text of the integer), each empty when
-the source has none, and whether the customer asked for the change ``ASAP``."""
+the source has none; whether the customer asked for the change ``ASAP``; where an intake record
+came from (``source``: the intake file's name, or ``post <id>`` for a cloud-info macro in a
+Kayako post) and the record of the other kind it replaced when it was loaded (``overrides``:
+blank when none, see ``pipeline.load_file``)."""
 
 
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {

@@ -58,7 +58,10 @@ reports.arrivals_heatmap(data)
 #
 # One row per request, oldest first. *Notice h* is the hours between receipt and the requested
 # change time; *Routing* says whether the ticket reached Implementation within the target;
-# *State* is where the change stands now. Contact details are left out on purpose.
+# *State* is where the change stands now; *Intake from* is where the intake record was read: the
+# agent's "cloud info" macro in a Kayako post (`post 4412`, and `corrects post …` when the macro
+# was posted again) or an intake file, and the record of the other source it replaced, if any.
+# Contact details are left out on purpose.
 
 # %%
 reports.intake_log(data)

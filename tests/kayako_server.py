@@ -1041,6 +1041,9 @@ class Handler(BaseHTTPRequestHandler):
 
     server: KayakoHttpServer
     protocol_version = "HTTP/1.1"  # keep-alive: a pull of many pages reuses its connection
+    # headers and body go out in two writes: without TCP_NODELAY the body of a small answer
+    # waits for the client's delayed ACK of the headers (figures: bench/RESULTS.md, the pull)
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log is at ``GET /_control/log``."""

@@ -267,7 +267,8 @@ def test_demo_data_then_demo(tmp_path):
     )
     assert result.exit_code == 0, result.output
     kayako = (
-        "kayako-tickets.xml", "departments.xml", "ticketstatuses.xml", "tickettypes.xml",
+        "kayako-tickets.xml", "kayako-posts.xml", "departments.xml", "ticketstatuses.xml",
+        "tickettypes.xml",
         "ticketpriorities.xml", "ticketauditlogs.csv", "ticketauditlogs-with-masks.csv",
         "ticket-audit-logs-report.csv",
         "tickets-report.csv", "tickets-report-excel.csv",

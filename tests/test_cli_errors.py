@@ -73,6 +73,7 @@ POLICY_CALLS = {
     ("mail", "check"): ["--to", "a@example.com", "--out", "{tmp}/reports"],
     ("mail", "weekly"): ["--to", "a@example.com", "--week", "2026-W47", "--out", "{tmp}/r"],
     ("mail", "fees"): ["--to", "a@example.com", "--month", "2026-11", "--out", "{tmp}/r"],
+    ("pull", "kayako"): ["--url", "http://127.0.0.1:9/api/index.php", "--rejects-dir", "{tmp}/l"],
 }
 
 IMPOSSIBLE = {

@@ -207,6 +207,61 @@ BAD = [
         "    kayako_audit: {report_day_first: sometimes}\n",
         "kayako_audit.report_day_first: expected true or false",
     ),
+    (
+        "cloud-info-unknown-field",
+        "    cloud_info: {labels: {ticket_id: [Ticket]}}\n",
+        "cloud_info.labels.ticket_id: unknown field",
+    ),
+    (
+        "cloud-info-label-with-colon",
+        "    cloud_info: {labels: {account: ['Account:']}}\n",
+        "cloud_info.labels.account: expected a non-empty list of labels without ':'",
+    ),
+    (
+        "cloud-info-no-labels",
+        "    cloud_info: {labels: {account: []}}\n",
+        "cloud_info.labels.account: expected a non-empty list",
+    ),
+    (
+        "cloud-info-label-of-two-fields",
+        "    cloud_info: {labels: {contact_phone: [Account  number]}}\n",
+        "cloud_info.labels: 'Account  number' is a label of both account and contact_phone",
+    ),
+    (
+        "cloud-info-word-unknown-value",
+        "    cloud_info: {words: {reason: {fiber: [fibre]}}}\n",
+        "cloud_info.words.reason.fiber: not a reason value",
+    ),
+    (
+        "cloud-info-word-of-two-values",
+        "    cloud_info: {words: {channel: {chat: [Phone]}}}\n",
+        "cloud_info.words.channel: 'Phone' stands for both phone and chat",
+    ),
+    (
+        "cloud-info-words-of-a-text-field",
+        "    cloud_info: {words: {account: {a: [b]}}}\n",
+        "cloud_info.words.account: expected one of channel, requester_type, reason",
+    ),
+    (
+        "cloud-info-format-without-day",
+        "    cloud_info: {requested_format: '%m/%Y %H:%M'}\n",
+        "cloud_info.requested_format: '%m/%Y %H:%M' is unusable",
+    ),
+    (
+        "cloud-info-post-bound",
+        "    cloud_info: {max_post_chars: 10}\n",
+        "cloud_info.max_post_chars: expected a whole number from 100 to 10000000, got 10",
+    ),
+    (
+        "cloud-info-wins",
+        "    cloud_info: {wins: newest}\n",
+        "cloud_info.wins: expected one of later, posts, file, got 'newest'",
+    ),
+    (
+        "cloud-info-marker-blank",
+        "    cloud_info: {marker: '  '}\n",
+        "cloud_info.marker: expected a non-empty text",
+    ),
 ]
 
 
@@ -334,3 +389,28 @@ def test_audit_message_templates_in_another_language(tmp_path):
     assert ps.versions[0].kayako_audit.templates("department") == (
         "Ticket department changed from: %s to: %s",
     )
+
+
+def test_the_cloud_info_macro_is_versioned_like_the_other_settings(tmp_path):
+    ps = load_policy(
+        write(
+            tmp_path,
+            "versions:\n  - version: v2\n    effective_from: 2027-01-01\n    cloud_info:\n"
+            "      labels: {account: [Acct, Account]}\n"
+            "      words: {channel: {phone: [telephone]}}\n"
+            "      requested_format: '%d.%m.%Y %H:%M'\n      wins: posts\n",
+        )
+    )
+    first, latest = ps.versions[0].cloud_info, ps.latest.cloud_info
+    assert first.labels["account"] == ("Account", "Account number")
+    assert latest.labels["account"] == ("Acct", "Account")
+    assert latest.labels["site"] == ("Site",)  # inherited
+    assert latest.value_of_word("channel")["telephone"] == "phone"
+    assert "phone call" not in latest.value_of_word("channel")  # the value's words replaced
+    assert latest.value_of_word("channel")["e-mail"] == "email"  # the others inherited
+    assert (first.requested_format, latest.requested_format) == (
+        "%m/%d/%Y %I:%M %p",
+        "%d.%m.%Y %H:%M",
+    )
+    assert (first.wins, latest.wins) == ("later", "posts")
+    assert ps.as_dict()["versions"][1]["cloud_info"]["wins"] == "posts"

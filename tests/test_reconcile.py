@@ -251,6 +251,9 @@ def check_intake_log_counts(demo, period):
     by_ticket = {r["ticket_id"]: r for r in rows}
     for ticket, routing in zip(logged.column("Ticket"), logged.column("Routing"), strict=True):
         assert routing == routing_words[by_ticket[ticket]["routing_state"]]
+    # each record's provenance: this demo's intake was loaded from its intake.csv
+    for ticket, source in zip(logged.column("Ticket"), logged.column("Intake from"), strict=True):
+        assert source == ("—" if _flagged(by_ticket[ticket], "no_intake_record") else "intake.csv")
 
     quality = page["Data quality"]
     counts = {r["Check"]: r["Count"] for r in quality.tables[0].records()}

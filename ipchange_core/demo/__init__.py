@@ -9,6 +9,8 @@ Modules, by concept:
 - :mod:`~ipchange_core.demo.lifecycle` — the accounts and people, and how tickets move;
 - :mod:`~ipchange_core.demo.kayako` — Kayako's own files: lookup lists, live-style ticket XML,
   audit log (database and report export), ticket report CSVs;
+- :mod:`~ipchange_core.demo.posts` — the request tickets' posts (``TicketPost/ListAll``
+  answers) with the agents' "cloud info" macro, which ``make demo`` takes intake from;
 - :mod:`~ipchange_core.demo.writers` — one chunk of tickets as rows of every file;
 - :mod:`~ipchange_core.demo.bad_rows` — deliberately bad rows for the ingest tests;
 - :mod:`~ipchange_core.demo.dataset` — :func:`generate` and what it returns;

@@ -9,6 +9,8 @@ ingest and escaping tests:
 - the same help desk as Kayako Classic writes it (FORMATS.md, :mod:`ipchange_core.demo.kayako`):
   ``kayako-tickets.xml`` (a REST ``ListAll`` response, live wire style) with the lookup lists
   ``departments.xml``, ``ticketstatuses.xml``, ``tickettypes.xml``, ``ticketpriorities.xml``;
+  the request tickets' posts (``kayako-posts.xml``, ``TicketPost/ListAll`` answers, live wire
+  style) with the agents' "cloud info" macro (:mod:`ipchange_core.demo.posts`);
   the audit log as a database export of ``ticketauditlogs`` (``ticketauditlogs.csv``; joined
   with the tickets' ``ticketmaskid`` in ``ticketauditlogs-with-masks.csv``) and as a
   KQL report (``ticket-audit-logs-report.csv``); a KQL ticket report (``tickets-report.csv``,
@@ -48,6 +50,7 @@ from ipchange_core.demo.kayako import (
     write_lookups,
 )
 from ipchange_core.demo.lifecycle import World
+from ipchange_core.demo.posts import POSTS_FOOTER, POSTS_HEADER
 from ipchange_core.demo.reference import (
     AUDIT_DB_CSV,
     AUDIT_DB_MASKS_CSV,
@@ -61,6 +64,7 @@ from ipchange_core.demo.reference import (
     INTAKE_CSV,
     KAYAKO_AUDIT_COLUMNS,
     KAYAKO_AUDIT_CSV,
+    KAYAKO_POSTS_XML,
     KAYAKO_XML,
     LOOKUP_XMLS,
     TICKET_EVENTS_COLUMNS,
@@ -84,7 +88,8 @@ class DemoDataSet:
         out_dir: The folder written into.
         paths: File name → path, for every file (:data:`~ipchange_core.demo.reference.FILES`).
         rows: File name → data rows written (CSV rows without the header line(s); ``<ticket>``
-            elements for the ticket XML, entries for a lookup XML). Includes the bad rows.
+            elements for the ticket XML, ``<post>`` elements for the posts XML, entries for a
+            lookup XML). Includes the bad rows.
         bad_rows: File name → number of rows of that file listed in ``bad``.
         bad: Every deliberately bad row, in file order. Both rows of a duplicate-key pair are
             listed (ingest rejects every copy).
@@ -207,6 +212,7 @@ def generate(
         INTAKE_CSV: ",".join(INTAKE_COLUMNS) + "\n",
         CHANGES_CSV: ",".join(CHANGES_COLUMNS) + "\n",
         KAYAKO_XML: '<?xml version="1.0" encoding="UTF-8"?>\n<tickets>\n',
+        KAYAKO_POSTS_XML: POSTS_HEADER,
         KAYAKO_AUDIT_CSV: ",".join(KAYAKO_AUDIT_COLUMNS) + "\n",
         AUDIT_DB_CSV: AUDIT_DB_HEADER,
         AUDIT_DB_MASKS_CSV: AUDIT_DB_HEADER.replace("\n", ",ticketmaskid\n"),
@@ -242,6 +248,7 @@ def generate(
             if progress is not None:
                 progress(hi - lo)
         out[KAYAKO_XML].write("</tickets>\n")
+        out[KAYAKO_POSTS_XML].write(POSTS_FOOTER)
 
     placed = tuple(sorted(bad.placed, key=lambda b: (FILES.index(b.file), b.row))) if bad else ()
     return DemoDataSet(

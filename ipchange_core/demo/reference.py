@@ -88,6 +88,7 @@ EVENTS_CSV = "ticket_events.csv"
 INTAKE_CSV = "intake.csv"
 CHANGES_CSV = "changes.csv"
 KAYAKO_XML = "kayako-tickets.xml"
+KAYAKO_POSTS_XML = "kayako-posts.xml"  # the requests' posts, with the cloud-info macro
 KAYAKO_AUDIT_CSV = "kayako-audit.csv"
 DEPARTMENTS_XML = "departments.xml"
 STATUSES_XML = "ticketstatuses.xml"
@@ -104,6 +105,7 @@ CANONICAL_FILES = (TICKETS_CSV, EVENTS_CSV, INTAKE_CSV, CHANGES_CSV)
 CHUNKED_FILES = (
     *CANONICAL_FILES,
     KAYAKO_XML,
+    KAYAKO_POSTS_XML,
     KAYAKO_AUDIT_CSV,
     AUDIT_DB_CSV,
     AUDIT_DB_MASKS_CSV,

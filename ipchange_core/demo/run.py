@@ -14,7 +14,7 @@ from ipchange_core.demo.dataset import DemoDataSet, generate
 from ipchange_core.demo.reference import (
     AUDIT_DB_CSV,
     CHANGES_CSV,
-    INTAKE_CSV,
+    KAYAKO_POSTS_XML,
     KAYAKO_XML,
     LOOKUP_XMLS,
 )
@@ -26,8 +26,10 @@ from ipchange_core.textops import money
 __all__ = ["DEMO_LOADS", "KAYAKO_LOADS", "demo_summary", "generate_demo"]
 
 #: The demo help desk as Kayako writes it, in load order: its lookup lists, the ticket XML, the
-#: audit log's database export, then our own intake and change records.
-KAYAKO_LOADS = (*LOOKUP_XMLS, KAYAKO_XML, AUDIT_DB_CSV, INTAKE_CSV, CHANGES_CSV)
+#: audit log's database export, the requests' posts (intake from the agents' "cloud info"
+#: macro; after the tickets, whose internal ids they name), then our own change records.
+#: ``intake.csv`` is still written (for ``demo-data`` users) but not loaded.
+KAYAKO_LOADS = (*LOOKUP_XMLS, KAYAKO_XML, AUDIT_DB_CSV, KAYAKO_POSTS_XML, CHANGES_CSV)
 #: The files ``ipchange demo`` loads, in order: Kayako's own files, so the demo runs the real path.
 DEMO_LOADS = KAYAKO_LOADS
 

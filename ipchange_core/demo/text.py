@@ -29,6 +29,13 @@ def csv_quote(value: str) -> str:
     return value
 
 
+def csv_unquote(value: str) -> str:
+    """The value of one CSV field quoted by :func:`csv_quote` (or not quoted)."""
+    if value.startswith('"'):
+        return value[1:-1].replace('""', '"')
+    return value
+
+
 def csv_quote_all(value: str) -> str:
     """Quote one CSV field the way Kayako's spreadsheet writer does: always."""
     return '"' + value.replace('"', '""') + '"'

@@ -21,6 +21,7 @@ from ipchange_core.demo.lifecycle import (
     pick_from,
     request_lifecycles,
 )
+from ipchange_core.demo.posts import posts_rows
 from ipchange_core.demo.reference import (
     AGENT_SUBJECTS,
     AUDIT_DB_CSV,
@@ -34,6 +35,7 @@ from ipchange_core.demo.reference import (
     INTAKE_CSV,
     ISP_FIRST_OCTETS,
     KAYAKO_AUDIT_CSV,
+    KAYAKO_POSTS_XML,
     KAYAKO_XML,
     MANAGER_IDS,
     NA,
@@ -53,6 +55,7 @@ from ipchange_core.demo.text import (
     csv_quote,
     csv_quote_all,
     csv_rows,
+    csv_unquote,
     objects,
     render,
     strings,
@@ -318,9 +321,7 @@ def build_chunk(
         np.where(staff_made, rng.random(n_in) < 0.97, True),
     )
     transferred = (ch_in == PHONE) & (rng.random(n_in) < 0.75)
-    rows[INTAKE_CSV] = csv_rows(
-        n_in,
-        [
+    intake_columns = [
             ("ticket_id", coded(tid, req_pos[k])),
             ("received_at", fmt.timestamp(rq["received"][k], naive=naive_in)),
             ("channel", coded(w.channels_csv, ch_in)),
@@ -354,7 +355,10 @@ def build_chunk(
             ("ticket_number_given", coded(w.yes_no, given.astype(np.int64))),
             ("transferred_to_queue", coded(w.yes_no, transferred.astype(np.int64))),
             ("agent", coded(w.staff_csv, np.where(staff_made, rq["agent"][k], rq["router"][k]))),
-        ],
+    ]  # fmt: skip
+    rows[INTAKE_CSV] = csv_rows(
+        n_in,
+        intake_columns,
         ("ticket_id", "received_at", "channel", "account", "current_ip", "new_ip"),
     )
     intake_row_of_ticket = dict(zip(req_pos[k].tolist(), range(n_in), strict=True))
@@ -418,6 +422,30 @@ def build_chunk(
         status=status, owner=owner, acct=acct, requester=requester, created=created,
         updated=updated, typeid=typeid,
     )  # fmt: skip
+    # The posts, last: what they draw from rng changes no other file.
+    values = {name: [csv_unquote(v) for v in render(pieces)] for name, pieces in intake_columns}
+    in_row = np.full(r, -1, dtype=np.int64)
+    in_row[k] = np.arange(n_in)
+
+    def per_request(column: str) -> list[str]:
+        got = values[column]
+        return [got[a] if a >= 0 else "" for a in in_row.tolist()]
+
+    rows[KAYAKO_POSTS_XML] = posts_rows(
+        rng,
+        internal=10_000 + gidx[req_pos].astype(np.int64),
+        created=created[req_pos],
+        received=rq["received"],
+        as_of=w.as_of,
+        customer=rq["user"],
+        intake=in_row >= 0,
+        staff=np.where(rq["user"], rq["router"], rq["agent"]),
+        requester=[w.person_name[c] for c in rq["contact"].tolist()],
+        requester_id=rq["contact"] + 1,
+        fields={name: per_request(name) for name, _ in intake_columns},
+        requested=np.where(in_row >= 0, rq["requested"], NA),
+        asap=rq["asap"] & (in_row >= 0),
+    )
     return Chunk(rows, eligible, intake_row_of_ticket, start)
 
 

@@ -13,7 +13,8 @@ Modules, one job each:
 * Readers, one per format family, each returning :class:`~.columns.CanonicalText`:
   :mod:`.canonical` (canonical CSV/XLSX), :mod:`.kayako_xml` (ticket XML),
   :mod:`.kayako_report` (KQL report CSV and its column mapping), :mod:`.kayako_audit` (audit log:
-  database export or KQL report, CSV or XLSX), :mod:`.kayako_lookups` (the lookup lists' XML);
+  database export or KQL report, CSV or XLSX), :mod:`.kayako_lookups` (the lookup lists' XML),
+  :mod:`.kayako_posts` (ticket posts: intake from the "cloud info" macro, :func:`read_posts`);
   :mod:`.kayako_values` holds what Kayako writes alike in all of them.
 * :mod:`.checks` — value checks, repeated keys and the pandera contract.
 * :mod:`.timestamps` — the vectorised time parser.
@@ -24,7 +25,7 @@ Modules, one job each:
 from __future__ import annotations
 
 from ipchange_core.ingest.detect import CANONICAL_FORMATS, FORMAT_TABLES, FORMATS, detect_format
-from ipchange_core.ingest.read import REJECT_COLUMNS, ParsedFile, read_file
+from ipchange_core.ingest.read import REJECT_COLUMNS, ParsedFile, read_file, read_posts
 from ipchange_core.ingest.timestamps import strftime_regex
 from ipchange_core.policy import KayakoLookups
 
@@ -37,5 +38,6 @@ __all__ = [
     "ParsedFile",
     "detect_format",
     "read_file",
+    "read_posts",
     "strftime_regex",
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 from ipchange_core.errors import InvalidInputError
-from ipchange_core.ingest.columns import CanonicalText, blank_column, clip, no_rejects
+from ipchange_core.ingest.columns import CanonicalText, blank_column, clip, no_rejects, text_array
 from ipchange_core.ingest.tabular import RawTable
 from ipchange_core.schema import TABLES
 
@@ -30,6 +32,8 @@ def canonical_text(raw: RawTable, table: str, name: str) -> CanonicalText:
     index = {label: i for i, label in enumerate(raw.header)}
     n = len(raw.lines)
     text = {col: raw.columns[index[col]] if col in index else blank_column(n) for col in wanted}
+    if table == "intake":  # each record's provenance: this file
+        text["source"] = text_array(pa.repeat(name, n))
     notes = []
     absent = [c.name for c in columns if c.name not in index]
     if absent:

@@ -10,6 +10,7 @@ from ipchange_core.errors import InvalidInputError
 from ipchange_core.ingest.columns import clip
 from ipchange_core.ingest.kayako_audit import audit_variant
 from ipchange_core.ingest.kayako_lookups import LOOKUP_LISTS
+from ipchange_core.ingest.kayako_posts import POSTS_ROOT, posts_answer
 from ipchange_core.ingest.kayako_report import load_mapping
 from ipchange_core.ingest.kayako_xml import XML_ROOT, xml_root
 from ipchange_core.ingest.tabular import (
@@ -27,6 +28,7 @@ FORMAT_TABLES: dict[str, str] = {
     "kayako-csv": "tickets",
     "kayako-audit": "ticket_events",
     "kayako-lookups": "kayako_lookups",
+    "kayako-posts": "intake",
     "tickets": "tickets",
     "events": "ticket_events",
     "intake": "intake",
@@ -50,7 +52,9 @@ def detect_format(path: Path, *, mapping: Path | None = None) -> str:
     """Recognise a file's format from its header row or XML root element.
 
     Kayako XML has the root ``<tickets>`` (a lookup list: ``<departments>``, ``<ticketstatuses>``,
-    ``<tickettypes>``, ``<ticketpriorities>``); a Kayako audit log is a database export of
+    ``<tickettypes>``, ``<ticketpriorities>``); an answer with posts has the root ``<posts>``,
+    or ``<tickets>`` with ``<posts>`` in its first ticket (:func:`.kayako_posts.posts_answer`:
+    read as intake from the cloud-info macro); a Kayako audit log is a database export of
     ``ticketauditlogs`` or a report on Ticket Audit Logs (:func:`.kayako_audit.audit_variant`);
     a Kayako report CSV has a column the mapping reads ``ticket_id`` from; a canonical CSV/XLSX
     is the table sharing the most (at least two) column names with the header.
@@ -76,11 +80,13 @@ def detect_format(path: Path, *, mapping: Path | None = None) -> str:
             root = xml_root(path, file=name)
             if root in LOOKUP_LISTS:
                 return "kayako-lookups"
-            if root != XML_ROOT:
+            if root not in (XML_ROOT, POSTS_ROOT):
                 raise InvalidInputError(
-                    f"XML root element is <{root}>, not a Kayako <{XML_ROOT}> export", file=name
+                    f"XML root element is <{root}>, not a Kayako <{XML_ROOT}> or "
+                    f"<{POSTS_ROOT}> export",
+                    file=name,
                 )
-            return "kayako-xml"
+            return "kayako-posts" if posts_answer(path, file=name) else "kayako-xml"
         refuse_binary(head, name)
         delimiter, rest = excel_delimiter(head.removeprefix(BOM))
         text = rest.decode("utf-8", errors="replace")

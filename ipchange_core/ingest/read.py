@@ -35,13 +35,14 @@ from ipchange_core.ingest.columns import CanonicalText
 from ipchange_core.ingest.detect import CANONICAL_FORMATS, FORMAT_TABLES, FORMATS, detect_format
 from ipchange_core.ingest.kayako_audit import AuditContext, audit_variant, map_audit
 from ipchange_core.ingest.kayako_lookups import LookupList, read_lookups
+from ipchange_core.ingest.kayako_posts import macro_text, read_posts_xml
 from ipchange_core.ingest.kayako_report import load_mapping, map_report
 from ipchange_core.ingest.kayako_values import DEFAULT_LOOKUPS
 from ipchange_core.ingest.kayako_xml import XML_BLOCK_TICKETS, TicketXml
 from ipchange_core.ingest.spill import FileKeys, Spill, SpilledRows
 from ipchange_core.ingest.tabular import RawTable, read_table
 from ipchange_core.ingest.timestamps import TimeParser, check_zone
-from ipchange_core.policy import AuditMessages, KayakoLookups
+from ipchange_core.policy import AuditMessages, CloudInfo, KayakoLookups
 from ipchange_core.records import (
     RecordHashes,
 )
@@ -49,6 +50,10 @@ from ipchange_core.schema import SOURCE_LINE, typed_dtypes
 
 ENGLISH_AUDIT = AuditMessages()
 """Kayako's English audit message templates, month-first report dates."""
+
+
+PROCEDURE_MACRO = CloudInfo()
+"""The procedure's "cloud info" macro (the default policy's ``cloud_info``)."""
 
 REJECT_COLUMNS = ("file", "line", "column", "value", "reason", "ticket_id")
 """Columns of :attr:`ParsedFile.rejects`."""
@@ -161,6 +166,7 @@ def read_file(
     kayako: KayakoLookups = DEFAULT_LOOKUPS,
     audit: AuditMessages = ENGLISH_AUDIT,
     ticket_ids: Mapping[str, str] | None = None,
+    cloud_info: CloudInfo = PROCEDURE_MACRO,
     previous: RecordHashes | None = None,
     block_rows: int = XML_BLOCK_TICKETS,
     spill: bool = False,
@@ -176,8 +182,9 @@ def read_file(
         tz: IANA time zone of naive (local) times, e.g. ``America/Chicago``.
         kayako: Kayako department/status/type id → name tables.
         audit: Kayako audit log only: the message templates and the report's date order.
-        ticket_ids: Kayako audit log only: Kayako's internal ticket id → mask id of the
-            stored tickets (``store.kayako_ticket_ids``), for rows that name no mask id.
+        ticket_ids: Kayako audit log and posts only: Kayako's internal ticket id → mask id of
+            the stored tickets (``store.kayako_ticket_ids``), for rows that name no mask id.
+        cloud_info: Kayako posts only: the macro intake is read from (policy ``cloud_info``).
         previous: The records the table's latest load accepted (``store.previous_records``).
             When most records of a canonical CSV with the same header are among them, byte
             for byte, only the others are parsed and checked; the rest are ``known``.
@@ -213,6 +220,8 @@ def read_file(
         return parsed_lookups(read_lookups(path))
     if fmt == "kayako-xml":
         return _read_xml(path, kayako, tz, block_rows=block_rows, spill=spill, sha256=sha256)
+    if fmt == "kayako-posts":
+        return read_posts(path, tz=tz, cloud_info=cloud_info, ticket_ids=ticket_ids or {})
     canonical = fmt in CANONICAL_FORMATS
     raw = read_table(
         path, hashed=canonical, previous=previous if canonical else None, sha256=sha256
@@ -414,4 +423,96 @@ def _read_xml(
         encoding=xml.encoding,
         notes=xml.notes,
         spill=rows,
+    )
+
+
+def read_posts(
+    source: Path | bytes,
+    *,
+    name: str = "",
+    tz: str = "America/Chicago",
+    cloud_info: CloudInfo = PROCEDURE_MACRO,
+    ticket_ids: Mapping[str, str] | None = None,
+) -> ParsedFile:
+    """Read the intake records of a Kayako answer with posts (``read_file`` for ``kayako-posts``).
+
+    A ``TicketPost/ListAll`` answer (root ``<posts>``) or a single-ticket answer (``<tickets>``
+    with ``<posts>``), in either wire style, as a file or as the bytes a pull received: the
+    staff posts holding the "cloud info" macro become one ``intake`` record per ticket
+    (:mod:`.kayako_posts`), checked and typed like an ``intake.csv`` row. Each reject names the
+    ticket (``ticket_id``), the post (its reason starts ``post <id>:``) and the field (its
+    macro label, or the post's element).
+
+    Args:
+        source: The file, or the answer's bytes.
+        name: The name of the answer in messages and manifests (default: the file's name;
+            required for bytes).
+        tz: IANA zone of the macro's local requested times.
+        cloud_info: The macro (the policy's ``cloud_info``).
+        ticket_ids: Kayako's internal ticket id → mask id of the stored tickets
+            (``store.kayako_ticket_ids``), for posts outside a ``<ticket>``.
+
+    Returns:
+        A :class:`ParsedFile` of table ``intake``, format ``kayako-posts``: rows are posts
+        (``rows_read`` = posts in the answer; ``source_line`` = the value-giving post's ordinal,
+        first = 1), skipped posts counted in ``rows_skipped`` and explained in ``notes``.
+
+    Raises:
+        InvalidInputError: The answer is unreadable (malformed XML, another root); names it.
+        PolicyError: ``tz`` is not a known time zone.
+    """
+    check_zone(tz)
+    if isinstance(source, bytes):
+        if not name:
+            raise ValueError("read_posts: name the answer whose bytes are given")
+        path, data = Path(name), source
+    else:
+        path = Path(source)
+        name = name or path.name
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise InvalidInputError(
+                f"cannot read the file: {err.strerror or err}", file=name
+            ) from None
+    table = FORMAT_TABLES["kayako-posts"]
+    answer = read_posts_xml(data, file=name)
+    text = macro_text(answer.posts, cloud_info, ticket_ids or {})
+    parser = TimeParser(
+        cloud_info.requested_format,
+        tz,
+        file=name,
+        also_iso=True,
+        setting="the policy setting cloud_info.requested_format",
+    )
+    ids, lines = text.columns[KEY_COLUMN], text.lines
+    frame, rejects, _ = check_text(table, text, parser)
+    parts = [_keyed(text.rejects, lines, ids), _keyed(rejects, lines, ids)]
+    del ids
+    all_rejects = _file_rejects(name, parts, text.source_names)
+    if len(all_rejects):  # name the post, and the ticket of a post that gave no record
+        posts = {p.ordinal: p for p in answer.posts}
+        at = all_rejects["line"].map(posts)
+        all_rejects["reason"] = "post " + at.map(lambda p: p.post_id) + ": " + all_rejects["reason"]
+        blank = all_rejects[KEY_COLUMN] == ""
+        all_rejects.loc[blank, KEY_COLUMN] = at[blank].map(
+            lambda p: p.mask or (ticket_ids or {}).get(p.fields["ticketid"], p.fields["ticketid"])
+        )
+    notes = text.notes
+    if answer.nested:
+        notes += (
+            "a single-ticket answer: its posts are read as intake; its ticket is not loaded "
+            "from it (load it with --format kayako-xml, or from a ListAll export)",
+        )
+    return ParsedFile(
+        path=path,
+        format="kayako-posts",
+        table=table,
+        frame=frame,
+        rejects=all_rejects,
+        rows_read=len(answer.posts),
+        sha256=answer.sha256,
+        encoding=answer.encoding,
+        rows_skipped=text.rows_skipped,
+        notes=notes,
     )

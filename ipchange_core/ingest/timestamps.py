@@ -157,7 +157,8 @@ class TimeParser:
     seconds (UTC), anything else a ``strftime`` format of local time (Kayako reports). Local
     times are resolved in ``tz``; one that does not exist or happens twice is refused.
     With ``also_iso``, a value that does not match a ``strftime`` format is read as ISO-8601
-    (how a spreadsheet's date cells are read as text, see ``tabular``).
+    (how a spreadsheet's date cells are read as text, see ``tabular``). ``setting`` names where
+    the format comes from, in messages.
 
     A format made of numbers and separators only (``%m/%d/%Y %H:%M:%S``, Kayako's
     ``m/d/yyyy h:mm:ss``: :func:`numeric_shape`) is read from the bytes of the values, like
@@ -166,9 +167,16 @@ class TimeParser:
     """
 
     def __init__(
-        self, time_format: str | None, tz: str, *, file: str | None, also_iso: bool = False
+        self,
+        time_format: str | None,
+        tz: str,
+        *,
+        file: str | None,
+        also_iso: bool = False,
+        setting: str = "the column mapping",
     ) -> None:
         self.format = time_format
+        self.setting = setting
         self.tz = tz
         self.regex = None
         self.numeric = None
@@ -205,7 +213,8 @@ class TimeParser:
             if self.format == "epoch":
                 return f"{q} is not a Unix time in whole seconds"
             if self.regex is not None:
-                return f"{q} does not match the date format {self.format!r} of the column mapping"
+                also = " (nor ISO-8601)" if self.also_iso else ""
+                return f"{q} does not match the date format {self.format!r} of {self.setting}{also}"
             return f"{q} is not an ISO-8601 date and time (e.g. {_ISO_EXAMPLE})"
         return {
             BAD_VALUE: f"{q} is not a real date and time (a month, day, hour, minute or second "

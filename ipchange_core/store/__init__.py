@@ -3,10 +3,10 @@
 SQLAlchemy 2 over SQLite (the default, an embedded file) and PostgreSQL
 (``postgresql+psycopg://``). The parts: :mod:`.models` (tables and the ledger rule),
 :mod:`.connection` (connecting), :mod:`.load` (bulk loads, manifests, rejects, reloads),
-:mod:`.read` (reading a period), :mod:`.lookups` (Kayako's lookup lists), :mod:`.ledger` (the
-fee ledger), and one module per backend
-(:mod:`.sqlite`, :mod:`.postgres`) behind the interface of :mod:`.backend`, chosen when
-connecting. This module re-exports the public names.
+:mod:`.read` (reading a period), :mod:`.lookups` (Kayako's lookup lists),
+:mod:`.pull_marks` (how far a Kayako pull has read), :mod:`.ledger` (the fee ledger), and one
+module per backend (:mod:`.sqlite`, :mod:`.postgres`) behind the interface of :mod:`.backend`,
+chosen when connecting. This module re-exports the public names.
 """
 
 from ipchange_core.errors import StaleRecords
@@ -32,12 +32,19 @@ from ipchange_core.store.load import (
     LoadResult,
     ParsedInput,
     load,
+    load_into,
     manifests,
     previous_records,
     rejects,
     repeat_load,
 )
-from ipchange_core.store.lookups import kayako_lookups, load_lookups
+from ipchange_core.store.lookups import (
+    kayako_lookups,
+    load_lookups,
+    load_lookups_into,
+    lookups_in,
+    named_lookups,
+)
 from ipchange_core.store.models import (
     Base,
     Change,
@@ -45,6 +52,7 @@ from ipchange_core.store.models import (
     FeeLedger,
     Intake,
     KayakoLookup,
+    KayakoPullMark,
     LoadManifest,
     LoadRecords,
     Reject,
@@ -52,9 +60,17 @@ from ipchange_core.store.models import (
     TicketEvent,
     UTCDateTime,
 )
-from ipchange_core.store.read import index_requests, kayako_ticket_ids, read_frames
+from ipchange_core.store.pull_marks import advance_mark, pull_mark
+from ipchange_core.store.read import (
+    POST_SOURCE_PREFIX,
+    index_requests,
+    intake_provenance,
+    kayako_ticket_ids,
+    read_frames,
+)
 
 __all__ = [
+    "POST_SOURCE_PREFIX",
     "Base",
     "Batch",
     "Change",
@@ -62,6 +78,7 @@ __all__ = [
     "FeeLedger",
     "Intake",
     "KayakoLookup",
+    "KayakoPullMark",
     "LoadManifest",
     "LoadRecords",
     "LoadResult",
@@ -72,6 +89,7 @@ __all__ = [
     "TicketEvent",
     "TicketLedger",
     "UTCDateTime",
+    "advance_mark",
     "append_fees",
     "connect",
     "connected",
@@ -81,16 +99,22 @@ __all__ = [
     "export_batch",
     "fee_ledger",
     "index_requests",
+    "intake_provenance",
     "kayako_lookups",
     "kayako_ticket_ids",
     "load",
+    "load_into",
     "load_lookups",
+    "load_lookups_into",
+    "lookups_in",
     "manifests",
+    "named_lookups",
     "net_due",
     "os_user",
     "pending",
     "postgres",
     "previous_records",
+    "pull_mark",
     "read_frames",
     "record_export",
     "rejects",

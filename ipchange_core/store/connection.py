@@ -170,8 +170,15 @@ def gc_paused() -> Iterator[None]:
 
 
 @contextmanager
-def reading(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction seeing one snapshot of the database."""
+def reading(engine: Engine | Connection) -> Iterator[Connection]:
+    """A read-only transaction seeing one snapshot of the database.
+
+    Given a connection instead (a caller's transaction, e.g. a load's), reads through it as it
+    is: what that transaction wrote is seen, and it stays the caller's to commit.
+    """
+    if isinstance(engine, Connection):
+        yield engine
+        return
     with engine.connect() as conn:
         backend_of(engine).read_only(conn)
         with conn.begin():

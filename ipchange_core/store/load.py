@@ -418,6 +418,22 @@ def load(engine: Engine, parsed: ParsedInput, *, policy_version: str) -> LoadRes
         IpchangeError: The counts of ``parsed`` do not reconcile, its frame is not typed as the
             schema says, or the database refused the load (then nothing was written).
     """
+    file = str(parsed.path)
+    try:
+        with gc_paused(), engine.begin() as conn:
+            return load_into(conn, parsed, policy_version=policy_version)
+    except (DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:  # through SQLAlchemy or not
+        raise IpchangeError(
+            f"{file}: the database refused the load, nothing was written: {db_error_reason(exc)}"
+        ) from exc
+
+
+def load_into(conn: Connection, parsed: ParsedInput, *, policy_version: str) -> LoadResult:
+    """:func:`load` within the caller's transaction ``conn`` (it commits or rolls back).
+
+    A caller loads several files as one (``pipeline.load_documents``) this way; the database's
+    errors reach it as they are raised.
+    """
     table = parsed.table
     file = str(parsed.path)
     if table not in MODELS:
@@ -427,55 +443,49 @@ def load(engine: Engine, parsed: ParsedInput, *, policy_version: str) -> LoadRes
     known = parsed.known
     blocks = getattr(parsed, "blocks", None)
     frames = blocks() if blocks is not None else iter([parsed.frame])
-    backend = backend_of(engine)
-    try:
-        with gc_paused(), engine.begin() as conn:
-            backend.lock_table(conn, table)
-            if known is not None:
-                latest = _latest_manifest(conn, table)
-                if latest is None or latest.id != known.manifest_id:
-                    raise StaleRecords(f"{file}: {table} was loaded again while it was read")
-            before = _count(conn, table)
-            accepted, changed = _write_blocks(conn, frames, table, file, before=before)
-            accepted += 0 if known is None else len(known.hashes)
-            if parsed.rows_read != accepted + rejected + parsed.rows_skipped:
-                raise IpchangeError(
-                    f"{file}: read {parsed.rows_read} rows but accepted {accepted} + rejected "
-                    f"{rejected} + skipped {parsed.rows_skipped}; refusing to load"
-                )
-            inserted = _count(conn, table) - before
-            updated = changed - inserted
-            result = _record_manifest(
-                conn,
-                LoadResult(
-                    file=file,
-                    table=table,
-                    read=parsed.rows_read,
-                    inserted=inserted,
-                    updated=updated,
-                    unchanged=accepted - inserted - updated,
-                    rejected=rejected,
-                    skipped=parsed.rows_skipped,
-                    manifest_id=0,
-                ),
-                sha256=parsed.sha256,
-                format=parsed.format,
-                policy_version=policy_version,
-            )
-            _keep_records(conn, table, result.manifest_id, parsed)
-            if len(bad):
-                insert = backend.insert(Reject.__table__)
-                conn.execute(
-                    insert.on_conflict_do_nothing(index_elements=["sha256", "line", "column"]),
-                    [
-                        {"manifest_id": result.manifest_id, "sha256": parsed.sha256, **record}
-                        for record in bad.to_dict("records")
-                    ],
-                )
-    except (DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:  # through SQLAlchemy or not
+    backend = backend_of(conn)
+    backend.lock_table(conn, table)
+    if known is not None:
+        latest = _latest_manifest(conn, table)
+        if latest is None or latest.id != known.manifest_id:
+            raise StaleRecords(f"{file}: {table} was loaded again while it was read")
+    before = _count(conn, table)
+    accepted, changed = _write_blocks(conn, frames, table, file, before=before)
+    accepted += 0 if known is None else len(known.hashes)
+    if parsed.rows_read != accepted + rejected + parsed.rows_skipped:
         raise IpchangeError(
-            f"{file}: the database refused the load, nothing was written: {db_error_reason(exc)}"
-        ) from exc
+            f"{file}: read {parsed.rows_read} rows but accepted {accepted} + rejected "
+            f"{rejected} + skipped {parsed.rows_skipped}; refusing to load"
+        )
+    inserted = _count(conn, table) - before
+    updated = changed - inserted
+    result = _record_manifest(
+        conn,
+        LoadResult(
+            file=file,
+            table=table,
+            read=parsed.rows_read,
+            inserted=inserted,
+            updated=updated,
+            unchanged=accepted - inserted - updated,
+            rejected=rejected,
+            skipped=parsed.rows_skipped,
+            manifest_id=0,
+        ),
+        sha256=parsed.sha256,
+        format=parsed.format,
+        policy_version=policy_version,
+    )
+    _keep_records(conn, table, result.manifest_id, parsed)
+    if len(bad):
+        insert = backend.insert(Reject.__table__)
+        conn.execute(
+            insert.on_conflict_do_nothing(index_elements=["sha256", "line", "column"]),
+            [
+                {"manifest_id": result.manifest_id, "sha256": parsed.sha256, **record}
+                for record in bad.to_dict("records")
+            ],
+        )
     return result
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
@@ -27,43 +29,48 @@ def load_lookups(engine: Engine, lookup: LookupList, *, policy_version: str) -> 
     records its manifest and stores nothing; ids the new version lacks are counted nowhere.
     """
     with engine.begin() as conn:
-        current = _current(conn, lookup.kind).set_index("id")
-        new = lookup.rows.set_index("id")
-        known = new.index.isin(current.index)
-        same = known & (
-            new[list(LOOKUP_COLUMNS[1:])]
-            .eq(current.reindex(new.index)[list(LOOKUP_COLUMNS[1:])])
-            .all(axis=1)
-            .to_numpy(bool)
+        return load_lookups_into(conn, lookup, policy_version=policy_version)
+
+
+def load_lookups_into(conn: Connection, lookup: LookupList, *, policy_version: str) -> LoadResult:
+    """:func:`load_lookups` within the caller's transaction ``conn``."""
+    current = _current(conn, lookup.kind).set_index("id")
+    new = lookup.rows.set_index("id")
+    known = new.index.isin(current.index)
+    same = known & (
+        new[list(LOOKUP_COLUMNS[1:])]
+        .eq(current.reindex(new.index)[list(LOOKUP_COLUMNS[1:])])
+        .all(axis=1)
+        .to_numpy(bool)
+    )
+    changed = not (same.all() and len(new) == len(current))
+    result = LoadResult(
+        file=str(lookup.path),
+        table=LOOKUPS_TABLE,
+        read=lookup.entries,
+        inserted=int((~known).sum()),
+        updated=int((known & ~same).sum()),
+        unchanged=int(same.sum()),
+        rejected=0,
+        skipped=lookup.repeated,
+        manifest_id=0,
+    )
+    result = _record_manifest(
+        conn, result, sha256=lookup.sha256, format=LOOKUPS_FORMAT, policy_version=policy_version
+    )
+    if changed and len(new):
+        conn.execute(
+            KayakoLookup.__table__.insert(),
+            [
+                {
+                    "manifest_id": result.manifest_id,
+                    "list": lookup.kind,
+                    "item_id": int(item_id),
+                    **{c: row[c] for c in LOOKUP_COLUMNS[1:]},
+                }
+                for item_id, row in new.iterrows()
+            ],
         )
-        changed = not (same.all() and len(new) == len(current))
-        result = LoadResult(
-            file=str(lookup.path),
-            table=LOOKUPS_TABLE,
-            read=lookup.entries,
-            inserted=int((~known).sum()),
-            updated=int((known & ~same).sum()),
-            unchanged=int(same.sum()),
-            rejected=0,
-            skipped=lookup.repeated,
-            manifest_id=0,
-        )
-        result = _record_manifest(
-            conn, result, sha256=lookup.sha256, format=LOOKUPS_FORMAT, policy_version=policy_version
-        )
-        if changed and len(new):
-            conn.execute(
-                KayakoLookup.__table__.insert(),
-                [
-                    {
-                        "manifest_id": result.manifest_id,
-                        "list": lookup.kind,
-                        "item_id": int(item_id),
-                        **{c: row[c] for c in LOOKUP_COLUMNS[1:]},
-                    }
-                    for item_id, row in new.iterrows()
-                ],
-            )
     return result
 
 
@@ -93,10 +100,29 @@ def kayako_lookups(engine: Engine, fallback: KayakoLookups) -> KayakoLookups:
     store but are not ticket departments.
     """
     with reading(engine) as conn:
-        departments = _current(conn, "departments")
-        statuses = _current(conn, "ticketstatuses")
-        types = _current(conn, "tickettypes")
+        return lookups_in(conn, fallback)
+
+
+def lookups_in(conn: Connection, fallback: KayakoLookups) -> KayakoLookups:
+    """:func:`kayako_lookups` as ``conn`` sees the database (within its transaction)."""
+    kinds = ("departments", "ticketstatuses", "tickettypes")
+    return named_lookups({kind: _current(conn, kind) for kind in kinds}, fallback)
+
+
+def named_lookups(lists: Mapping[str, pd.DataFrame], fallback: KayakoLookups) -> KayakoLookups:
+    """The id → name tables of lookup lists' current rows, the policy's ids where none is listed.
+
+    Only departments of the tickets module hold tickets: live chat departments are left out.
+
+    Args:
+        lists: Root element → the list's rows (``id`` and the text columns of a
+            :class:`~ipchange_core.ingest.kayako_lookups.LookupList`): ``departments``,
+            ``ticketstatuses`` and ``tickettypes`` (others are not used).
+        fallback: The policy's tables.
+    """
+    departments = lists["departments"]
     departments = departments[departments["module"].isin(["", "tickets"])]
+    statuses, types = lists["ticketstatuses"], lists["tickettypes"]
 
     def names(rows: pd.DataFrame) -> dict[int, str]:
         return dict(zip(rows["id"].tolist(), rows["title"].tolist(), strict=True))

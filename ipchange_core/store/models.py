@@ -161,7 +161,7 @@ class TicketEvent(_Canonical, Base):
 
 
 class Intake(_Canonical, Base):
-    """The TSC agent's intake ("cloud info") record of a request (``intake.csv``)."""
+    """The TSC agent's intake ("cloud info") record of a request (``intake.csv`` or a macro)."""
 
     __tablename__ = "intake"
     __table_args__ = (
@@ -187,6 +187,8 @@ class Intake(_Canonical, Base):
     transferred_to_queue: Mapped[bool | None]
     agent: Mapped[Str]
     requested_asap: Mapped[bool] = mapped_column(server_default=false())
+    source: Mapped[Str]  # intake.csv, or post <id> (a cloud-info macro)
+    overrides: Mapped[Str]  # the record of the other source it replaced; blank if none
 
 
 class Change(_Canonical, Base):
@@ -249,6 +251,22 @@ class KayakoLookup(Base):
     title: Mapped[Str]
     module: Mapped[Str]  # departments: tickets | livechat
     markasresolved: Mapped[Str]  # statuses: 0 | 1
+
+
+class KayakoPullMark(Base):
+    """How far ``ipchange pull kayako`` has read a help desk: the latest ``lastactivity`` seen.
+
+    One row per Kayako API URL (scheme, host, port and path; never a query). It moves only in
+    the transaction that loads the pull's tickets (:mod:`.pull_marks`).
+    """
+
+    __tablename__ = "kayako_pull_marks"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    url: Mapped[Str] = mapped_column(unique=True)
+    lastactivity: Mapped[int] = mapped_column(BigInteger)  # Unix epoch seconds (UTC)
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("load_manifests.id"))
+    pulled_at: Mapped[Instant]
 
 
 class LoadRecords(Base):

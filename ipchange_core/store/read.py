@@ -456,11 +456,44 @@ def in_order(frame: pd.DataFrame, keys: Sequence[str]) -> bool:
     return bool((before | tied).all())
 
 
-def kayako_ticket_ids(engine: Engine) -> dict[str, str]:
+def kayako_ticket_ids(engine: Engine | Connection) -> dict[str, str]:
     """Kayako's internal ticket id → mask id of every stored ticket that has one.
 
-    The audit log's ``ticketid`` names tickets by that internal id (FORMATS.md 4).
+    The audit log's ``ticketid`` names tickets by that internal id (FORMATS.md 4), and so do
+    posts. Given a connection, as its transaction sees them (a pull's tickets just loaded).
     """
     query = select(Ticket.kayako_id, Ticket.ticket_id).where(Ticket.kayako_id != "")
     with reading(engine) as conn:
         return {kayako_id: ticket_id for kayako_id, ticket_id in conn.execute(query)}
+
+
+POST_SOURCE_PREFIX = "post "
+"""How an intake record read from a cloud-info macro names its source (``post <id>``)."""
+
+
+def intake_provenance(engine: Engine | Connection, *, from_posts: bool) -> pd.DataFrame:
+    """The stored intake records a load of the other kind would replace, or that replaced one.
+
+    Args:
+        engine: From :func:`connect`; or the transaction of the load about to be made.
+        from_posts: The load about to be made reads cloud-info posts (else an intake file).
+
+    Returns:
+        ``ticket_id``, ``source`` and ``overrides`` (text) of the stored records whose source is
+        of the other kind (a file's for a posts load, a post's for a file load; a blank source,
+        from before sources were kept, is a file's) or that replaced one (``overrides`` not
+        blank); no others, so a table of one kind is one quick query.
+    """
+    post = Intake.source.startswith(POST_SOURCE_PREFIX, autoescape=True)
+    other = ~post if from_posts else post
+    query = select(Intake.ticket_id, Intake.source, Intake.overrides).where(
+        or_(other, Intake.overrides != "")
+    )
+    with reading(engine) as conn:
+        rows = conn.execute(query).all()
+    return pd.DataFrame(
+        {
+            name: pd.Series([r[i] for r in rows], dtype="str")
+            for i, name in enumerate(("ticket_id", "source", "overrides"))
+        }
+    )
