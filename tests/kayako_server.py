@@ -98,6 +98,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ipchange_core.demo.kayako import lookup_documents
+from ipchange_core.demo.posts import POST_ELEMENTS
 from ipchange_core.demo.reference import (
     AGENT_SUBJECTS,
     BILL,
@@ -166,26 +167,8 @@ TICKET_FIELDS = (
 """The children of ``<ticket>`` in Kayako's order (FORMATS.md 2), before watcher/workflow/note."""
 F = {name: k for k, name in enumerate(TICKET_FIELDS)}
 
-POST_FIELDS = (
-    "id",
-    "ticketpostid",
-    "ticketid",
-    "dateline",
-    "userid",
-    "fullname",
-    "email",
-    "emailto",
-    "ipaddress",
-    "hasattachments",
-    "creator",
-    "isthirdparty",
-    "ishtml",
-    "isemailed",
-    "staffid",
-    "contents",
-    "isprivate",
-)
-"""The children of ``<post>`` (issue 27), in Kayako's order."""
+POST_FIELDS = POST_ELEMENTS
+"""The children of ``<post>`` (issue 27), in Kayako's order (the demo writes the same)."""
 
 LOOKUP_FILES = {
     "departments": ("departments.xml", "department", "/Base/Department"),
